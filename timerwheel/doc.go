@@ -20,8 +20,8 @@
 //
 // A node fires exactly once per scheduling, never before its deadline: at
 // the first Advance whose now reaches the deadline rounded up to the tick.
-// With Advance called every tick, a timer fires less than one tick late. A
-// deadline not after the wheel's time (Now) fires at the next Advance, even
+// So it is late by less than a tick plus the time between Advance calls:
+// less than a tick with Advance on every tick boundary. A deadline not after the wheel's time (Now) fires at the next Advance, even
 // one in the same tick. The fire callback may re-arm its node, and Schedule
 // or Cancel any other node; whatever a callback schedules fires at a later
 // Advance, never in the one running, so a callback that re-arms in the past
