@@ -170,17 +170,20 @@ func ParseProxyHeader(p []byte, maxBytes int) (h ProxyHeader, n int, err error) 
 	if limit <= 0 {
 		limit = DefaultProxyMaxBytes
 	}
-	switch ProxySignature(p) {
+	if len(p) > 0 && p[0] == proxyV1Sig[0] {
+		limit = min(limit, ProxyV1MaxBytes)
+	}
+	// Look only at the bytes within the cap, so that nothing past it can
+	// change the outcome.
+	q := p[:min(len(p), limit)]
+	switch ProxySignature(q) {
 	case ProxyNo:
 		return h, 0, ErrProxyMissing
 	case ProxyYes:
-		// Parse only the bytes within the cap, so that nothing past it can
-		// change the outcome.
-		if p[0] == proxyV1Sig[0] {
-			limit = min(limit, ProxyV1MaxBytes)
-			h, n, err = parseProxyV1(p[:min(len(p), limit)])
+		if q[0] == proxyV1Sig[0] {
+			h, n, err = parseProxyV1(q)
 		} else {
-			h, n, err = parseProxyV2(p[:min(len(p), limit)], limit)
+			h, n, err = parseProxyV2(q, limit)
 		}
 		if n > 0 || err != nil {
 			return h, n, err

@@ -120,6 +120,7 @@ var proxyCases = []proxyCase{
 	{name: "v1/tcp6-bracketed", wire: "PROXY TCP6 [2001:db8::1] 2001:db8::2 56324 443\r\n", err: ErrProxyMalformed},
 	{name: "v1/no-crlf-in-107", wire: "PROXY UNKNOWN " + strings.Repeat("x", 93), err: ErrProxyTooLarge},
 	{name: "v1/108-bytes", wire: "PROXY UNKNOWN " + strings.Repeat("x", 92) + "\r\n", err: ErrProxyTooLarge},
+	{name: "v1/cap-inside-signature", wire: "P000", max: 1, err: ErrProxyTooLarge},
 	{name: "v1/over-cap", wire: tLine4, max: len(tLine4) - 1, err: ErrProxyTooLarge},
 
 	// v1, incomplete.
