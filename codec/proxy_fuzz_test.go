@@ -3,6 +3,8 @@ package codec
 import (
 	"bytes"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -15,6 +17,14 @@ func FuzzProxyHeader(f *testing.F) {
 		if len(tc.wire) < 1024 {
 			f.Add([]byte(tc.wire+tTrail), uint16(len(tc.wire)/2), uint16(tc.max))
 		}
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "proxy", "*.bin"))
+	for _, name := range files {
+		p, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(p, uint16(len(p)/3), uint16(0))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, split, maxBytes uint16) {
 		limit := int(maxBytes)
