@@ -117,11 +117,13 @@ const (
 	proxyV2TLVLen   = 3  // type, 16-bit length
 )
 
-// ProxySignature reports how p starts: ProxyYes if with the v1 "PROXY "
-// or the 12-byte v2 signature, ProxyNo if it cannot (an HTTP request, for
-// one, is told apart by its first byte), and ProxyMaybe if p is a proper
-// prefix of a signature, empty included. It serves an optional PROXY mode:
-// on ProxyNo the bytes are the client's own. It never allocates.
+// ProxySignature reports how p starts: ProxyYes if it starts with the v1
+// "PROXY " or the 12-byte v2 signature, ProxyNo if it cannot (an HTTP
+// request or a TLS record is told apart by its first byte), and ProxyMaybe
+// if p is a proper prefix of a signature, empty included. It serves an
+// optional PROXY mode: on ProxyNo the bytes are the client's own; on
+// ProxyYes the header is parsed with ParseProxyHeader, which then decides
+// as in required mode. It never allocates.
 func ProxySignature(p []byte) ProxyDetect {
 	if len(p) == 0 {
 		return ProxyMaybe
@@ -148,12 +150,17 @@ func ProxySignature(p []byte) ProxyDetect {
 }
 
 // ParseProxyHeader parses a PROXY protocol header, v1 or v2, at the start of
-// p. It is incremental: n == 0 with a nil error means p holds a valid
-// prefix of a header and the caller should read more and call again with
-// all the bytes so far; n > 0 means the header is complete, its first n
-// bytes are the header, and p[n:] is the start of the client's stream. The
-// result of a call depends only on the bytes it needs, so a header split
-// anywhere parses the same as in one piece. On error or n == 0, h is zero.
+// p. It is incremental: n == 0 with a nil error means no answer yet, and
+// the caller should read more and call again with all the bytes so far;
+// n > 0 means the header is complete, its first n bytes are the header,
+// and p[n:] is the start of the client's stream. A header or an error
+// found in a prefix of p is the one found in p, so a header split
+// anywhere parses as in one piece. On error or n == 0, h is zero.
+//
+// A wrong signature fails at its first wrong byte (an HTTP request gives
+// ErrProxyMissing at once). A v2 header is judged byte
+// by byte through its 16-byte fixed part and whole once its block is in; a
+// v1 line is judged once its CRLF is in, as §2.1 asks.
 //
 // maxBytes caps the header; if zero or negative, DefaultProxyMaxBytes is
 // used. A v1 line is further capped at ProxyV1MaxBytes (§2.1). Once p holds
