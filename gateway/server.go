@@ -111,6 +111,11 @@ func (s *Server) Addr() net.Addr { return s.srv.Addr() }
 // loops and the worker pool.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
+// BuffersInUse returns how many pooled buffers are checked out in the
+// process (messages being read, queued or handled; frames waiting to be
+// written). It returns to its baseline when traffic stops.
+func BuffersInUse() int64 { return loop.BuffersInUse() }
+
 // Stats returns the server's live counters.
 func (s *Server) Stats() *Stats { return s.srv.Stats() }
 

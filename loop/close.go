@@ -172,11 +172,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	l.disarm(c)
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
-	if c.hs != nil {
-		c.hs.Reset()
-		requestPool.Put(c.hs)
-		c.hs = nil
-	}
+	l.releaseRequest(c)
 	s.stats.ConnsOpen.Add(-1)
 	if prev == stateHandshake {
 		return // never upgraded: the handler never heard of it

@@ -72,15 +72,12 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 		if c.hs == nil { // keep the parse state for the next read
 			c.hs = requestPool.Get().(*codec.Request)
 			*c.hs = *r
+			s.stats.Handshaking.Add(1)
 		}
 		return gnet.None
 	}
 	act := l.answer(c, r)
-	if c.hs != nil {
-		c.hs.Reset()
-		requestPool.Put(c.hs)
-		c.hs = nil
-	}
+	l.releaseRequest(c)
 	if act != gnet.None || c.state != stateOpen {
 		return act
 	}
@@ -155,4 +152,14 @@ func (l *eventLoop) refuse(c *Conn, err error, extra []byte) gnet.Action {
 	l.scratch = codec.AppendHandshakeError(l.scratch[:0], err, extra)
 	l.write(c, l.scratch)
 	return gnet.Close
+}
+
+// releaseRequest gives back the parse state of a split request.
+func (l *eventLoop) releaseRequest(c *Conn) {
+	if c.hs != nil {
+		c.hs.Reset()
+		requestPool.Put(c.hs)
+		c.hs = nil
+		l.srv.stats.Handshaking.Add(-1)
+	}
 }

@@ -37,6 +37,9 @@ func (c closeCause) String() string {
 type Stats struct {
 	ConnsOpen     atomic.Int64 // TCP connections open, in any state
 	ConnsAccepted atomic.Int64
+	// Handshaking counts connections holding parse state for a request
+	// that arrived in more than one read.
+	Handshaking atomic.Int64
 
 	UpgradesOK       atomic.Int64
 	UpgradesRejected atomic.Int64 // handshake refused with a 4xx/5xx status
@@ -60,6 +63,11 @@ type Stats struct {
 	HandshakeTimeoutBytes atomic.Int64 // bytes trickled by clients dropped at the handshake timeout
 	closes                [numCauses]atomic.Int64
 }
+
+// BuffersInUse returns how many pooled buffers (messages being read,
+// queued or handled, frames waiting to be written) are checked out in the
+// process.
+func BuffersInUse() int64 { return buffersOut.Load() }
 
 // Closes returns how many connections ended for each cause, by name.
 func (s *Stats) Closes() map[string]int64 {
