@@ -193,6 +193,12 @@ func TestPushFromOutside(t *testing.T) {
 	if err := c.Send(gateway.OpText, []byte("\xff")); err == nil {
 		t.Fatal("Send accepted invalid UTF-8 text")
 	}
+	if err := c.Close(1006, "abnormal"); err != gateway.ErrBadCloseCode {
+		t.Fatalf("Close(1006): %v, want ErrBadCloseCode", err)
+	}
+	if err := c.Close(1000, "\xff"); err == nil {
+		t.Fatal("Close accepted a reason that is not UTF-8")
+	}
 	if err := c.Close(4000, "bye from server"); err != nil {
 		t.Fatal(err)
 	}

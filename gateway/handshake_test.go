@@ -39,6 +39,8 @@ func TestHandshakeRejections(t *testing.T) {
 		{"key not base64", "GET /ws HTTP/1.1\r\n" + strings.Replace(goodHeaders, "dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!==", 1) + "\r\n", 400, ""},
 		{"unknown path", "GET /other HTTP/1.1\r\n" + goodHeaders + "\r\n", 404, ""},
 		{"header too large", "GET /ws HTTP/1.1\r\n" + goodHeaders + "X-Big: " + strings.Repeat("b", 1024) + "\r\n\r\n", 431, ""},
+		{"upgrade with a body", "GET /ws HTTP/1.1\r\n" + goodHeaders + "Content-Length: 5\r\n\r\nhello", 400, ""},
+		{"upgrade with chunked body", "GET /ws HTTP/1.1\r\n" + goodHeaders + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, ""},
 		{"plain GET on the endpoint", "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 426, "Sec-WebSocket-Version: 13"},
 		{"no demo page configured", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 404, ""},
 	}

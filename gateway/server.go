@@ -40,6 +40,7 @@ const (
 var (
 	ErrClosed       = loop.ErrClosed
 	ErrServerClosed = loop.ErrServerClosed
+	ErrBadCloseCode = loop.ErrBadCloseCode
 )
 
 //go:embed demo.html

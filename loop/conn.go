@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -37,6 +38,9 @@ var (
 	// ErrInvalidUTF8 is returned by Send for a text message that is not
 	// valid UTF-8 (RFC 6455 §5.6).
 	ErrInvalidUTF8 = errors.New("loop: text message is not valid UTF-8")
+	// ErrBadCloseCode is returned by Close for a code that may not be sent
+	// (RFC 6455 §7.4: 1005, 1006, 1015 and unassigned ranges).
+	ErrBadCloseCode = errors.New("loop: close code may not be sent")
 	// ErrServerClosed is returned once the server has shut down.
 	ErrServerClosed = errors.New("loop: server closed")
 )
@@ -155,9 +159,16 @@ func (c *Conn) Send(op OpCode, data []byte) error {
 }
 
 // Close starts the closing handshake with code and reason (cut to 123
-// bytes). It returns at once; the handler's OnClose follows when the
+// bytes at a rune boundary). code must be valid on the wire
+// (codec.ValidCloseCode). It returns at once; the handler's OnClose follows when the
 // connection is gone.
 func (c *Conn) Close(code StatusCode, reason string) error {
+	if !codec.ValidCloseCode(code) {
+		return ErrBadCloseCode
+	}
+	if !utf8.ValidString(reason) {
+		return ErrInvalidUTF8
+	}
 	if c.closing.Load() {
 		return ErrClosed
 	}
