@@ -136,6 +136,9 @@ func (h *hookHandler) OnHandshake(r *gateway.Request) error {
 	if string(r.Header("X-Token")) == "bad" {
 		return codec.ErrHandshakeUnauthorized
 	}
+	if string(r.Header("X-Token")) == "panic" {
+		panic("hook bug")
+	}
 	for _, p := range r.Protocols() {
 		if string(p) == "chat.v2" {
 			r.SelectProtocol("chat.v2")
@@ -163,6 +166,15 @@ func TestHandshakeHook(t *testing.T) {
 		_, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), http.Header{"X-Token": {"bad"}})
 		if err == nil || resp == nil || resp.StatusCode != 401 {
 			t.Fatalf("want 401, got %v %v", resp, err)
+		}
+	})
+	t.Run("panicking hook", func(t *testing.T) {
+		_, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), http.Header{"X-Token": {"panic"}})
+		if err == nil || resp == nil || resp.StatusCode != 500 {
+			t.Fatalf("want 500, got %v %v", resp, err)
+		}
+		if srv.Stats().HandlerPanics != 1 {
+			t.Fatalf("HandlerPanics = %d", srv.Stats().HandlerPanics)
 		}
 	})
 	t.Run("subprotocol", func(t *testing.T) {

@@ -28,6 +28,15 @@ type (
 	StatusCode = loop.StatusCode
 	// Stats is a snapshot of the server's counters.
 	Stats = loop.Stats
+	// PendingUpgrade is an upgrade a HandshakeHook deferred with
+	// Request.Defer; Accept or Reject completes it from any goroutine.
+	PendingUpgrade = loop.PendingUpgrade
+	// Accept says how to complete a deferred upgrade.
+	Accept = loop.Accept
+	// ConnInfo describes a connection for operators.
+	ConnInfo = loop.ConnInfo
+	// ListOptions selects connections for Server.List.
+	ListOptions = loop.ListOptions
 )
 
 // Message opcodes.
@@ -43,6 +52,7 @@ var (
 	ErrBadCloseCode = loop.ErrBadCloseCode
 	ErrSlowConsumer = loop.ErrSlowConsumer
 	ErrBadTopic     = loop.ErrBadTopic
+	ErrBadCursor    = loop.ErrBadCursor
 )
 
 //go:embed demo.html
@@ -139,6 +149,18 @@ func (s *Server) Subscribers(topic string) int { return s.srv.Subscribers(topic)
 // it was handed to.
 func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
 	return s.srv.Broadcast(op, data)
+}
+
+// Lookup returns the open connection with the given ID, or nil.
+func (s *Server) Lookup(id uint64) *Conn { return s.srv.Lookup(id) }
+
+// UserConns appends the open connections of user to dst.
+func (s *Server) UserConns(user string, dst []*Conn) []*Conn { return s.srv.UserConns(user, dst) }
+
+// List returns a page of open connections and the cursor of the next page
+// ("" after the last).
+func (s *Server) List(ctx context.Context, o ListOptions) ([]ConnInfo, string, error) {
+	return s.srv.List(ctx, o)
 }
 
 // Stats returns a snapshot of the server's counters.

@@ -142,7 +142,7 @@ func (l *eventLoop) closeAll(code StatusCode, reason string) {
 		switch c.state {
 		case stateOpen:
 			l.startClose(c, code, reason, causeShutdown)
-		case stateHandshake:
+		case stateHandshake, stateDeferred:
 			l.drop(c, causeShutdown)
 		}
 		c = next
@@ -171,6 +171,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.closing.Store(true)
 	c.gc = nil
 	l.unlink(c)
+	l.remove(c)
 	l.disarm(c)
 	if len(c.subs) > 0 {
 		l.unsubscribe(c, "")
@@ -179,8 +180,11 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.msgBuf = nil
 	l.releaseRequest(c)
 	l.stats.connsOpen.Add(-1)
-	if prev == stateHandshake {
+	if prev == stateHandshake || prev == stateDeferred {
 		return // never upgraded: the handler never heard of it
+	}
+	if c.user != "" {
+		l.srv.users.del(c)
 	}
 	l.stats.closes[c.cause].Add(1)
 	code := c.closeCode

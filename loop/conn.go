@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -48,6 +49,7 @@ var (
 // Connection states. Transitions happen on the owning loop only.
 const (
 	stateHandshake uint8 = iota // reading the HTTP upgrade request
+	stateDeferred               // request read; a hook decides (pending.go)
 	stateOpen                   // frames flow both ways
 	stateClosing                // our close frame is out; waiting for the peer's
 	stateClosed                 // the TCP connection is gone
@@ -62,6 +64,8 @@ type Conn struct {
 	loop        *eventLoop
 	remote      netip.AddrPort
 	subprotocol string
+	user        string
+	connectedAt int64 // Unix nanoseconds
 	value       atomic.Value
 
 	// Loop-owned state.
@@ -98,8 +102,13 @@ type Conn struct {
 	tokens     int64
 	lastRefill int64
 
+	// Traffic counts, loop-owned (read through Info).
+	msgsIn, msgsOut   int64
+	bytesIn, bytesOut int64
+
 	// Shared with other goroutines.
-	closing atomic.Bool // set once a close has started; Send refuses
+	upgraded atomic.Bool // the upgrade completed: Lookup finds it
+	closing  atomic.Bool // set once a close has started; Send refuses
 
 	// Dispatch state, guarded by mu (see dispatch.go).
 	mu       sync.Mutex
@@ -126,6 +135,12 @@ func (c *Conn) ID() uint64 { return c.id }
 
 // IDString returns ID in decimal.
 func (c *Conn) IDString() string { return strconv.FormatUint(c.id, 10) }
+
+// User returns the user the handshake authenticated, or "".
+func (c *Conn) User() string { return c.user }
+
+// ConnectedAt returns when the TCP connection was accepted.
+func (c *Conn) ConnectedAt() time.Time { return time.Unix(0, c.connectedAt) }
 
 // RemoteAddr returns the client's address.
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }

@@ -3,7 +3,9 @@ package loop
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 
 	"github.com/panjf2000/gnet/v2"
@@ -18,6 +20,8 @@ type Request struct {
 	r           *codec.Request
 	c           *Conn
 	subprotocol string
+	user        string
+	pending     *PendingUpgrade
 }
 
 // Path returns the request path, without the query.
@@ -45,6 +49,13 @@ func (r *Request) Conn() *Conn { return r.c }
 // SelectProtocol sets the subprotocol to answer with; it should be one of
 // Protocols.
 func (r *Request) SelectProtocol(p string) { r.subprotocol = p }
+
+// SetUser sets the connection's user (Conn.User), indexed for pushes to a
+// user.
+func (r *Request) SetUser(u string) { r.user = u }
+
+// ID returns the ID the connection will have.
+func (r *Request) ID() uint64 { return r.c.id }
 
 // requestPool holds parse state for requests that arrive in more than one
 // read; a request that arrives whole is parsed in the loop's own Request.
@@ -78,10 +89,13 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	}
 	act := l.answer(c, r)
 	l.releaseRequest(c)
-	if act != gnet.None || c.state != stateOpen {
+	if act != gnet.None {
 		return act
 	}
 	_, _ = gc.Discard(n)
+	if c.state != stateOpen {
+		return gnet.None // deferred: leave what follows buffered
+	}
 	if gc.InboundBuffered() > 0 {
 		return l.readFrames(c)
 	}
@@ -110,27 +124,44 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	if s.draining.Load() {
 		return l.refuse(c, codec.ErrHandshakeUnavailable, retryAfter)
 	}
-	var sub string
 	if s.hook != nil {
 		req := Request{r: r, c: c}
-		if err := s.hook.OnHandshake(&req); err != nil {
+		if err := l.callHook(&req); err != nil {
 			var he *codec.HandshakeError
 			if !errors.As(err, &he) {
 				err = codec.ErrHandshakeForbidden
 			}
 			return l.refuse(c, err, nil)
 		}
-		sub = req.subprotocol
+		if req.pending != nil {
+			c.state = stateDeferred
+			return gnet.None
+		}
+		c.subprotocol, c.user = req.subprotocol, req.user
 	}
-	c.subprotocol = sub
-	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], r.Key(), []byte(sub), nil)
-	if !l.write(c, l.scratch) {
+	if !l.upgrade(c, r.Key()) {
 		return gnet.Close
+	}
+	l.opened(c)
+	return gnet.None
+}
+
+// upgrade writes the 101 response and opens c.
+func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
+	var sub []byte
+	if c.subprotocol != "" {
+		sub = []byte(c.subprotocol)
+	}
+	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], key, sub, nil)
+	if !l.write(c, l.scratch) {
+		return false
 	}
 	c.state = stateOpen
 	l.stats.upgrades[0].Add(1)
-	l.opened(c)
-	return gnet.None
+	if c.user != "" {
+		l.srv.users.add(c)
+	}
+	return true
 }
 
 var (
@@ -163,3 +194,20 @@ func (l *eventLoop) releaseRequest(c *Conn) {
 		l.stats.handshaking.Add(-1)
 	}
 }
+
+// callHook runs the HandshakeHook on the loop. A panic in it must not take
+// the loop, and every connection on it, down: it is logged, counted, and
+// answered with 500.
+func (l *eventLoop) callHook(req *Request) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.srv.counters.handlerPanics.Add(1)
+			l.srv.log.Error("wsgate: handshake hook panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			req.pending = nil
+			err = errHookPanic
+		}
+	}()
+	return l.srv.hook.OnHandshake(req)
+}
+
+var errHookPanic = &codec.HandshakeError{Status: 500, Reason: "internal error"}

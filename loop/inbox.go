@@ -25,6 +25,7 @@ const (
 	cmdSubscribe                      // add c to topic
 	cmdUnsubscribe                    // remove c from the topic named reason
 	cmdPublish                        // write shared to topic's subscribers (all if nil)
+	cmdFunc                           // run fn on the loop
 )
 
 // command is work handed to a loop by another goroutine.
@@ -33,6 +34,7 @@ type command struct {
 	buf    *buffer
 	topic  *topic
 	shared *sharedFrame
+	fn     func()
 	reason string
 	n      int // bytes reserved in c's outbound queue
 	code   StatusCode
@@ -58,6 +60,7 @@ type eventLoop struct {
 	scratch       []byte // for control frames and handshake responses
 	head          *Conn  // list of the loop's sessions
 	req           codec.Request
+	table         connTable
 	stats         counters
 	wheel         *timerwheel.Wheel[*Conn]
 	// pendingWakeFd is the socketpair's write end until the read end is
@@ -213,6 +216,8 @@ func (l *eventLoop) exec(cmd *command) {
 			if l.write(c, cmd.buf.b) {
 				c.lastData = l.srv.now()
 				l.stats.messagesOut.Add(1)
+				c.msgsOut++
+				c.bytesOut += int64(len(cmd.buf.b))
 				l.wrote(c)
 			}
 		} else {
@@ -226,6 +231,8 @@ func (l *eventLoop) exec(cmd *command) {
 		}
 	case cmdCloseAll:
 		l.closeAll(cmd.code, cmd.reason)
+	case cmdFunc:
+		cmd.fn()
 	case cmdSubscribe:
 		l.subscribe(c, cmd.topic)
 	case cmdUnsubscribe:

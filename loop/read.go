@@ -12,6 +12,13 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 	switch c.state {
 	case stateHandshake:
 		return l.readHandshake(c)
+	case stateDeferred:
+		// The client should wait for our answer; what it sends early
+		// stays buffered, within the header bound.
+		if c.gc.InboundBuffered() > l.srv.opts.MaxHeaderBytes {
+			return gnet.Close
+		}
+		return gnet.None
 	case stateOpen, stateClosing:
 		if c.discard {
 			_, _ = c.gc.Discard(-1)
@@ -194,6 +201,8 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	f.msgLen = 0
 	l.stats.messagesIn.Add(1)
 	l.stats.bytesIn.Add(int64(n))
+	c.msgsIn++
+	c.bytesIn += int64(n)
 	c.lastData = s.now()
 	l.deliver(c, event{kind: evMessage, op: op, buf: b})
 	return gnet.None, false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -84,7 +85,8 @@ type Server struct {
 	log      *slog.Logger
 	pool     *ants.PoolWithFuncGeneric[*Conn]
 	counters counters // events off the loops
-	topics   registry
+	topics   topicRegistry
+	users    userIndex
 
 	// Built once: shared, read-only responses.
 	wsPath     []byte
@@ -103,7 +105,6 @@ type Server struct {
 	loops    sync.Map // gnet.EventLoop → *eventLoop
 	loopList atomic.Pointer[[]*eventLoop]
 	loopMu   sync.Mutex
-	nextID   atomic.Uint64
 	retries  atomic.Int32 // loops with connections waiting for a worker
 
 	// Time, in nanoseconds since start, stamped by the ticker.
@@ -128,6 +129,8 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("loop: Options.Path %q must start with /", opts.Path)
 	case opts.Loops <= 0, opts.Workers <= 0:
 		return nil, errors.New("loop: Options.Loops and Workers must be positive")
+	case opts.Loops > maxLoopIdx+1:
+		return nil, fmt.Errorf("loop: Options.Loops %d is over %d", opts.Loops, maxLoopIdx+1)
 	case opts.MaxMessageSize <= 0 || opts.MaxHeaderBytes <= 0:
 		return nil, errors.New("loop: Options.MaxMessageSize and MaxHeaderBytes must be positive")
 	case opts.TimerTick <= 0 || opts.Timeouts.Handshake <= 0 || opts.Timeouts.Close <= 0:
@@ -151,6 +154,7 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
 	}
+	s.users.seed = maphash.MakeSeed()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

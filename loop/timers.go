@@ -70,6 +70,7 @@ func (l *eventLoop) opened(c *Conn) {
 		// ±10% jitter, so clients told to rebalance do not return together.
 		c.expireAt = now + int64(t.MaxLifetime)*9/10 + s.jitter(t.MaxLifetime/5)
 	}
+	c.upgraded.Store(true)
 	l.checkOpen(c, now)
 	l.deliver(c, event{kind: evOpen})
 }
@@ -78,7 +79,7 @@ func (l *eventLoop) opened(c *Conn) {
 func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 	c := n.Value
 	switch c.state {
-	case stateHandshake:
+	case stateHandshake, stateDeferred:
 		if now < c.expireAt {
 			l.schedule(c, c.expireAt)
 			return

@@ -8,7 +8,7 @@ import (
 	"github.com/wsgate/wsgate/codec"
 )
 
-// Topics. The registry knows, per topic, how many subscribers each loop
+// Topics. The topicRegistry knows, per topic, how many subscribers each loop
 // has; each loop keeps the set of its own connections subscribed to a
 // topic, loop-owned and lock-free. Publish encodes the frame once into a
 // shared read-only buffer and hands it to each loop that has subscribers,
@@ -16,18 +16,21 @@ import (
 // publish to 100,000 subscribers costs one frame of memory and one inbox
 // entry per loop.
 //
-// Lock order: registry.mu, then a loop's inbox mu. A loop never holds its
-// inbox lock while it takes the registry's.
+// Lock order: topicRegistry.mu, then a loop's inbox mu. A loop never holds its
+// inbox lock while it takes the topicRegistry's.
 
 // ErrBadTopic is returned for an empty topic name.
 var ErrBadTopic = errors.New("loop: empty topic name")
 
-type registry struct {
+// ErrBadCursor is returned by List for a cursor it did not make.
+var ErrBadCursor = errors.New("loop: bad list cursor")
+
+type topicRegistry struct {
 	mu     sync.RWMutex
 	topics map[string]*topic
 }
 
-// topic is a registry entry. loops and subs are guarded by registry.mu.
+// topic is a topicRegistry entry. loops and subs are guarded by topicRegistry.mu.
 type topic struct {
 	name  string
 	loops []int32 // subscribers per loop, by eventLoop.idx
@@ -59,7 +62,7 @@ func (f *sharedFrame) release() {
 
 // acquire counts a subscription of a connection on loop idx to name,
 // creating the topic if needed, and returns it.
-func (r *registry) acquire(name string, idx int) *topic {
+func (r *topicRegistry) acquire(name string, idx int) *topic {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t := r.topics[name]
@@ -79,7 +82,7 @@ func (r *registry) acquire(name string, idx int) *topic {
 }
 
 // release undoes one acquire.
-func (r *registry) release(t *topic, idx int) {
+func (r *topicRegistry) release(t *topic, idx int) {
 	r.mu.Lock()
 	t.loops[idx]--
 	t.subs--
@@ -329,6 +332,8 @@ func (l *eventLoop) writeDelivered(c *Conn, frames [][]byte) bool {
 	l.stats.bytesOut.Add(int64(n))
 	l.stats.deliveries.Add(int64(len(frames)))
 	l.stats.messagesOut.Add(int64(len(frames)))
+	c.msgsOut += int64(len(frames))
+	c.bytesOut += int64(n)
 	c.lastData = l.srv.now()
 	l.wrote(c)
 	return true
