@@ -179,6 +179,7 @@ func TestSubscribeUnsubscribeBroadcast(t *testing.T) {
 		clients[i] = c
 		server[i] = <-conns
 	}
+	waitFor(t, func() bool { return srv.Subscribers("a") == 3 && srv.Subscribers("b") == 3 })
 	if n, _ := srv.Publish("a", gateway.OpText, []byte("to a")); n != 3 {
 		t.Fatalf("Publish reached %d, want 3 (a duplicate Subscribe counts once)", n)
 	}

@@ -256,7 +256,7 @@ func (l *eventLoop) shutdown() {
 			batch[i].shared.release()
 		}
 		if batch[i].kind == cmdSubscribe {
-			l.srv.topics.release(batch[i].topic, l.idx)
+			l.srv.topics.release(batch[i].topic, l.idx, false)
 		}
 	}
 }

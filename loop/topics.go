@@ -30,11 +30,16 @@ type topicRegistry struct {
 	topics map[string]*topic
 }
 
-// topic is a topicRegistry entry. loops and subs are guarded by topicRegistry.mu.
+// topic is a registry entry, guarded by topicRegistry.mu. loops routes
+// publishes: Subscribe counts there at once, so that a Publish that starts
+// after Subscribe returns reaches the connection's loop. subs counts the
+// subscriptions the loops have actually made (duplicates and connections
+// gone meanwhile are not).
 type topic struct {
-	name  string
-	loops []int32 // subscribers per loop, by eventLoop.idx
-	subs  int
+	name   string
+	loops  []int32 // routed subscriptions per loop, by eventLoop.idx
+	routes int     // sum of loops
+	subs   int
 }
 
 // loopTopic is one loop's subscribers to a topic.
@@ -77,16 +82,26 @@ func (r *topicRegistry) acquire(name string, idx int) *topic {
 		t.loops = append(t.loops, 0)
 	}
 	t.loops[idx]++
-	t.subs++
+	t.routes++
 	return t
 }
 
-// release undoes one acquire.
-func (r *topicRegistry) release(t *topic, idx int) {
+// counted records that a loop made an acquired subscription.
+func (r *topicRegistry) counted(t *topic) {
+	r.mu.Lock()
+	t.subs++
+	r.mu.Unlock()
+}
+
+// release undoes one acquire, and one counted if made is set.
+func (r *topicRegistry) release(t *topic, idx int, made bool) {
 	r.mu.Lock()
 	t.loops[idx]--
-	t.subs--
-	if t.subs == 0 && r.topics[t.name] == t {
+	t.routes--
+	if made {
+		t.subs--
+	}
+	if t.routes == 0 && r.topics[t.name] == t {
 		delete(r.topics, t.name)
 	}
 	r.mu.Unlock()
@@ -105,7 +120,7 @@ func (c *Conn) Subscribe(name string) error {
 	s := c.loop.srv
 	t := s.topics.acquire(name, c.loop.idx)
 	if !c.loop.enqueue(command{kind: cmdSubscribe, c: c, topic: t}) {
-		s.topics.release(t, c.loop.idx)
+		s.topics.release(t, c.loop.idx, false)
 		return ErrServerClosed
 	}
 	return nil
@@ -127,9 +142,10 @@ func (c *Conn) Unsubscribe(name string) error {
 func (l *eventLoop) subscribe(c *Conn, t *topic) {
 	lt := l.topics[t]
 	if c.state != stateOpen || (lt != nil && hasSub(lt, c)) {
-		l.srv.topics.release(t, l.idx) // closed meanwhile, or a duplicate
+		l.srv.topics.release(t, l.idx, false) // closed meanwhile, or a duplicate
 		return
 	}
+	l.srv.topics.counted(t)
 	if lt == nil {
 		if l.topics == nil {
 			l.topics = make(map[*topic]*loopTopic)
@@ -158,7 +174,7 @@ func (l *eventLoop) unsubscribe(c *Conn, name string) {
 		if len(lt.subs) == 0 {
 			delete(l.topics, lt.t)
 		}
-		l.srv.topics.release(lt.t, l.idx)
+		l.srv.topics.release(lt.t, l.idx, true)
 		c.subs[i] = c.subs[len(c.subs)-1]
 		c.subs[len(c.subs)-1] = nil
 		c.subs = c.subs[:len(c.subs)-1]
@@ -180,7 +196,7 @@ func (c *Conn) topicNames() []string {
 }
 
 // Publish sends one message to every subscriber of topic name and returns
-// how many subscribers it was handed to. The frame is encoded once; each
+// how many subscribers there were (see Subscribers). The frame is encoded once; each
 // subscriber whose outbound queue is full is handled by the slow-consumer
 // policy and counted in Stats.DeliveriesDropped. Messages published from
 // one goroutine reach each subscriber in order.
@@ -208,9 +224,8 @@ func (s *Server) Publish(name string, op OpCode, data []byte) (int, error) {
 	return t.subs, s.fanOut(op, data, t, targets)
 }
 
-// Subscribers returns the number of subscriptions to topic name. Subscribe
-// counts at once; Unsubscribe and closes count once their loop has
-// processed them.
+// Subscribers returns the number of connections subscribed to topic name,
+// as far as their loops have processed Subscribe and Unsubscribe.
 func (s *Server) Subscribers(name string) int {
 	s.topics.mu.RLock()
 	defer s.topics.mu.RUnlock()
