@@ -29,7 +29,7 @@ const (
 // response, frame header or control frame is kept in carry; a data frame's
 // payload is skipped as it arrives, keeping only its first 8 bytes (the
 // timestamp). out exists only while the socket refuses bytes. The struct
-// is about 120 bytes.
+// is 128 bytes (TestConnSize).
 type conn struct {
 	// Identity.
 	fd    int32
@@ -42,22 +42,23 @@ type conn struct {
 	// Connect state.
 	attempt uint8 // failed reconnects in a row, for backoff
 	dropped bool  // storm: this connection was dropped and has not come back
-	startNs int64
-	key     [24]byte
 
 	// Read state.
 	inMsg  bool  // a (possibly fragmented) data message is in progress
 	fin    bool  // the current data frame is the message's last
 	stampN uint8 // timestamp bytes collected so far
-	stamp  [8]byte
-	skip   int64  // payload bytes of the current data frame still to come
-	carry  []byte // unparsed bytes across reads; nil when none
+
+	// Scenario state.
+	inflight int32 // echo and rate: messages sent and not yet back
+
+	startNs int64    // when the current attempt began
+	key     [24]byte // Sec-WebSocket-Key of the current attempt
+	stamp   [8]byte  // first bytes of the current message: its send time
+	skip    int64    // payload bytes of the current data frame still to come
+	carry   []byte   // unparsed bytes across reads; nil when none
 
 	// Write state.
 	out []byte // bytes the socket did not take; nil when none
-
-	// Scenario state.
-	inflight int32
 }
 
 // closeWait is how long a close frame of ours waits for the server's.

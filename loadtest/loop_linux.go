@@ -220,6 +220,12 @@ func (l *loop) enter(ph int32, now int64) {
 			c := &l.conns[i]
 			switch c.state {
 			case stOpen:
+				if c.slow {
+					// It does not read, so it would never see the answer:
+					// just let go. The report counts it as still open.
+					l.endClosed(c)
+					continue
+				}
 				l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], 1000, "", l.maskKey())
 				l.write(c, l.wbuf)
 				if c.fd >= 0 {

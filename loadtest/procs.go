@@ -97,7 +97,9 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 			return nil, fmt.Errorf("loadtest: starting child %d: %v", i+1, err)
 		}
 		c := &child{cmd: cmd, out: out}
+		mu.Lock() // readers of earlier children sum over the slice
 		children[i] = c
+		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

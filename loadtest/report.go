@@ -24,7 +24,7 @@ type raw struct {
 	Errors        map[string]int64  `json:"errors"`
 	CloseCodes    map[string]int64  `json:"close_codes"`
 	SlowCodes     map[string]int64  `json:"slow_close_codes"`
-	Hist          map[string][]byte `json:"hist"`
+	Hist          map[string]string `json:"hist"`
 	Samples       []sample          `json:"samples"`
 }
 
@@ -56,12 +56,14 @@ func addMap(dst, src map[string]int64) {
 	}
 }
 
-func encodeHists(hs map[string]*hdrhistogram.Histogram) map[string][]byte {
-	out := map[string][]byte{}
+// encodeHists writes histograms in HdrHistogram's compressed V2 form
+// (base64 text), which every HdrHistogram port can decode.
+func encodeHists(hs map[string]*hdrhistogram.Histogram) map[string]string {
+	out := map[string]string{}
 	for k, h := range hs {
 		b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err == nil {
-			out[k] = b
+			out[k] = string(b)
 		}
 	}
 	return out
@@ -91,7 +93,7 @@ type Report struct {
 	Storm        *stormReport      `json:"storm,omitempty"`
 	Slow         *slowReport       `json:"slow,omitempty"`
 	Timeline     []point           `json:"timeline"`
-	Histograms   map[string][]byte `json:"histograms"`
+	Histograms   map[string]string `json:"histograms"`
 	Notes        []string          `json:"notes,omitempty"`
 
 	hist map[string]*hdrhistogram.Histogram
@@ -202,7 +204,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 		addMap(r.CloseCodes, x.CloseCodes)
 		addMap(slowCodes, x.SlowCodes)
 		for k, b := range x.Hist {
-			h, err := hdrhistogram.Decode(b)
+			h, err := hdrhistogram.Decode([]byte(b))
 			if err != nil {
 				return nil, fmt.Errorf("loadtest: histogram %s: %v", k, err)
 			}
@@ -317,7 +319,7 @@ func mergeSamples(raws []*raw, t0 time.Time) []sample {
 // timeline turns the 100 ms grid into one point per second.
 func timeline(s []sample) []point {
 	per := int(time.Second / sampleEvery)
-	var out []point
+	out := []point{}
 	var prev sample
 	for i := per - 1; i < len(s); i += per {
 		cur := s[i]
@@ -343,7 +345,7 @@ func timeline(s []sample) []point {
 func stormOf(cfg *config, counts map[string]int64, rec *hdrhistogram.Histogram, s []sample) *stormReport {
 	st := &stormReport{
 		Mode: cfg.stormMode, Dropped: counts["dropped"], Recovered: counts["recovered"], Back99MS: -1, BackAllMS: -1,
-		ReconnectAttempts: counts["attempted"] - int64(cfg.conns),
+		ReconnectAttempts: max(0, counts["attempted"]-int64(cfg.conns)),
 	}
 	if st.Dropped > 0 && st.Recovered > 0 {
 		// The ceil(0.99*dropped)-th fastest return, as a quantile of those

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Scenario tests: tens of connections for a second or two each, against the
@@ -58,5 +63,128 @@ func TestRate(t *testing.T) {
 	// changes up to 50 ms late).
 	if want := int64(500 * rep.SteadySec); rep.Sent < want/2 || rep.Sent > want*3/2 {
 		t.Errorf("sent %d in %.2fs at 500/s, want about %d", rep.Sent, rep.SteadySec, want)
+	}
+}
+
+func TestStormDrop(t *testing.T) {
+	s := startServer(t)
+	rep := runScenario(t, "storm", "--url", s.url, "--conns", "40", "--ramp", "400",
+		"--storm-after", "300ms", "--backoff", "200ms", "--duration", "20s")
+	st := rep.Storm
+	if st == nil {
+		t.Fatal("no storm section in the report")
+	}
+	if st.Dropped != 40 || st.Recovered != 40 {
+		t.Errorf("dropped %d, recovered %d; want 40 and 40", st.Dropped, st.Recovered)
+	}
+	if st.Back99MS < 0 || st.BackAllMS < 0 || st.PeakAcceptPerSec <= 0 {
+		t.Errorf("back 99%% %v ms, all %v ms, peak %v/s: want all set", st.Back99MS, st.BackAllMS, st.PeakAcceptPerSec)
+	}
+	// Reconnects that failed are retried, so errors may appear; what must
+	// hold is that every connection came back and none was closed on us.
+	if rep.Connections.ClosedByServer != 0 {
+		t.Errorf("closed by server: %d (%v)", rep.Connections.ClosedByServer, rep.CloseCodes)
+	}
+}
+
+// TestStormServerDrain runs the server mode against the in-process server,
+// which can close every connection with 1001 on demand.
+func TestStormServerDrain(t *testing.T) {
+	s := startEcho(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 400; i++ {
+			if _, err := os.Stat(ready); err == nil {
+				time.Sleep(200 * time.Millisecond)
+				s.drain()
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+	rep := runScenario(t, "storm", "--storm", "server", "--url", s.url, "--conns", "30", "--ramp", "300",
+		"--backoff", "100ms", "--duration", "3s", "--ready-file", ready)
+	<-done
+	st := rep.Storm
+	if st.Dropped != 30 || st.Recovered != 30 {
+		t.Errorf("dropped %d, recovered %d; want 30 and 30", st.Dropped, st.Recovered)
+	}
+	if got := rep.CloseCodes["1001"]; got != 30 {
+		t.Errorf("closed with 1001: %d, want 30 (%v)", got, rep.CloseCodes)
+	}
+}
+
+// boundFlag matches a gateway flag that bounds what a connection may leave
+// unsent; without one the server cannot close a client that stops reading.
+var boundFlag = regexp.MustCompile(`(?i)--(max-?)?(outbound|write-?buffer|send-?(buffer|queue)|pending)`)
+
+func TestSlow(t *testing.T) {
+	s := startServer(t)
+	rep := runScenario(t, "slow", "--url", s.url, "--conns", "20", "--slow-share", "0.2", "--rate", "200",
+		"--slow-rate", "200", "--slow-size", "65536", "--duration", "2s")
+	sl := rep.Slow
+	if sl == nil || sl.Conns != 4 {
+		t.Fatalf("slow section %+v, want 4 slow connections", sl)
+	}
+	t.Run("fast ones unharmed", func(t *testing.T) {
+		if rep.Sent == 0 || rep.Sent != rep.Received {
+			t.Errorf("fast: sent %d, received %d", rep.Sent, rep.Received)
+		}
+		if n := rep.Connections.ClosedByServer - sl.ClosedByServer; n != 0 {
+			t.Errorf("%d fast connections closed by the server (%v)", n, rep.CloseCodes)
+		}
+	})
+	t.Run("slow ones closed by server", func(t *testing.T) {
+		if sl.ClosedByServer == sl.Conns {
+			t.Logf("slow ones closed: %v", sl.CloseCodes)
+			return
+		}
+		if s.kind != "wsgate" {
+			t.Skipf("the %s server has no outbound bound: it blocks on the slow readers and never closes them (%d of %d closed)",
+				s.kind, sl.ClosedByServer, sl.Conns)
+		}
+		if !boundFlag.MatchString(s.help) {
+			t.Skipf("wsgate has no outbound bound yet (no such flag in --help): %d of %d slow connections closed",
+				sl.ClosedByServer, sl.Conns)
+		}
+		t.Errorf("wsgate has an outbound bound but closed %d of %d slow connections (%v)", sl.ClosedByServer, sl.Conns, sl.CloseCodes)
+	})
+}
+
+func TestProcs(t *testing.T) {
+	s := startServer(t)
+	rep := runScenario(t, "echo", "--procs", "2", "--url", s.url, "--conns", "21", "--duration", "1s")
+	checkClean(t, rep)
+	if rep.Procs != 2 || rep.Connections.Attempted != 21 || rep.Connections.OpenMax != 21 {
+		t.Errorf("procs %d, attempted %d, open max %d; want 2, 21, 21", rep.Procs, rep.Connections.Attempted, rep.Connections.OpenMax)
+	}
+	if rep.Sent == 0 || rep.Sent != rep.Received || rep.LatencyUS.Count != rep.Received {
+		t.Errorf("sent %d, received %d, latency count %d", rep.Sent, rep.Received, rep.LatencyUS.Count)
+	}
+}
+
+func TestHTMLReport(t *testing.T) {
+	s := startServer(t)
+	page := filepath.Join(t.TempDir(), "report.html")
+	rep := runScenario(t, "echo", "--url", s.url, "--conns", "10", "--duration", "1s", "--html", page)
+	checkClean(t, rep)
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	if n := strings.Count(html, "<svg"); n != 3 {
+		t.Errorf("%d charts, want 3 (latency, connect, over time)", n)
+	}
+	// Self-contained: nothing to fetch on an offline machine.
+	for _, bad := range []string{"http://", "https://", "<script src", "<link"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("page refers to %q", bad)
+		}
+	}
+	if keep := os.Getenv("LOADTEST_KEEP_HTML"); keep != "" {
+		_ = os.WriteFile(keep, b, 0o644)
 	}
 }
