@@ -62,7 +62,7 @@ func histSVG(h *hdrhistogram.Histogram, unit float64, label string) template.HTM
 			continue
 		}
 		x0, x1 := x(edges[i]), x(edges[i]*math.Pow(10, 0.1))
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="bar"><title>%s–%s %s: %d</title></rect>`,
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#4a7fc1"><title>%s–%s %s: %d</title></rect>`,
 			x0, y(float64(c)), math.Max(x1-x0-1, 1), chartH-padB-y(float64(c)),
 			num(edges[i]/unit), num(edges[i]*math.Pow(10, 0.1)/unit), label, c)
 	}
@@ -72,13 +72,20 @@ func histSVG(h *hdrhistogram.Histogram, unit float64, label string) template.HTM
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="axis" text-anchor="middle">%s (log scale)</text>`, (chartW+padL)/2, chartH-4, label)
 	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="tick" text-anchor="end">%d</text>`, padL-6, padT+8, peak)
-	for _, p := range []struct {
+	for i, p := range []struct {
 		q    float64
 		name string
 	}{{50, "p50"}, {99, "p99"}, {99.9, "p99.9"}} {
+		// Labels step down so close percentiles stay readable; past the
+		// middle they go left of their line.
 		v := float64(h.ValueAtQuantile(p.q))
-		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" class="mark"/><text x="%.1f" y="%.1f" class="mark">%s %s</text>`,
-			x(v), x(v), padT, chartH-padB, x(v)+3, padT+10, p.name, num(v/unit))
+		tx, anchor := x(v)+3, "start"
+		if x(v) > chartW*0.6 {
+			tx, anchor = x(v)-3, "end"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#c0392b" stroke-dasharray="3 3"/>`+
+			`<text x="%.1f" y="%.1f" fill="#c0392b" class="tick" text-anchor="%s">%s %s</text>`,
+			x(v), x(v), padT, chartH-padB, tx, padT+10+float64(i)*13, anchor, p.name, num(v/unit))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
@@ -104,13 +111,10 @@ func seriesSVG(ts []float64, series []series) template.HTML {
 		for j, v := range s.v {
 			fmt.Fprintf(&pts, "%.1f,%.1f ", x(ts[j]), chartH-padB-v/peak*(chartH-padB-padT))
 		}
-		fmt.Fprintf(&b, `<polyline points="%s" class="line s%d"/>`, pts.String(), i)
-		anchor, tx := "end", padL-6
-		if i == 1 {
-			anchor, tx = "start", chartW-padR+2
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="tick s%d" text-anchor="%s">%s</text>`, tx, padT+8+float64(i)*12, i, anchor, num(peak))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="legend s%d">%s (0–%s)</text>`, padL+8+float64(i)*260, padT+8, i, s.name, num(peak))
+		// Each series is scaled to its own peak; the legend says the range.
+		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke-width="1.6" stroke="%s"/>`, pts.String(), colors[i%len(colors)])
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="legend" fill="%s">%s (0–%s)</text>`,
+			padL+8+float64(i)*300, padT+8, colors[i%len(colors)], s.name, num(peak))
 	}
 	for k := 0.0; k <= 4; k++ {
 		t := tmax * k / 4
@@ -120,13 +124,15 @@ func seriesSVG(ts []float64, series []series) template.HTML {
 	return template.HTML(b.String())
 }
 
+var colors = []string{"#4a7fc1", "#e67e22"}
+
 type series struct {
 	name string
 	v    []float64
 }
 
 func axes(b *strings.Builder) {
-	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" class="ax"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" class="ax"/>`,
+	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/>`,
 		padL, chartH-padB, chartW-padR, chartH-padB, padL, padT, padL, chartH-padB)
 }
 
@@ -136,6 +142,8 @@ func num(v float64) string {
 		return fmt.Sprintf("%.3gM", v/1e6)
 	case v >= 1e4:
 		return fmt.Sprintf("%.3gk", v/1e3)
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
 	default:
 		return fmt.Sprintf("%.3g", v)
 	}
@@ -149,10 +157,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:820px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse}td,th{padding:2px 12px 2px 0;text-align:left;vertical-align:top}
 th{font-weight:600;color:#555}
-.bar{fill:#4a7fc1}.ax{stroke:#888}.tick,.axis,.legend{font-size:11px;fill:#555}
-.mark{stroke:#c0392b;stroke-dasharray:3 3;font-size:11px;fill:#c0392b}
-.line{fill:none;stroke-width:1.6}.line.s0{stroke:#4a7fc1}.line.s1{stroke:#e67e22}
-text.s0{fill:#4a7fc1}text.s1{fill:#e67e22}.none{color:#888}
+.tick,.axis,.legend{font-size:11px}.tick,.axis{fill:#555}.none{color:#888}
 </style></head><body>
 <h1>wsgate loadtest: {{.R.Scenario}}</h1>
 <table>
@@ -178,7 +183,8 @@ text.s0{fill:#4a7fc1}text.s1{fill:#e67e22}.none{color:#888}
 `))
 
 func writeHTML(path string, r *Report) error {
-	var ts, open, rate, acc []float64
+	// The run starts at zero: lines begin at the origin.
+	ts, open, rate, acc := []float64{0}, []float64{0}, []float64{0}, []float64{0}
 	for _, p := range r.Timeline {
 		ts = append(ts, p.T)
 		open = append(open, float64(p.Open))
