@@ -55,6 +55,7 @@ type config struct {
 	inflight  int
 	loops     int
 	procs     int
+	maxPend   int
 	allowHuge bool
 
 	// Scenario details.
@@ -99,6 +100,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.rate, "rate", 1000, "rate, slow: total messages per second (open loop)")
 	fs.IntVar(&cfg.inflight, "inflight", 1, "echo: messages in flight per connection (closed loop)")
 	fs.IntVar(&cfg.loops, "loops", runtime.GOMAXPROCS(0), "event loops (goroutines) per process")
+	fs.IntVar(&cfg.maxPend, "max-pending", 0, "at most this many attempts in connect or upgrade at once, per process (0: no limit); keeps a fast ramp within the server's listen backlog")
 	fs.IntVar(&cfg.procs, "procs", 1, "child processes to spread connections over (each holds at most ~19,800)")
 	fs.BoolVar(&cfg.allowHuge, "allow-huge", false, fmt.Sprintf("allow more than %d connections, %d msg/s, %v, and other large values", hugeConns, hugeRate, hugeDuration))
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect plus upgrade deadline per attempt")
@@ -259,7 +261,7 @@ func (c *config) childArgs(orig []string, i, n int, t0 int64) []string {
 	base := c.conns * (i - 1) / n
 	next := c.conns * i / n
 	args := []string{c.scenario}
-	skip := map[string]bool{"source-ips": true, "procs": true, "conns": true, "rate": true, "ramp": true, "json": true, "html": true, "ready-file": true}
+	skip := map[string]bool{"source-ips": true, "max-pending": true, "procs": true, "conns": true, "rate": true, "ramp": true, "json": true, "html": true, "ready-file": true}
 	fs := newFlagSet(&config{}, io.Discard)
 	_ = fs.Parse(orig[1:])
 	fs.Visit(func(f *flag.Flag) {
@@ -280,6 +282,7 @@ func (c *config) childArgs(orig []string, i, n int, t0 int64) []string {
 		fmt.Sprintf("--conns=%d", next-base),
 		fmt.Sprintf("--rate=%d", share(c.rate)),
 		fmt.Sprintf("--ramp=%d", share(c.ramp)),
+		fmt.Sprintf("--max-pending=%d", (c.maxPend+n-1)/n),
 		"--quiet",
 		fmt.Sprintf("--child=%d", i),
 		fmt.Sprintf("--child-of=%d", n),

@@ -38,6 +38,7 @@ type loop struct {
 	phase      int32
 	rampStart  int64
 	rampEvery  float64 // ns between opens on this loop
+	maxPending int64   // this loop's share of --max-pending; 0: none
 	nextOpen   int
 	fastSched  schedule
 	slowSched  schedule
@@ -193,6 +194,9 @@ func (l *loop) enter(ph int32, now int64) {
 	case phaseRamp:
 		l.rampStart = now
 		l.rampEvery = 1e9 / (float64(cfg.ramp) / nLoops)
+		if cfg.maxPend > 0 {
+			l.maxPending = int64(max(1, cfg.maxPend/len(l.r.loops)))
+		}
 	case phaseSteady:
 		switch cfg.scenario {
 		case scEcho:
@@ -250,6 +254,11 @@ func (l *loop) enter(ph int32, now int64) {
 func (l *loop) tick(now int64) {
 	if l.phase == phaseRamp {
 		for l.nextOpen < len(l.conns) && l.rampStart+int64(float64(l.nextOpen)*l.rampEvery) <= now {
+			if l.maxPending > 0 && l.ctr[cPending].Load() >= l.maxPending {
+				// Behind schedule: the ramp resumes as attempts finish,
+				// which makes a high --ramp a closed loop on upgrades.
+				break
+			}
 			l.open(&l.conns[l.nextOpen], now)
 			l.nextOpen++
 		}

@@ -79,6 +79,8 @@ type Report struct {
 	LoopsPerProc int               `json:"loops_per_proc"`
 	Config       reportConfig      `json:"config"`
 	SteadySec    float64           `json:"steady_s"`
+	SteadyFromMS int64             `json:"steady_start_unix_ms"` // the measured phase, wall clock:
+	SteadyToMS   int64             `json:"steady_end_unix_ms"`   // for sampling the server beside it
 	Connections  connReport        `json:"connections"`
 	Sent         int64             `json:"messages_sent"`
 	Received     int64             `json:"messages_received"`
@@ -214,6 +216,11 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 		}
 		if x.SteadyEndNs > x.SteadyStartNs {
 			steady += float64(x.SteadyEndNs-x.SteadyStartNs) / 1e9
+			from, to := (x.EpochUnixNs+x.SteadyStartNs)/1e6, (x.EpochUnixNs+x.SteadyEndNs)/1e6
+			if r.SteadyFromMS == 0 || from < r.SteadyFromMS {
+				r.SteadyFromMS = from
+			}
+			r.SteadyToMS = max(r.SteadyToMS, to)
 		}
 	}
 	if len(raws) > 0 {
