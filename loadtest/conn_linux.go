@@ -98,6 +98,9 @@ func (l *loop) open(c *conn, now int64) {
 	c.gen++
 	c.startNs = now
 	c.state = stConnecting
+	if l.phase == phaseRamp && l.rampFirst == 0 {
+		l.rampFirst = now
+	}
 	c.carry, c.out = nil, nil
 	c.inMsg, c.skip, c.stampN, c.inflight = false, 0, 0, 0
 	l.ctr.add(cAttempted, 1)
@@ -404,6 +407,9 @@ func (l *loop) established(c *conn, now int64) {
 	c.state = stOpen
 	c.attempt = 0
 	record(l.connectHist, (now-c.startNs)/1e3)
+	if l.phase == phaseRamp {
+		l.rampLast = now
+	}
 	if c.dropped {
 		c.dropped = false
 		l.ctr.add(cRecovered, 1)

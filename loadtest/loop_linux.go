@@ -39,6 +39,8 @@ type loop struct {
 	rampStart  int64
 	rampEvery  float64 // ns between opens on this loop
 	maxPending int64   // this loop's share of --max-pending; 0: none
+	rampFirst  int64   // first attempt of the ramp
+	rampLast   int64   // last upgrade completed during the ramp
 	nextOpen   int
 	fastSched  schedule
 	slowSched  schedule

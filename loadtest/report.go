@@ -20,6 +20,9 @@ type raw struct {
 	SteadyStartNs int64             `json:"steady_start_ns"`
 	SteadyEndNs   int64             `json:"steady_end_ns"`
 	StormStartNs  int64             `json:"storm_start_ns"`
+	RampFirstNs   int64             `json:"ramp_first_ns"`
+	RampLastNs    int64             `json:"ramp_last_ns"`
+	RampUpgrades  int64             `json:"ramp_upgrades"`
 	Counts        map[string]int64  `json:"counts"`
 	Errors        map[string]int64  `json:"errors"`
 	CloseCodes    map[string]int64  `json:"close_codes"`
@@ -36,6 +39,10 @@ func (res *raw) collect(loops []*loop) {
 		histLatency: newHist(histLatency), histConnect: newHist(histConnect), histRecovery: newHist(histRecovery),
 	}
 	for _, l := range loops {
+		if l.rampFirst > 0 && (res.RampFirstNs == 0 || l.rampFirst < res.RampFirstNs) {
+			res.RampFirstNs = l.rampFirst
+		}
+		res.RampLastNs = max(res.RampLastNs, l.rampLast)
 		c := l.ctr.snapshot()
 		for i, v := range c {
 			res.Counts[counterNames[i]] += v
@@ -81,6 +88,7 @@ type Report struct {
 	SteadySec    float64           `json:"steady_s"`
 	SteadyFromMS int64             `json:"steady_start_unix_ms"` // the measured phase, wall clock:
 	SteadyToMS   int64             `json:"steady_end_unix_ms"`   // for sampling the server beside it
+	Ramp         rampReport        `json:"ramp"`
 	Connections  connReport        `json:"connections"`
 	Sent         int64             `json:"messages_sent"`
 	Received     int64             `json:"messages_received"`
@@ -111,6 +119,17 @@ type reportConfig struct {
 	SourceIPs int     `json:"source_ips"`
 	SlowShare float64 `json:"slow_share,omitempty"`
 	StormMode string  `json:"storm_mode,omitempty"`
+}
+
+// rampReport times the ramp exactly, from the first attempt to the last
+// upgrade completed during it: with a --ramp faster than the server, the
+// upgrade rate the server sustains.
+type rampReport struct {
+	StartUnixUS    int64   `json:"start_unix_us"`
+	EndUnixUS      int64   `json:"end_unix_us"`
+	Seconds        float64 `json:"seconds"`
+	Upgrades       int64   `json:"upgrades"`
+	UpgradesPerSec float64 `json:"upgrades_per_sec"`
 }
 
 type connReport struct {
@@ -200,6 +219,14 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	}
 	var steady float64
 	for _, x := range raws {
+		if x.RampFirstNs > 0 {
+			from, to := (x.EpochUnixNs+x.RampFirstNs)/1e3, (x.EpochUnixNs+x.RampLastNs)/1e3
+			if r.Ramp.StartUnixUS == 0 || from < r.Ramp.StartUnixUS {
+				r.Ramp.StartUnixUS = from
+			}
+			r.Ramp.EndUnixUS = max(r.Ramp.EndUnixUS, to)
+			r.Ramp.Upgrades += x.RampUpgrades
+		}
 		r.LoopsPerProc = max(r.LoopsPerProc, x.Loops)
 		addMap(counts, x.Counts)
 		addMap(r.Errors, x.Errors)
@@ -225,6 +252,10 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	}
 	if len(raws) > 0 {
 		r.SteadySec = round3(steady / float64(len(raws)))
+	}
+	if d := r.Ramp.EndUnixUS - r.Ramp.StartUnixUS; d > 0 {
+		r.Ramp.Seconds = round3(float64(d) / 1e6)
+		r.Ramp.UpgradesPerSec = round3(float64(r.Ramp.Upgrades) / (float64(d) / 1e6))
 	}
 	r.hist = hs
 	r.Histograms = encodeHists(hs)

@@ -108,6 +108,7 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			if (c[cAttempted] >= int64(cfg.conns) && c[cPending] == 0) || now > rampDeadline || done {
 				next = phaseSteady
 				res.SteadyStartNs = now
+				res.RampUpgrades = c[cEstablished]
 				r.steadyStart.Store(now)
 				if cfg.readyFile != "" && cfg.child == 0 {
 					writeReady(cfg.readyFile, c[cEstablished])
