@@ -22,8 +22,8 @@ func (e *CloseError) Error() string {
 
 // CloseCode returns the close status carried by err, or 0 if err carries none.
 func CloseCode(err error) ws.StatusCode {
-	var ce *CloseError
-	if errors.As(err, &ce) {
+	// errors.AsType, unlike errors.As, does not move its target to the heap.
+	if ce, ok := errors.AsType[*CloseError](err); ok {
 		return ce.Code
 	}
 	return 0

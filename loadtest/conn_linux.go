@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -156,9 +157,9 @@ func (l *loop) event(c *conn, ev uint32) {
 			l.fail(c, "connect: "+errnoName(err), now)
 			return
 		}
-		c.key = newClientKey()
+		c.key = codec.NewClientKey()
 		tgt := l.targetOf(c)
-		l.wbuf = appendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:])
+		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, nil)
 		c.state = stHandshake
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
 		l.write(c, l.wbuf)
@@ -254,20 +255,29 @@ func (l *loop) consume(c *conn, data []byte, now int64) {
 		data, c.carry = c.carry, nil
 	}
 	if c.state == stHandshake {
-		var r response
-		n, err := r.parse(data, maxHandshakeBytes)
+		// data holds every byte of the response so far: parse it afresh
+		// with the loop's Response, so a connection keeps no parser
+		// state. A response split across reads is rare and small.
+		r := &l.resp
+		r.Reset()
+		n, err := r.Parse(data, maxHandshakeBytes)
 		if err != nil {
-			l.fail(c, err.Error(), now)
+			l.fail(c, "handshake: "+strings.TrimPrefix(err.Error(), "codec: "), now)
 			return
 		}
 		if n == 0 {
 			c.carry = append([]byte(nil), data...)
 			return
 		}
-		if err := r.check(c.key[:]); err != nil {
-			l.fail(c, err.Error(), now)
+		if err := r.Check(c.key[:]); err != nil {
+			if errors.Is(err, codec.ErrResponseStatus) {
+				l.fail(c, "handshake: status "+strconv.Itoa(r.Status()), now)
+			} else {
+				l.fail(c, "handshake: "+strings.TrimPrefix(err.Error(), "codec: "), now)
+			}
 			return
 		}
+		r.Reset() // drop the reference to data
 		l.established(c, now)
 		if c.fd < 0 {
 			return
@@ -358,7 +368,7 @@ func (l *loop) control(c *conn, op ws.OpCode, p []byte, now int64) {
 	switch op {
 	case ws.OpPing:
 		if c.state == stOpen && !c.slow {
-			l.wbuf = codec.AppendFrameMasked(l.wbuf[:0], ws.OpPong, true, p, l.maskKey())
+			l.wbuf = codec.AppendFrameMasked(l.wbuf[:0], ws.OpPong, true, p, codec.NewMaskKey())
 			l.write(c, l.wbuf)
 		}
 	case ws.OpClose:
@@ -377,7 +387,7 @@ func (l *loop) control(c *conn, op ws.OpCode, p []byte, now int64) {
 		if code == ws.StatusNoStatusRcvd {
 			reply = 0
 		}
-		l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], reply, "", l.maskKey())
+		l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], reply, "", codec.NewMaskKey())
 		l.write(c, l.wbuf)
 		if c.fd >= 0 {
 			l.peerGone(c, strconv.Itoa(int(code)), now)
@@ -389,7 +399,7 @@ func (l *loop) protocolError(c *conn, err error, now int64) {
 	l.errorf("protocol: " + err.Error())
 	if c.state == stOpen || c.state == stClosing {
 		code := codec.CloseCode(err)
-		l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], code, "", l.maskKey())
+		l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], code, "", codec.NewMaskKey())
 		l.write(c, l.wbuf)
 		if c.fd >= 0 {
 			l.lostOpen(c, now, false)

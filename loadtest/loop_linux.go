@@ -23,10 +23,11 @@ type loop struct {
 	tfd int
 
 	events []unix.EpollEvent
-	rbuf   []byte // one read buffer for every connection of the loop
-	wbuf   []byte // frame scratch
-	tmpl   []byte // payload template; its first 8 bytes get the timestamp
-	rng    *rand.Rand
+	rbuf   []byte     // one read buffer for every connection of the loop
+	wbuf   []byte     // frame scratch
+	tmpl   []byte     // payload template; its first 8 bytes get the timestamp
+	rng    *rand.Rand // backoff jitter
+	resp   codec.Response
 
 	conns []conn  // this loop's share; index = epoll data
 	fast  []int32 // indices of connections that read
@@ -232,7 +233,7 @@ func (l *loop) enter(ph int32, now int64) {
 					l.endClosed(c)
 					continue
 				}
-				l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], 1000, "", l.maskKey())
+				l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], 1000, "", codec.NewMaskKey())
 				l.write(c, l.wbuf)
 				if c.fd >= 0 {
 					c.state = stClosing
@@ -348,18 +349,10 @@ func (l *loop) nextDeadline(now int64) int64 {
 	return next
 }
 
-// maskKey returns a masking key (RFC 6455 §5.3). A load generator needs no
-// cryptographic strength here, only keys that differ per frame.
-func (l *loop) maskKey() [4]byte {
-	var k [4]byte
-	binary.LittleEndian.PutUint32(k[:], l.rng.Uint32())
-	return k
-}
-
 // sendData sends one data message of size bytes stamped with ts.
 func (l *loop) sendData(c *conn, size int, ts int64) {
 	binary.LittleEndian.PutUint64(l.tmpl, uint64(ts))
-	l.wbuf = codec.AppendFrameMasked(l.wbuf[:0], ws.OpBinary, true, l.tmpl[:size], l.maskKey())
+	l.wbuf = codec.AppendFrameMasked(l.wbuf[:0], ws.OpBinary, true, l.tmpl[:size], codec.NewMaskKey())
 	if !l.write(c, l.wbuf) {
 		return
 	}

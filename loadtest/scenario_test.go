@@ -118,7 +118,7 @@ func TestStormServerDrain(t *testing.T) {
 
 // boundFlag matches a gateway flag that bounds what a connection may leave
 // unsent; without one the server cannot close a client that stops reading.
-var boundFlag = regexp.MustCompile(`(?i)--(max-?)?(outbound|write-?buffer|send-?(buffer|queue)|pending)`)
+var boundFlag = regexp.MustCompile(`(?i)-{1,2}(max-?)?(outbound|write-?buffer|send-?(buffer|queue)|pending)`)
 
 func TestSlow(t *testing.T) {
 	s := startServer(t)

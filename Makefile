@@ -1,0 +1,47 @@
+# wsgate: thin targets, each one command or one script.
+GO      ?= go
+ARGS    ?=
+
+.PHONY: run build test fmt-check vet unit allocs lint interop bench bench-peers loadtest fuzz
+
+## run: start the gateway with the echo app on :8080 and the demo page at http://localhost:8080/
+run:
+	$(GO) run ./cmd/gateway $(ARGS)
+
+## build: build the gateway binary into bin/wsgate
+build:
+	$(GO) build -o bin/wsgate ./cmd/gateway
+
+## test: gofmt check, go vet, then every test with the race detector in random order
+test: fmt-check vet unit allocs
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -shuffle=on -timeout 9m ./...
+
+# The race detector makes sync.Pool drop items at random, so the
+# zero-allocation tests skip themselves under -race and run again here.
+allocs:
+	$(GO) test -count=1 -run 'Alloc' ./...
+
+## lint: gofmt, go vet and staticcheck at a pinned version
+lint: fmt-check vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+## interop: python3-websockets and node ws clients against the real binary
+interop:
+	bash testdata/interop/run.sh
+
+## bench: micro benchmarks of every package
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: a short run of each fuzz target (FUZZTIME per target)
+fuzz:
+	bash testdata/fuzz.sh

@@ -1,0 +1,127 @@
+// Command gateway runs wsgate: a WebSocket gateway on gnet event loops.
+//
+// With no flags it listens on :8080, echoes every message back on /ws and
+// serves a demo page at http://localhost:8080/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wsgate/wsgate/gateway"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// sizeFlag is a flag.Value for byte sizes with units.
+type sizeFlag struct{ v *int }
+
+func (f sizeFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return fmt.Sprint(*f.v)
+}
+
+func (f sizeFlag) Set(s string) error {
+	n, err := gateway.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*f.v = n
+	return nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	cfg := gateway.Config{
+		MaxMessageSize: gateway.DefaultMaxMessageSize,
+		MaxHeaderBytes: gateway.DefaultMaxHeaderBytes,
+	}
+	fs.StringVar(&cfg.Addr, "listen", gateway.DefaultAddr, "TCP address to listen on")
+	fs.StringVar(&cfg.Path, "path", gateway.DefaultPath, "WebSocket endpoint path")
+	fs.IntVar(&cfg.Loops, "loops", 0, "event loops (0: GOMAXPROCS)")
+	fs.IntVar(&cfg.Workers, "workers", 0, "handler worker pool size (0: max(256, 64*GOMAXPROCS))")
+	fs.Var(sizeFlag{&cfg.MaxMessageSize}, "max-message", "largest message, e.g. 1MiB, 64KiB or 1048576")
+	fs.Var(sizeFlag{&cfg.MaxHeaderBytes}, "max-header-bytes", "largest HTTP request header block, e.g. 8KiB")
+	fs.BoolVar(&cfg.ReusePort, "reuse-port", false, "set SO_REUSEPORT so several processes can share the port")
+	demo := fs.Bool("demo", true, "serve the demo page at GET /")
+	fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", gateway.DefaultHandshakeTimeout, "time allowed to complete the upgrade")
+	ping := fs.Duration("ping-interval", gateway.DefaultPingInterval, "quiet time before a ping (0 disables pings)")
+	fs.DurationVar(&cfg.PongTimeout, "pong-timeout", gateway.DefaultPongTimeout, "time to answer a ping before the connection is dropped")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close after this long without a data message (0: off)")
+	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", 0, "close with 1001 after this connection age, ±10% (0: off)")
+	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", gateway.DefaultCloseTimeout, "time for the peer to answer our close frame")
+	fs.DurationVar(&cfg.TimerTick, "timer-tick", gateway.DefaultTimerTick, "deadline granularity")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "time to close connections on SIGTERM/SIGINT")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg.Logger = log
+	cfg.DemoPage = *demo
+	cfg.PingInterval = *ping
+	if *ping == 0 {
+		cfg.PingInterval = -1 // the flag's 0 means off; Config's 0 means default
+	}
+
+	srv, err := gateway.NewServer(cfg, gateway.Echo{})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	eff := srv.Config()
+	log.Info("wsgate listening", "addr", srv.Addr().String(), "path", eff.Path, "loops", eff.Loops,
+		"workers", eff.Workers, "max_message", eff.MaxMessageSize)
+	if eff.DemoPage {
+		log.Info("demo page", "url", fmt.Sprintf("http://localhost:%d/", port(srv)))
+	}
+
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	go func() { // a second signal cuts the wait short
+		<-sig
+		cancel()
+	}()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+func port(srv *gateway.Server) int {
+	if a, ok := srv.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}

@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Defaults used for the zero values of Config's fields.
+const (
+	DefaultAddr             = ":8080"
+	DefaultPath             = "/ws"
+	DefaultMaxMessageSize   = 1 << 20
+	DefaultMaxHeaderBytes   = 8 << 10
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 10 * time.Second
+	DefaultCloseTimeout     = 3 * time.Second
+	DefaultTimerTick        = 100 * time.Millisecond
+)
+
+// Config configures a Server. The zero value is a working configuration;
+// each field's comment gives the value its zero stands for.
+type Config struct {
+	// Addr is the TCP address to listen on. If empty, DefaultAddr (":8080").
+	Addr string
+	// Path is the WebSocket endpoint. If empty, DefaultPath ("/ws").
+	Path string
+	// Loops is the number of event loops. If zero, runtime.GOMAXPROCS(0).
+	Loops int
+	// Workers is the size of the handler pool. If zero,
+	// max(256, 64*GOMAXPROCS). Handlers that block (a database, a backend
+	// call) need more.
+	Workers int
+	// MaxMessageSize bounds a message, all fragments together; a longer one
+	// closes the connection with 1009. If zero, DefaultMaxMessageSize (1 MiB).
+	MaxMessageSize int
+	// MaxHeaderBytes bounds the HTTP request header block; a longer one is
+	// answered with 431. If zero, DefaultMaxHeaderBytes (8 KiB).
+	MaxHeaderBytes int
+	// ReusePort sets SO_REUSEPORT so that several processes can share Addr.
+	ReusePort bool
+	// DemoPage serves a page at GET / that talks to Path. Off if false.
+	DemoPage bool
+
+	// HandshakeTimeout drops a client that has not completed the upgrade in
+	// time. If zero, DefaultHandshakeTimeout (5s).
+	HandshakeTimeout time.Duration
+	// PingInterval is how long a connection may be quiet before the server
+	// pings it. If zero, DefaultPingInterval (30s); negative disables pings.
+	PingInterval time.Duration
+	// PongTimeout is how long a pinged client has to send any frame before
+	// it is dropped. If zero, DefaultPongTimeout (10s).
+	PongTimeout time.Duration
+	// IdleTimeout closes (1000, "idle timeout") a connection with no data
+	// message in either direction for that long. If zero, off.
+	IdleTimeout time.Duration
+	// MaxLifetime closes (1001) a connection after that long, ±10%, so
+	// that clients rebalance across gateway nodes. If zero, off.
+	MaxLifetime time.Duration
+	// CloseTimeout bounds the wait for the peer's answer to our close
+	// frame. If zero, DefaultCloseTimeout (3s).
+	CloseTimeout time.Duration
+	// TimerTick is the granularity of every deadline above: none fires more
+	// than one tick late. If zero, DefaultTimerTick (100ms).
+	TimerTick time.Duration
+
+	// Logger receives the server's logs. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with every zero field set to its default, or an
+// error naming the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	procs := runtime.GOMAXPROCS(0)
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if c.Loops == 0 {
+		c.Loops = procs
+	}
+	if c.Workers == 0 {
+		c.Workers = max(256, 64*procs)
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.PongTimeout, DefaultPongTimeout)
+	def(&c.CloseTimeout, DefaultCloseTimeout)
+	def(&c.TimerTick, DefaultTimerTick)
+	switch {
+	case c.Path[0] != '/':
+		return c, fmt.Errorf("gateway: Config.Path %q must start with /", c.Path)
+	case c.Loops < 0:
+		return c, errors.New("gateway: Config.Loops is negative")
+	case c.Workers < 0:
+		return c, errors.New("gateway: Config.Workers is negative")
+	case c.MaxMessageSize < 0:
+		return c, errors.New("gateway: Config.MaxMessageSize is negative")
+	case c.MaxHeaderBytes < 256:
+		return c, errors.New("gateway: Config.MaxHeaderBytes must be at least 256")
+	case c.HandshakeTimeout < 0, c.PongTimeout < 0, c.CloseTimeout < 0, c.TimerTick < 0,
+		c.IdleTimeout < 0, c.MaxLifetime < 0:
+		return c, errors.New("gateway: Config durations other than PingInterval must not be negative")
+	}
+	return c, nil
+}

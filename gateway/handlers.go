@@ -1,0 +1,42 @@
+package gateway
+
+// Echo is a Handler that sends every message back with its opcode: the
+// default application of cmd/gateway.
+type Echo struct{}
+
+// OnOpen implements Handler.
+func (Echo) OnOpen(*Conn) {}
+
+// OnMessage implements Handler.
+func (Echo) OnMessage(c *Conn, op OpCode, data []byte) { _ = c.Send(op, data) }
+
+// OnClose implements Handler.
+func (Echo) OnClose(*Conn, error) {}
+
+// HandlerFuncs adapts functions to Handler; nil fields do nothing.
+type HandlerFuncs struct {
+	Open    func(c *Conn)
+	Message func(c *Conn, op OpCode, data []byte)
+	Close   func(c *Conn, err error)
+}
+
+// OnOpen implements Handler.
+func (h HandlerFuncs) OnOpen(c *Conn) {
+	if h.Open != nil {
+		h.Open(c)
+	}
+}
+
+// OnMessage implements Handler.
+func (h HandlerFuncs) OnMessage(c *Conn, op OpCode, data []byte) {
+	if h.Message != nil {
+		h.Message(c, op, data)
+	}
+}
+
+// OnClose implements Handler.
+func (h HandlerFuncs) OnClose(c *Conn, err error) {
+	if h.Close != nil {
+		h.Close(c, err)
+	}
+}

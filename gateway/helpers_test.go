@@ -1,0 +1,245 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/gateway"
+)
+
+// startServer runs a gateway on a free loopback port with cfg (Addr is
+// overridden) and stops it when the test ends.
+func startServer(t testing.TB, cfg gateway.Config, h gateway.Handler) *gateway.Server {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.Loops == 0 {
+		cfg.Loops = 2
+	}
+	srv, err := gateway.NewServer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return srv
+}
+
+func wsURL(srv *gateway.Server) string { return "ws://" + srv.Addr().String() + "/ws" }
+
+// rawClient speaks WebSocket byte by byte over a real TCP socket, so tests
+// can send what no well-behaved library would.
+type rawClient struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+	key  [4]byte
+}
+
+// dialRaw connects and completes the upgrade.
+func dialRaw(t testing.TB, srv *gateway.Server) *rawClient {
+	t.Helper()
+	c := dialTCP(t, srv)
+	key := codec.NewClientKey()
+	c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
+	status, resp := c.readHTTP()
+	if status != 101 {
+		t.Fatalf("upgrade: status %d\n%s", status, resp)
+	}
+	var r codec.Response
+	if n, err := r.Parse(resp, 0); n == 0 || err != nil {
+		t.Fatalf("upgrade response: n=%d err=%v", n, err)
+	}
+	if err := r.Check(key[:]); err != nil {
+		t.Fatalf("upgrade response: %v", err)
+	}
+	return c
+}
+
+// dialTCP connects without upgrading.
+func dialTCP(t testing.TB, srv *gateway.Server) *rawClient {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", srv.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &rawClient{t: t, conn: conn, r: bufio.NewReaderSize(conn, 1<<16), key: codec.NewMaskKey()}
+}
+
+func (c *rawClient) writeRaw(b []byte) {
+	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.conn.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// readHTTP reads one HTTP response header block and, with Content-Length,
+// its body. It returns the status and everything read.
+func (c *rawClient) readHTTP() (int, []byte) {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf []byte
+	var r codec.Response
+	for {
+		b, err := c.r.ReadByte()
+		if err != nil {
+			c.t.Fatalf("reading HTTP response: %v (have %q)", err, buf)
+		}
+		buf = append(buf, b)
+		n, perr := r.Parse(buf, 0)
+		if perr != nil {
+			c.t.Fatalf("bad HTTP response %q: %v", buf, perr)
+		}
+		if n > 0 {
+			break
+		}
+	}
+	if cl := r.Header("Content-Length"); cl != nil {
+		var n int
+		fmt.Sscan(string(cl), &n)
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.r, body); err != nil {
+			c.t.Fatalf("reading body: %v", err)
+		}
+		buf = append(buf, body...)
+	}
+	return r.Status(), buf
+}
+
+// frame writes one masked frame with the given header fields.
+func (c *rawClient) frame(op ws.OpCode, fin bool, payload []byte) {
+	c.t.Helper()
+	c.writeRaw(codec.AppendFrameMasked(nil, op, fin, payload, c.key))
+}
+
+// frameRsv writes a masked frame with reserved bits set.
+func (c *rawClient) frameRsv(op ws.OpCode, rsv byte, payload []byte) {
+	c.t.Helper()
+	h := ws.Header{Fin: true, Rsv: rsv, OpCode: op, Length: int64(len(payload)), Masked: true, Mask: c.key}
+	b := codec.AppendHeader(nil, h)
+	start := len(b)
+	b = append(b, payload...)
+	codec.Cipher(b[start:], c.key, 0)
+	c.writeRaw(b)
+}
+
+// unmaskedFrame writes a frame without a mask, which servers must refuse.
+func (c *rawClient) unmaskedFrame(op ws.OpCode, payload []byte) {
+	c.t.Helper()
+	c.writeRaw(codec.AppendFrame(nil, op, true, payload))
+}
+
+// readFrame reads one server frame.
+func (c *rawClient) readFrame() (ws.Header, []byte, error) {
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hb [codec.MaxHeaderSize]byte
+	n := 0
+	for {
+		h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
+		if err != nil {
+			return h, nil, err
+		}
+		if hn > 0 {
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(c.r, p); err != nil {
+				return h, nil, err
+			}
+			return h, p, nil
+		}
+		b, err := c.r.ReadByte()
+		if err != nil {
+			return h, nil, err
+		}
+		hb[n] = b
+		n++
+	}
+}
+
+// readMessage reads one data message, answering nothing and skipping
+// pings and pongs.
+func (c *rawClient) readMessage() (ws.OpCode, []byte) {
+	c.t.Helper()
+	var op ws.OpCode
+	var msg []byte
+	for {
+		h, p, err := c.readFrame()
+		if err != nil {
+			c.t.Fatalf("readMessage: %v", err)
+		}
+		switch {
+		case h.OpCode == ws.OpPing || h.OpCode == ws.OpPong:
+			continue
+		case h.OpCode == ws.OpClose:
+			code, reason, _ := codec.ParseCloseUnsafe(p)
+			c.t.Fatalf("readMessage: got close %d %q", code, reason)
+		case h.OpCode != ws.OpContinuation:
+			op = h.OpCode
+		}
+		msg = append(msg, p...)
+		if h.Fin {
+			return op, msg
+		}
+	}
+}
+
+// expectClose reads until a close frame and checks its code, then checks
+// that the server ends the TCP connection.
+func (c *rawClient) expectClose(want ws.StatusCode) {
+	c.t.Helper()
+	for {
+		h, p, err := c.readFrame()
+		if err != nil {
+			c.t.Fatalf("waiting for close %d: %v", want, err)
+		}
+		if h.OpCode != ws.OpClose {
+			continue
+		}
+		code := ws.StatusNoStatusRcvd
+		if len(p) >= 2 {
+			code = ws.StatusCode(uint16(p[0])<<8 | uint16(p[1]))
+		}
+		if code != want {
+			c.t.Fatalf("close code %d (%q), want %d", code, p[min(2, len(p)):], want)
+		}
+		break
+	}
+	// Answer as a client should, then the server must close TCP.
+	c.conn.Write(codec.AppendCloseMasked(nil, want, "", c.key))
+	c.expectEOF()
+}
+
+// expectEOF checks that the server closes the connection (FIN or reset)
+// without sending anything more than frames.
+func (c *rawClient) expectEOF() {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, err := c.r.ReadByte()
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.t.Fatal("server did not close the connection")
+		}
+		return
+	}
+}

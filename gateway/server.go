@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"net"
+
+	"github.com/wsgate/wsgate/loop"
+)
+
+// Types shared with the engine.
+type (
+	// Conn is one client connection; its methods are safe from any
+	// goroutine.
+	Conn = loop.Conn
+	// Handler receives each connection's events on the worker pool.
+	Handler = loop.Handler
+	// HandshakeHook is an optional interface of a Handler that accepts or
+	// refuses upgrade requests and picks a subprotocol.
+	HandshakeHook = loop.HandshakeHook
+	// Request is an upgrade request as a HandshakeHook sees it.
+	Request = loop.Request
+	// OpCode is a message's opcode: OpText or OpBinary.
+	OpCode = loop.OpCode
+	// StatusCode is a close status code (RFC 6455 §7.4).
+	StatusCode = loop.StatusCode
+	// Stats holds the server's counters.
+	Stats = loop.Stats
+)
+
+// Message opcodes.
+const (
+	OpText   = loop.OpText
+	OpBinary = loop.OpBinary
+)
+
+// Errors of Conn and Server.
+var (
+	ErrClosed       = loop.ErrClosed
+	ErrServerClosed = loop.ErrServerClosed
+	ErrBadCloseCode = loop.ErrBadCloseCode
+)
+
+//go:embed demo.html
+var demoPage []byte
+
+// Server is a WebSocket server. Create it with NewServer.
+type Server struct {
+	cfg Config
+	srv *loop.Server
+}
+
+// NewServer checks cfg, fills in its defaults and returns a server that
+// sends connection events to h.
+func NewServer(cfg Config, h Handler) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	opts := loop.Options{
+		Addr:           cfg.Addr,
+		Path:           cfg.Path,
+		Loops:          cfg.Loops,
+		Workers:        cfg.Workers,
+		MaxMessageSize: cfg.MaxMessageSize,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ReusePort:      cfg.ReusePort,
+		TimerTick:      cfg.TimerTick,
+		Logger:         cfg.Logger,
+		Timeouts: loop.Timeouts{
+			Handshake:    cfg.HandshakeTimeout,
+			PingInterval: max(cfg.PingInterval, 0),
+			PongTimeout:  cfg.PongTimeout,
+			Idle:         cfg.IdleTimeout,
+			MaxLifetime:  cfg.MaxLifetime,
+			Close:        cfg.CloseTimeout,
+		},
+	}
+	if cfg.DemoPage {
+		opts.DemoPage = renderDemo(cfg.Path)
+	}
+	srv, err := loop.NewServer(opts, h)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, srv: srv}, nil
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Start listens and serves in the background; it returns once connections
+// are accepted, or with the error that prevented it.
+func (s *Server) Start() error { return s.srv.Start() }
+
+// ListenAndServe starts the server and blocks until it stops. After
+// Shutdown it returns ErrServerClosed.
+func (s *Server) ListenAndServe() error {
+	if err := s.srv.Start(); err != nil {
+		return err
+	}
+	return s.srv.Wait()
+}
+
+// Addr returns the listening address once the server has started.
+func (s *Server) Addr() net.Addr { return s.srv.Addr() }
+
+// Shutdown refuses new upgrades (503), closes every connection with 1001
+// "going away", waits for them to go or for ctx to end, and stops the
+// loops and the worker pool.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// BuffersInUse returns how many pooled buffers are checked out in the
+// process (messages being read, queued or handled; frames waiting to be
+// written). It returns to its baseline when traffic stops.
+func BuffersInUse() int64 { return loop.BuffersInUse() }
+
+// Stats returns the server's live counters.
+func (s *Server) Stats() *Stats { return s.srv.Stats() }
+
+// renderDemo returns the demo page talking to path. json.Marshal escapes
+// <, > and &, so the path cannot end the script element.
+func renderDemo(path string) []byte {
+	js, _ := json.Marshal(path)
+	return bytes.Replace(demoPage, []byte("{{WS_PATH}}"), js, 1)
+}

@@ -1,0 +1,190 @@
+package loop
+
+import (
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// control handles a control frame (RFC 6455 §5.5). stop reports that the
+// caller must return act.
+func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, stop bool) {
+	switch op {
+	case ws.OpPing:
+		// §5.5.2: answer with a pong carrying the same payload, also
+		// between the fragments of a message (§5.4).
+		if c.state == stateOpen {
+			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, true, p)
+			if !l.write(c, l.scratch) {
+				return gnet.Close, true
+			}
+		}
+	case ws.OpPong:
+		// Proof of life only: readFrames stamped lastRead.
+	case ws.OpClose:
+		if c.state == stateClosing {
+			return gnet.Close, true // the answer to our close: done
+		}
+		code, reason, err := codec.ParseCloseUnsafe(p)
+		if err != nil {
+			// The peer has closed anyway: say why, and drop.
+			l.startClose(c, codec.CloseCode(err), closeReason(err), causeProtocol)
+			return gnet.Close, true
+		}
+		// §5.5.1: echo the status code; a close without one is answered
+		// with 1000. The server closes TCP first (§7.1.1).
+		reply := code
+		if code == ws.StatusNoStatusRcvd {
+			reply = ws.StatusNormalClosure
+		}
+		c.state = stateClosing
+		c.closing.Store(true)
+		c.closeCode, c.closeReason, c.cause = code, string(reason), causePeer
+		l.scratch = codec.AppendClose(l.scratch[:0], reply, "")
+		l.write(c, l.scratch)
+		return gnet.Close, true
+	}
+	return gnet.None, false
+}
+
+// startClose sends our close frame and waits, up to the close timeout, for
+// the peer's (state closing). Data still arriving is read and skipped.
+func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause closeCause) {
+	if c.state != stateOpen {
+		return
+	}
+	c.state = stateClosing
+	c.closing.Store(true)
+	c.closeCode, c.closeReason, c.cause = code, reason, cause
+	putBuffer(c.msgBuf)
+	c.msgBuf = nil
+	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
+	if l.write(c, l.scratch) {
+		l.armClose(c)
+	}
+}
+
+// fail closes the connection for a violation in a stream whose framing is
+// still intact (bad UTF-8, fragmentation rules, size): our close frame goes
+// out and reading goes on, to find the peer's answer. stop reports that the
+// caller must return act.
+func (l *eventLoop) fail(c *Conn, err error) (act gnet.Action, stop bool) {
+	if c.state != stateOpen {
+		return gnet.Close, true
+	}
+	code := codec.CloseCode(err)
+	cause := causeProtocol
+	if code == ws.StatusMessageTooBig {
+		cause = causeTooBig
+	}
+	l.startClose(c, code, closeReason(err), cause)
+	if c.state == stateClosed {
+		return gnet.Close, true
+	}
+	return gnet.None, false
+}
+
+// failStream closes the connection when the rest of the stream will not
+// be parsed: after a bad frame header, or a frame too big to read. Our
+// close frame goes out followed by a FIN (shutdown of our sending side), and
+// the input is discarded until the peer closes or the close timeout ends
+// it. Closing the socket at once would risk a reset that destroys our close
+// frame in the peer's receive queue while we still hold unread data from
+// it; the FIN tells the peer we are done without that risk.
+func (l *eventLoop) failStream(c *Conn, err error) gnet.Action {
+	if c.state != stateOpen {
+		return gnet.Close
+	}
+	cause := causeProtocol
+	if err == codec.ErrMessageTooBig {
+		cause = causeTooBig
+	}
+	l.startClose(c, codec.CloseCode(err), closeReason(err), cause)
+	if c.state == stateClosed {
+		return gnet.Close
+	}
+	c.discard = true
+	gc := c.gc
+	_, _ = gc.Discard(-1)
+	if gc.OutboundBuffered() == 0 {
+		_ = unix.Shutdown(gc.Fd(), unix.SHUT_WR)
+	}
+	return gnet.None
+}
+
+// closeReason returns the short reason to put in a close frame for err.
+func closeReason(err error) string {
+	if ce, ok := err.(*codec.CloseError); ok {
+		return ce.Reason
+	}
+	return ""
+}
+
+// drop closes the TCP connection at once, without a closing handshake.
+func (l *eventLoop) drop(c *Conn, cause closeCause) {
+	if c.gc == nil {
+		return
+	}
+	c.cause = cause
+	_ = l.el.Close(c.gc)
+}
+
+// closeAll closes every connection of the loop: open ones with a closing
+// handshake, the others at once.
+func (l *eventLoop) closeAll(code StatusCode, reason string) {
+	for c := l.head; c != nil; {
+		next := c.next // drop unlinks c
+		switch c.state {
+		case stateOpen:
+			l.startClose(c, code, reason, causeShutdown)
+		case stateHandshake:
+			l.drop(c, causeShutdown)
+		}
+		c = next
+	}
+}
+
+// write sends b on c from the loop. gnet copies what the socket does not
+// take at once. It reports false if the connection is gone, in which case
+// gnet has already run OnClose.
+func (l *eventLoop) write(c *Conn, b []byte) bool {
+	gc := c.gc
+	if gc == nil {
+		return false
+	}
+	if _, err := gc.Write(b); err != nil {
+		return false
+	}
+	l.srv.stats.BytesOut.Add(int64(len(b)))
+	return true
+}
+
+// closed runs from gnet's OnClose: the TCP connection is gone.
+func (l *eventLoop) closed(c *Conn, err error) {
+	s := l.srv
+	prev := c.state
+	c.state = stateClosed
+	c.closing.Store(true)
+	c.gc = nil
+	l.unlink(c)
+	l.disarm(c)
+	putBuffer(c.msgBuf)
+	c.msgBuf = nil
+	l.releaseRequest(c)
+	s.stats.ConnsOpen.Add(-1)
+	if prev == stateHandshake {
+		return // never upgraded: the handler never heard of it
+	}
+	s.stats.closes[c.cause].Add(1)
+	code := c.closeCode
+	if code == 0 || code == ws.StatusNoStatusRcvd && c.cause != causePeer {
+		code = ws.StatusAbnormalClosure // no close frame was exchanged (§7.1.5)
+	}
+	reason := c.closeReason
+	if reason == "" && err != nil && code == ws.StatusAbnormalClosure {
+		reason = err.Error()
+	}
+	l.deliver(c, event{kind: evClose, err: &codec.CloseError{Code: code, Reason: reason}})
+}

@@ -1,0 +1,150 @@
+package loop
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// evKind is the kind of event a connection's mailbox holds.
+type evKind uint8
+
+const (
+	evOpen evKind = iota + 1
+	evMessage
+	evClose
+)
+
+// event is one entry of a connection's mailbox.
+type event struct {
+	buf  *buffer // evMessage payload; nil for an empty message
+	err  error   // evClose reason
+	kind evKind
+	op   OpCode
+}
+
+// deliver queues ev for c's handler. At most one worker task runs per
+// connection, so events reach the handler in order; the loop never waits.
+func (l *eventLoop) deliver(c *Conn, ev event) {
+	c.mu.Lock()
+	c.mailbox = append(c.mailbox, ev)
+	start := !c.inflight && !c.waiting
+	if start {
+		c.inflight = true
+	}
+	c.mu.Unlock()
+	if start {
+		l.invoke(c)
+	}
+}
+
+// invoke hands c to a worker. If every worker is busy (ants'
+// ErrPoolOverload: the pool is non-blocking), the events stay in the
+// mailbox and c joins the loop's retry list: nothing is dropped and the
+// loop does not wait. A worker that finishes, or the next tick, retries.
+func (l *eventLoop) invoke(c *Conn) {
+	if l.srv.pool.Invoke(c) == nil {
+		return
+	}
+	l.srv.stats.PoolOverloads.Add(1)
+	c.mu.Lock()
+	c.inflight = false
+	c.waiting = true
+	c.mu.Unlock()
+	l.retry = append(l.retry, c)
+	if !l.retryArmed.Swap(true) {
+		l.srv.retries.Add(1)
+	}
+}
+
+// retryDispatch retries the connections that met a full pool, in order,
+// until the pool is full again.
+func (l *eventLoop) retryDispatch() {
+	for i, c := range l.retry {
+		c.mu.Lock()
+		c.waiting = false
+		start := !c.inflight && c.mhead < len(c.mailbox)
+		if start {
+			c.inflight = true
+		}
+		c.mu.Unlock()
+		if !start {
+			continue
+		}
+		if l.srv.pool.Invoke(c) != nil {
+			l.srv.stats.PoolOverloads.Add(1)
+			c.mu.Lock()
+			c.inflight = false
+			c.waiting = true
+			c.mu.Unlock()
+			n := copy(l.retry, l.retry[i:])
+			clear(l.retry[n:])
+			l.retry = l.retry[:n]
+			return
+		}
+	}
+	clear(l.retry)
+	l.retry = l.retry[:0]
+	l.retryArmed.Store(false)
+	l.srv.retries.Add(-1)
+}
+
+// work is the pool's task: it runs c's queued events in order until the
+// mailbox is empty.
+func (s *Server) work(c *Conn) {
+	for {
+		c.mu.Lock()
+		if c.mhead == len(c.mailbox) {
+			clear(c.mailbox)
+			c.mailbox = c.mailbox[:0]
+			c.mhead = 0
+			c.inflight = false
+			c.mu.Unlock()
+			break
+		}
+		ev := c.mailbox[c.mhead]
+		c.mailbox[c.mhead] = event{}
+		c.mhead++
+		c.mu.Unlock()
+		s.run(c, &ev)
+	}
+	if s.retries.Load() > 0 {
+		for _, l := range s.eventLoops() {
+			if l.retryArmed.Load() {
+				l.wake()
+			}
+		}
+	}
+}
+
+// run calls the handler for one event. A panicking handler is logged and
+// counted, its connection is closed with 1011, and the worker lives on.
+func (s *Server) run(c *Conn, ev *event) {
+	defer func() {
+		putBuffer(ev.buf)
+		if r := recover(); r != nil {
+			s.stats.HandlerPanics.Add(1)
+			s.log.Error("wsgate: handler panic", "conn", c.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			if ev.kind != evClose {
+				_ = c.Close(1011, "internal error")
+			}
+		}
+	}()
+	switch ev.kind {
+	case evOpen:
+		s.handler.OnOpen(c)
+	case evMessage:
+		var data []byte
+		if ev.buf != nil {
+			data = ev.buf.b
+		}
+		s.handler.OnMessage(c, ev.op, data)
+	case evClose:
+		s.handler.OnClose(c, ev.err)
+	}
+}
+
+// workerPanic is the pool's last line of defence; run recovers first.
+func (s *Server) workerPanic(v any) {
+	s.stats.HandlerPanics.Add(1)
+	s.log.Error("wsgate: worker panic", "panic", fmt.Sprint(v))
+}

@@ -1,0 +1,19 @@
+// Package loop is wsgate's engine: the gnet event handler and the
+// per-connection state machine (handshake → open → closing → closed), the
+// frame reader, the per-loop command inbox and the ordered dispatch of
+// complete messages to a bounded worker pool.
+//
+// Code in this package runs on two kinds of goroutine, and ownership is
+// strict (see OWNERSHIP.md in this directory):
+//
+//   - an event loop owns the gnet.Conn and every field of a Conn marked
+//     "loop-owned"; nothing on a loop ever blocks, sleeps or waits for a
+//     worker;
+//   - worker goroutines run the Handler's callbacks; they reach a
+//     connection only through Conn's exported methods, which hand commands
+//     to the owning loop through its inbox.
+//
+// The package never starts a goroutine per connection, never uses
+// net/http on the data path, and never leaves a borrowed gnet buffer view
+// alive past the callback that produced it.
+package loop

@@ -1,0 +1,106 @@
+package loop
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// gnetHandler adapts Server to gnet.EventHandler; the methods stay off
+// Server's exported API.
+type gnetHandler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (h *gnetHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.s.eng = eng
+	close(h.s.started)
+	return gnet.None
+}
+
+func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if w, ok := gc.Context().(*wakeTag); ok {
+		w.l.wakerOpened()
+		return nil, gnet.None
+	}
+	s := h.s
+	l := s.loopOf(gc.EventLoop())
+	c := &Conn{id: s.nextID.Add(1), loop: l, gc: gc, state: stateHandshake}
+	c.remote = addrPort(gc.RemoteAddr())
+	gc.SetContext(c)
+	l.link(c)
+	s.stats.ConnsOpen.Add(1)
+	s.stats.ConnsAccepted.Add(1)
+	l.armHandshake(c)
+	return nil, gnet.None
+}
+
+func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
+	switch c := gc.Context().(type) {
+	case *Conn:
+		return c.loop.traffic(c)
+	case *wakeTag:
+		_, _ = gc.Discard(-1)
+		c.l.drain()
+		return gnet.None
+	}
+	return gnet.Close
+}
+
+func (h *gnetHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	if c, ok := gc.Context().(*Conn); ok {
+		c.loop.closed(c, err)
+	}
+	return gnet.None
+}
+
+// addrPort converts gnet's remote address; it is the zero AddrPort for
+// anything but TCP.
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// link adds c to the loop's list of connections.
+func (l *eventLoop) link(c *Conn) {
+	c.next = l.head
+	if l.head != nil {
+		l.head.prev = c
+	}
+	l.head = c
+	l.conns.Add(1)
+}
+
+// unlink removes c from the loop's list.
+func (l *eventLoop) unlink(c *Conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if l.head == c {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
+	l.conns.Add(-1)
+}
+
+// gnetLogger sends gnet's log lines to the server's slog.Logger.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+
+// antsLogger sends the pool's log lines to the server's slog.Logger.
+type antsLogger struct{ l *slog.Logger }
+
+func (a antsLogger) Printf(f string, args ...any) { a.l.Warn("ants: " + fmt.Sprintf(f, args...)) }

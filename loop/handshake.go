@@ -1,0 +1,165 @@
+package loop
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// Request is an upgrade request as a HandshakeHook sees it. Its byte views
+// alias the event loop's read buffer and are valid only until OnHandshake
+// returns.
+type Request struct {
+	r           *codec.Request
+	c           *Conn
+	subprotocol string
+}
+
+// Path returns the request path, without the query.
+func (r *Request) Path() []byte { return r.r.Path() }
+
+// Query returns the raw query string, without '?'.
+func (r *Request) Query() []byte { return r.r.Query() }
+
+// Origin returns the Origin header, or nil.
+func (r *Request) Origin() []byte { return r.r.Origin() }
+
+// Header returns the first value of the named header, or nil.
+func (r *Request) Header(name string) []byte { return r.r.Header(name) }
+
+// Protocols returns the offered subprotocols.
+func (r *Request) Protocols() [][]byte { return r.r.Protocols(nil) }
+
+// RemoteAddr returns the client's address.
+func (r *Request) RemoteAddr() netip.AddrPort { return r.c.remote }
+
+// Conn returns the connection being upgraded, for SetValue. Send and Close
+// fail on it until the upgrade has completed.
+func (r *Request) Conn() *Conn { return r.c }
+
+// SelectProtocol sets the subprotocol to answer with; it should be one of
+// Protocols.
+func (r *Request) SelectProtocol(p string) { r.subprotocol = p }
+
+// requestPool holds parse state for requests that arrive in more than one
+// read; a request that arrives whole is parsed in the loop's own Request.
+var requestPool = sync.Pool{New: func() any { return new(codec.Request) }}
+
+// readHandshake parses the HTTP request received so far and answers it
+// once complete: an upgrade, a plain page, or a refusal.
+func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
+	s := l.srv
+	gc := c.gc
+	max := s.opts.MaxHeaderBytes
+	// Parse sees at most max+1 bytes: enough to tell a complete header
+	// block from one that is too large.
+	buf, _ := gc.Peek(min(gc.InboundBuffered(), max+1))
+	r := c.hs
+	if r == nil {
+		r = &l.req
+		r.Reset()
+	}
+	n, err := r.Parse(buf, max)
+	if err != nil {
+		return l.refuse(c, err, nil)
+	}
+	if n == 0 {
+		if c.hs == nil { // keep the parse state for the next read
+			c.hs = requestPool.Get().(*codec.Request)
+			*c.hs = *r
+			s.stats.Handshaking.Add(1)
+		}
+		return gnet.None
+	}
+	act := l.answer(c, r)
+	l.releaseRequest(c)
+	if act != gnet.None || c.state != stateOpen {
+		return act
+	}
+	_, _ = gc.Discard(n)
+	if gc.InboundBuffered() > 0 {
+		return l.readFrames(c)
+	}
+	return gnet.None
+}
+
+// answer routes a complete request. It returns gnet.Close for anything but
+// a successful upgrade.
+func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
+	s := l.srv
+	path := r.Path()
+	if !bytes.Equal(path, s.wsPath) {
+		if !r.IsUpgrade() && bytes.Equal(r.Method(), methodGET) {
+			switch {
+			case bytes.Equal(path, pathHealthz):
+				return l.serve(c, s.healthResp)
+			case len(path) == 1 && path[0] == '/' && s.demoResp != nil:
+				return l.serve(c, s.demoResp)
+			}
+		}
+		return l.refuse(c, codec.ErrHandshakeNotFound, nil)
+	}
+	if err := r.CheckUpgrade(); err != nil {
+		return l.refuse(c, err, nil)
+	}
+	if s.draining.Load() {
+		return l.refuse(c, codec.ErrHandshakeUnavailable, retryAfter)
+	}
+	var sub string
+	if s.hook != nil {
+		req := Request{r: r, c: c}
+		if err := s.hook.OnHandshake(&req); err != nil {
+			var he *codec.HandshakeError
+			if !errors.As(err, &he) {
+				err = codec.ErrHandshakeForbidden
+			}
+			return l.refuse(c, err, nil)
+		}
+		sub = req.subprotocol
+	}
+	c.subprotocol = sub
+	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], r.Key(), []byte(sub), nil)
+	if !l.write(c, l.scratch) {
+		return gnet.Close
+	}
+	c.state = stateOpen
+	s.stats.UpgradesOK.Add(1)
+	l.opened(c)
+	return gnet.None
+}
+
+var (
+	methodGET   = []byte("GET")
+	pathHealthz = []byte("/healthz")
+	retryAfter  = []byte("Retry-After: 5\r\n")
+)
+
+// serve answers a plain HTTP request with a prebuilt response and closes.
+func (l *eventLoop) serve(c *Conn, resp []byte) gnet.Action {
+	l.srv.stats.HTTPRequests.Add(1)
+	l.write(c, resp)
+	return gnet.Close
+}
+
+// refuse answers with the status err carries and closes the connection.
+func (l *eventLoop) refuse(c *Conn, err error, extra []byte) gnet.Action {
+	l.srv.stats.UpgradesRejected.Add(1)
+	l.scratch = codec.AppendHandshakeError(l.scratch[:0], err, extra)
+	l.write(c, l.scratch)
+	return gnet.Close
+}
+
+// releaseRequest gives back the parse state of a split request.
+func (l *eventLoop) releaseRequest(c *Conn) {
+	if c.hs != nil {
+		c.hs.Reset()
+		requestPool.Put(c.hs)
+		c.hs = nil
+		l.srv.stats.Handshaking.Add(-1)
+	}
+}

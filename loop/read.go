@@ -1,0 +1,197 @@
+package loop
+
+import (
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// traffic handles a read event for c.
+func (l *eventLoop) traffic(c *Conn) gnet.Action {
+	switch c.state {
+	case stateHandshake:
+		return l.readHandshake(c)
+	case stateOpen, stateClosing:
+		if c.discard {
+			_, _ = c.gc.Discard(-1)
+			return gnet.None
+		}
+		return l.readFrames(c)
+	}
+	_, _ = c.gc.Discard(-1)
+	return gnet.None
+}
+
+// readFrames consumes every complete frame and every payload byte that has
+// arrived. Payload is copied into the message buffer as it arrives, so gnet
+// keeps bytes only for an incomplete header or control frame (at most 131
+// bytes) and a slow large message costs its own size, not twice.
+func (l *eventLoop) readFrames(c *Conn) gnet.Action {
+	gc := c.gc
+	f := &c.frame
+	for {
+		avail := gc.InboundBuffered()
+		if avail == 0 {
+			return gnet.None
+		}
+		if f.inFrame {
+			n := int(min(int64(avail), f.remaining))
+			if n > 0 {
+				p, _ := gc.Peek(n)
+				ok := true
+				if c.state == stateOpen {
+					ok = l.payload(c, p)
+				}
+				_, _ = gc.Discard(n)
+				f.remaining -= int64(n)
+				if !ok {
+					if act, stop := l.fail(c, codec.ErrInvalidUTF8); stop {
+						return act
+					}
+				}
+			}
+			if f.remaining > 0 {
+				return gnet.None
+			}
+			f.inFrame = false
+			if f.fin {
+				if act, stop := l.messageDone(c); stop {
+					return act
+				}
+			}
+			continue
+		}
+
+		hdr, _ := gc.Peek(min(avail, codec.MaxHeaderSize))
+		h, hn, err := codec.ParseHeader(hdr, codec.RoleServer, 0)
+		if err != nil {
+			return l.failStream(c, err)
+		}
+		if hn == 0 {
+			return gnet.None
+		}
+		c.lastRead = l.srv.now()
+
+		if h.OpCode.IsControl() {
+			total := hn + int(h.Length)
+			if avail < total {
+				return gnet.None // wait for the whole control frame (≤131 bytes)
+			}
+			p, _ := gc.Peek(total)
+			var payload [codec.MaxControlPayload]byte
+			pl := payload[:h.Length]
+			copy(pl, p[hn:])
+			codec.Cipher(pl, h.Mask, 0)
+			_, _ = gc.Discard(total)
+			if act, stop := l.control(c, h.OpCode, pl); stop {
+				return act
+			}
+			continue
+		}
+
+		// A data frame. Once our close frame is out, data is skipped
+		// unchecked: only the peer's close frame matters (RFC 6455 §5.5.1).
+		if c.state == stateOpen {
+			if err := l.checkData(c, h); err != nil {
+				if err == codec.ErrMessageTooBig {
+					return l.failStream(c, err) // not worth reading
+				}
+				_, _ = gc.Discard(hn)
+				l.skipFrame(c, h)
+				if act, stop := l.fail(c, err); stop {
+					return act
+				}
+				continue
+			}
+		}
+		_, _ = gc.Discard(hn)
+		if h.OpCode != ws.OpContinuation {
+			f.msgOp = h.OpCode
+			f.msgLen = 0
+			c.utf8.Reset()
+		}
+		f.inFrame, f.fin, f.remaining, f.mask, f.maskPos = true, h.Fin, h.Length, h.Mask, 0
+		if h.Length == 0 && h.Fin {
+			f.inFrame = false
+			if act, stop := l.messageDone(c); stop {
+				return act
+			}
+		} else if h.Length == 0 {
+			f.inFrame = false
+		}
+	}
+}
+
+// checkData applies the fragmentation rules of RFC 6455 §5.4 and the
+// message size limit to a data frame header.
+func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
+	f := &c.frame
+	if h.OpCode == ws.OpContinuation {
+		if f.msgOp == 0 {
+			return codec.ErrContinuationUnexpected
+		}
+	} else if f.msgOp != 0 {
+		return codec.ErrContinuationExpected
+	}
+	msgLen := int64(f.msgLen)
+	if h.OpCode != ws.OpContinuation {
+		msgLen = 0
+	}
+	if msgLen+h.Length > int64(l.srv.opts.MaxMessageSize) {
+		return codec.ErrMessageTooBig
+	}
+	return nil
+}
+
+// skipFrame makes the reader skip the payload of a frame whose header was
+// consumed but refused, so that the stream stays in sync while we wait for
+// the peer's close.
+func (l *eventLoop) skipFrame(c *Conn, h ws.Header) {
+	f := &c.frame
+	f.inFrame, f.fin, f.remaining = h.Length > 0, h.Fin, h.Length
+	f.msgOp = ws.OpBinary // closing: nothing is delivered or checked
+}
+
+// payload appends a chunk of the current frame's payload to the message,
+// unmasks it and validates text as it goes. It reports false on invalid
+// UTF-8: the message fails at the chunk that holds the first bad byte.
+func (l *eventLoop) payload(c *Conn, p []byte) bool {
+	f := &c.frame
+	b := growBuffer(c.msgBuf, f.msgLen+len(p))
+	c.msgBuf = b
+	start := len(b.b)
+	b.b = append(b.b, p...)
+	chunk := b.b[start:]
+	codec.Cipher(chunk, f.mask, int(f.maskPos))
+	f.maskPos = uint8((int(f.maskPos) + len(p)) & 3)
+	f.msgLen += len(p)
+	if f.msgOp == ws.OpText {
+		return c.utf8.Write(chunk)
+	}
+	return true
+}
+
+// messageDone completes the message in progress. stop reports that the
+// caller must return act.
+func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
+	f := &c.frame
+	op := f.msgOp
+	f.msgOp = 0
+	if c.state != stateOpen {
+		return gnet.None, false
+	}
+	if op == ws.OpText && !c.utf8.Complete() {
+		return l.fail(c, codec.ErrInvalidUTF8)
+	}
+	b := c.msgBuf
+	c.msgBuf = nil
+	n := f.msgLen
+	f.msgLen = 0
+	s := l.srv
+	s.stats.MessagesIn.Add(1)
+	s.stats.BytesIn.Add(int64(n))
+	c.lastData = s.now()
+	l.deliver(c, event{kind: evMessage, op: op, buf: b})
+	return gnet.None, false
+}

@@ -1,0 +1,333 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/ants/v2"
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// Options configures a Server. Unlike gateway.Config, every field must be
+// set: gateway fills in the defaults.
+type Options struct {
+	Addr           string        // host:port to listen on
+	Path           string        // the WebSocket endpoint, e.g. "/ws"
+	Loops          int           // gnet event loops
+	Workers        int           // handler goroutines in the pool
+	MaxMessageSize int           // bytes; a longer message closes with 1009
+	MaxHeaderBytes int           // bytes; a longer request header gets 431
+	ReusePort      bool          // SO_REUSEPORT on the listener
+	DemoPage       []byte        // served at GET /; nil serves 404
+	TimerTick      time.Duration // timer wheel tick: how late a deadline may fire
+	Timeouts       Timeouts
+	Logger         *slog.Logger
+}
+
+// Timeouts holds the deadlines the timer wheels keep. A zero duration
+// disables that deadline, except where noted.
+type Timeouts struct {
+	Handshake    time.Duration // upgrade must complete within; required
+	PingInterval time.Duration // quiet time before the server pings
+	PongTimeout  time.Duration // time to answer a ping with any frame
+	Idle         time.Duration // time without a data message either way
+	MaxLifetime  time.Duration // connection age before a 1001 close (±10% jitter)
+	Close        time.Duration // time for the peer to answer our close; required
+}
+
+// Handler receives a connection's events. Its methods run on the worker
+// pool, never on an event loop, so they may block; for each connection they
+// run one at a time and in order: OnOpen, then each message, then OnClose.
+type Handler interface {
+	OnOpen(c *Conn)
+	// OnMessage receives one complete message. data is valid until
+	// OnMessage returns: copy it to keep it.
+	OnMessage(c *Conn, op OpCode, data []byte)
+	// OnClose reports the end of the connection. err is a *CloseError
+	// with the close code (1006 if the connection ended without one).
+	OnClose(c *Conn, err error)
+}
+
+// HandshakeHook is an optional interface of a Handler: OnHandshake decides
+// on an upgrade request before the 101 response. It runs on the event loop
+// and must not block. Returning a *codec.HandshakeError refuses the
+// request with its status; any other error refuses it with 403.
+type HandshakeHook interface {
+	OnHandshake(r *Request) error
+}
+
+// Server runs the event loops and the worker pool.
+type Server struct {
+	opts    Options
+	handler Handler
+	hook    HandshakeHook
+	log     *slog.Logger
+	pool    *ants.PoolWithFuncGeneric[*Conn]
+	stats   Stats
+
+	// Built once: shared, read-only responses.
+	wsPath     []byte
+	demoResp   []byte
+	healthResp []byte
+
+	// Lifecycle.
+	eng      gnet.Engine
+	addr     net.Addr
+	started  chan struct{} // closed by OnBoot
+	done     chan struct{} // closed when gnet.Run returns
+	runErr   error
+	draining atomic.Bool
+	stopped  atomic.Bool
+
+	loops    sync.Map // gnet.EventLoop → *eventLoop
+	loopList atomic.Pointer[[]*eventLoop]
+	loopMu   sync.Mutex
+	nextID   atomic.Uint64
+	retries  atomic.Int32 // loops with connections waiting for a worker
+
+	// Time, in nanoseconds since start, stamped by the ticker.
+	start     time.Time
+	clock     atomic.Int64
+	tickStop  chan struct{}
+	tickDone  chan struct{}
+	rng       *rand.Rand // jitter; used under loopMu or from the loops via jitter()
+	rngMu     sync.Mutex
+	pingFrame []byte
+}
+
+// NewServer checks opts and creates a server; Start runs it.
+func NewServer(opts Options, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("loop: nil Handler")
+	}
+	switch {
+	case opts.Addr == "":
+		return nil, errors.New("loop: Options.Addr is empty")
+	case len(opts.Path) == 0 || opts.Path[0] != '/':
+		return nil, fmt.Errorf("loop: Options.Path %q must start with /", opts.Path)
+	case opts.Loops <= 0, opts.Workers <= 0:
+		return nil, errors.New("loop: Options.Loops and Workers must be positive")
+	case opts.MaxMessageSize <= 0 || opts.MaxHeaderBytes <= 0:
+		return nil, errors.New("loop: Options.MaxMessageSize and MaxHeaderBytes must be positive")
+	case opts.TimerTick <= 0 || opts.Timeouts.Handshake <= 0 || opts.Timeouts.Close <= 0:
+		return nil, errors.New("loop: Options.TimerTick, Timeouts.Handshake and Timeouts.Close must be positive")
+	case opts.Timeouts.PingInterval > 0 && opts.Timeouts.PongTimeout <= 0:
+		return nil, errors.New("loop: Timeouts.PongTimeout must be positive when pings are on")
+	}
+	s := &Server{
+		opts:      opts,
+		handler:   h,
+		log:       opts.Logger,
+		wsPath:    []byte(opts.Path),
+		started:   make(chan struct{}),
+		done:      make(chan struct{}),
+		tickStop:  make(chan struct{}),
+		tickDone:  make(chan struct{}),
+		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if hook, ok := h.(HandshakeHook); ok {
+		s.hook = hook
+	}
+	s.healthResp = codec.AppendHTTPResponse(nil, 200, "text/plain; charset=utf-8", nil, []byte("ok\n"), true)
+	if opts.DemoPage != nil {
+		s.demoResp = codec.AppendHTTPResponse(nil, 200, "text/html; charset=utf-8", nil, opts.DemoPage, true)
+	}
+	pool, err := ants.NewPoolWithFuncGeneric(opts.Workers, s.work,
+		ants.WithNonblocking(true),
+		ants.WithPanicHandler(s.workerPanic),
+		ants.WithLogger(antsLogger{s.log}))
+	if err != nil {
+		return nil, fmt.Errorf("loop: worker pool: %w", err)
+	}
+	s.pool = pool
+	return s, nil
+}
+
+// Start listens and runs the event loops in the background. It returns
+// once the server accepts connections, or with the error that stopped it.
+func (s *Server) Start() error {
+	s.start = time.Now()
+	opts := []gnet.Option{
+		gnet.WithNumEventLoop(s.opts.Loops),
+		gnet.WithMulticore(s.opts.Loops > 1),
+		gnet.WithReusePort(s.opts.ReusePort),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	go func() {
+		defer close(s.done)
+		s.runErr = gnet.Run(&gnetHandler{s: s}, "tcp://"+s.opts.Addr, opts...)
+	}()
+	select {
+	case <-s.started:
+	case <-s.done:
+		if s.runErr == nil {
+			s.runErr = ErrServerClosed
+		}
+		return s.runErr
+	}
+	if fd, err := s.eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			s.addr = sockaddrToTCP(sa)
+		}
+		_ = unix.Close(fd)
+	}
+	go s.ticker()
+	return nil
+}
+
+// Wait blocks until the server has stopped.
+func (s *Server) Wait() error {
+	<-s.done
+	if s.runErr != nil {
+		return s.runErr
+	}
+	return ErrServerClosed
+}
+
+// Addr returns the address the server listens on, once Start returned.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Shutdown closes every open connection with 1001 "going away", waits until
+// they are gone or ctx ends, then stops the loops and the worker pool. New
+// upgrades are refused with 503 from the start.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopped.Swap(true) {
+		<-s.done
+		return ErrServerClosed
+	}
+	s.draining.Store(true)
+	for _, l := range s.eventLoops() {
+		l.enqueue(command{kind: cmdCloseAll, code: 1001, reason: "server shutting down"})
+	}
+	var err error
+	poll := time.NewTicker(5 * time.Millisecond)
+	for s.stats.ConnsOpen.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-poll.C:
+			continue
+		}
+		break
+	}
+	poll.Stop()
+	close(s.tickStop)
+	<-s.tickDone
+	// Engine.Stop polls every 500 ms for the loops to end; with a context
+	// already cancelled it only starts the shutdown, and done tells when
+	// gnet.Run has returned.
+	stopCtx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = s.eng.Stop(stopCtx)
+	<-s.done
+	for _, l := range s.eventLoops() {
+		l.shutdown()
+	}
+	// Handlers still running finish on their own; Release waits for the
+	// pool's workers so that none outlives the server.
+	if e := s.pool.ReleaseTimeout(5 * time.Second); e != nil && err == nil {
+		err = e
+	}
+	for _, l := range s.eventLoops() {
+		l.closeWaker()
+	}
+	return err
+}
+
+// eventLoops returns the loops that have seen a connection.
+func (s *Server) eventLoops() []*eventLoop {
+	if p := s.loopList.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// loopOf returns wsgate's state for gnet loop el, creating it on first use.
+// It runs on el.
+func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
+	if v, ok := s.loops.Load(el); ok {
+		return v.(*eventLoop)
+	}
+	s.loopMu.Lock()
+	defer s.loopMu.Unlock()
+	if v, ok := s.loops.Load(el); ok {
+		return v.(*eventLoop)
+	}
+	l := newEventLoop(s, el)
+	if err := l.startWaker(); err != nil {
+		s.log.Warn("wsgate: loop waker unavailable; falling back to gnet Execute", "err", err)
+	}
+	s.loops.Store(el, l)
+	list := append(append([]*eventLoop(nil), s.eventLoops()...), l)
+	s.loopList.Store(&list)
+	return l
+}
+
+// now returns the coarse clock: nanoseconds since Start, as of the last tick.
+func (s *Server) now() int64 { return s.clock.Load() }
+
+// ticker stamps the coarse clock and asks each loop with timers to advance
+// its wheel. It sleeps between ticks; an idle server costs a few wakeups a
+// second and never spins.
+func (s *Server) ticker() {
+	defer close(s.tickDone)
+	t := time.NewTicker(s.opts.TimerTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.tickStop:
+			return
+		case <-t.C:
+		}
+		s.clock.Store(int64(time.Since(s.start)))
+		for _, l := range s.eventLoops() {
+			if l.conns.Load() > 0 || l.retryArmed.Load() {
+				l.tickDue.Store(true)
+				l.wake()
+			}
+		}
+	}
+}
+
+// jitter returns a uniform random duration in [0, d).
+func (s *Server) jitter(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	s.rngMu.Lock()
+	v := s.rng.Int64N(int64(d))
+	s.rngMu.Unlock()
+	return v
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+func sockaddrToTCP(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: a.Port}
+	}
+	return nil
+}

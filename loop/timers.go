@@ -1,0 +1,144 @@
+package loop
+
+import (
+	"math"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsgate/wsgate/timerwheel"
+)
+
+// Every deadline of a connection lives in one wheel node in the Conn: the
+// node is scheduled for the earliest deadline, and when it fires the
+// connection works out which deadlines have passed and re-arms for the
+// next. Activity never touches the wheel: reading a frame stamps lastRead
+// and a data message stamps lastData (from the coarse clock), and a node
+// that fires early is simply re-armed for the remainder, as Netty's idle
+// handler does. A busy connection costs no wheel operation per frame.
+
+// wheelSlots is the number of slots per wheel: at the default 100 ms tick
+// one rotation is 51.2 s, longer than the default ping interval, so most
+// entries never wait a round.
+const wheelSlots = 512
+
+func (l *eventLoop) initTimers() {
+	l.wheel = timerwheel.New[*Conn](l.srv.opts.TimerTick, wheelSlots, l.srv.now(), l.fire)
+}
+
+// tick advances the loop's wheel to the coarse clock.
+func (l *eventLoop) tick() {
+	l.wheel.Advance(l.srv.now())
+}
+
+func (l *eventLoop) schedule(c *Conn, at int64) {
+	c.timer.Value = c
+	l.wheel.Schedule(&c.timer, at)
+}
+
+func (l *eventLoop) disarm(c *Conn) {
+	l.wheel.Cancel(&c.timer)
+}
+
+// armHandshake starts the handshake deadline of a new connection.
+func (l *eventLoop) armHandshake(c *Conn) {
+	c.expireAt = l.srv.now() + int64(l.srv.opts.Timeouts.Handshake)
+	l.schedule(c, c.expireAt)
+}
+
+// armClose gives the peer the close timeout to answer our close frame.
+func (l *eventLoop) armClose(c *Conn) {
+	c.expireAt = l.srv.now() + int64(l.srv.opts.Timeouts.Close)
+	l.schedule(c, c.expireAt)
+}
+
+// opened starts the deadlines of an upgraded connection and tells the
+// handler.
+func (l *eventLoop) opened(c *Conn) {
+	s := l.srv
+	t := &s.opts.Timeouts
+	now := s.now()
+	c.lastData = now
+	// Pretend the last read was a random time within the last interval, so
+	// that the first ping, and the ones after it, spread over the whole
+	// interval instead of following the connection rate.
+	c.lastRead = now - s.jitter(t.PingInterval)
+	c.expireAt = 0
+	if t.MaxLifetime > 0 {
+		// ±10% jitter, so clients told to rebalance do not return together.
+		c.expireAt = now + int64(t.MaxLifetime)*9/10 + s.jitter(t.MaxLifetime/5)
+	}
+	l.checkOpen(c, now)
+	l.deliver(c, event{kind: evOpen})
+}
+
+// fire runs on the loop, from tick, when c's node is due.
+func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
+	c := n.Value
+	switch c.state {
+	case stateHandshake:
+		if now < c.expireAt {
+			l.schedule(c, c.expireAt)
+			return
+		}
+		l.srv.stats.HandshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
+		l.srv.stats.closes[causeHandshakeTimeout].Add(1)
+		l.drop(c, causeHandshakeTimeout)
+	case stateClosing:
+		if now < c.expireAt {
+			l.schedule(c, c.expireAt)
+			return
+		}
+		l.srv.stats.CloseTimeouts.Add(1)
+		l.drop(c, c.cause)
+	case stateOpen:
+		l.checkOpen(c, now)
+	}
+}
+
+// checkOpen acts on the deadlines of an open connection that have passed
+// and schedules its node for the next one.
+func (l *eventLoop) checkOpen(c *Conn, now int64) {
+	s := l.srv
+	t := &s.opts.Timeouts
+	next := int64(math.MaxInt64)
+	if c.expireAt > 0 {
+		if now >= c.expireAt {
+			l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			return
+		}
+		next = c.expireAt
+	}
+	if t.Idle > 0 {
+		d := c.lastData + int64(t.Idle)
+		if now >= d {
+			l.startClose(c, ws.StatusNormalClosure, "idle timeout", causeIdle)
+			return
+		}
+		next = min(next, d)
+	}
+	if t.PingInterval > 0 {
+		if c.pingSent != 0 && c.lastRead >= c.pingSent {
+			c.pingSent = 0 // any frame since the ping is proof of life
+		}
+		if c.pingSent != 0 {
+			d := c.pingSent + int64(t.PongTimeout)
+			if now >= d {
+				l.drop(c, causeLiveness)
+				return
+			}
+			next = min(next, d)
+		} else if due := c.lastRead + int64(t.PingInterval); now >= due {
+			if !l.write(c, s.pingFrame) {
+				return
+			}
+			s.stats.PingsSent.Add(1)
+			c.pingSent = max(now, 1)
+			next = min(next, now+int64(t.PongTimeout))
+		} else {
+			next = min(next, due)
+		}
+	}
+	if next != math.MaxInt64 {
+		l.schedule(c, next)
+	}
+}
