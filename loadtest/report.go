@@ -23,6 +23,9 @@ type raw struct {
 	RampFirstNs   int64             `json:"ramp_first_ns"`
 	RampLastNs    int64             `json:"ramp_last_ns"`
 	RampUpgrades  int64             `json:"ramp_upgrades"`
+	ClientRSS     int64             `json:"client_rss"`
+	ClientHeap    int64             `json:"client_heap"`
+	ClientOpen    int64             `json:"client_open"`
 	Counts        map[string]int64  `json:"counts"`
 	Errors        map[string]int64  `json:"errors"`
 	CloseCodes    map[string]int64  `json:"close_codes"`
@@ -100,6 +103,7 @@ type Report struct {
 	MsgsPerSec   float64           `json:"msgs_per_sec"`
 	LatencyUS    latencyReport     `json:"latency_us"`
 	ConnectMS    connectReport     `json:"connect_ms"`
+	Client       clientReport      `json:"client"`
 	Storm        *stormReport      `json:"storm,omitempty"`
 	Slow         *slowReport       `json:"slow,omitempty"`
 	Timeline     []point           `json:"timeline"`
@@ -157,6 +161,18 @@ type connectReport struct {
 	P99   float64 `json:"p99"`
 	P999  float64 `json:"p999"`
 	Max   float64 `json:"max"`
+}
+
+// clientReport is the load generator's own memory at the end of the
+// measured phase, all processes: what holding the connections costs the
+// client. Per connection it includes the fixed footprint (read buffers,
+// histograms), so it falls as connections rise.
+type clientReport struct {
+	RSSBytes    int64   `json:"rss_bytes"`
+	HeapBytes   int64   `json:"heap_inuse_bytes"`
+	Open        int64   `json:"open"`
+	RSSPerConn  float64 `json:"rss_per_open_conn"`
+	HeapPerConn float64 `json:"heap_per_open_conn"`
 }
 
 type stormReport struct {
@@ -228,6 +244,9 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 			r.Ramp.Upgrades += x.RampUpgrades
 		}
 		r.LoopsPerProc = max(r.LoopsPerProc, x.Loops)
+		r.Client.RSSBytes += x.ClientRSS
+		r.Client.HeapBytes += x.ClientHeap
+		r.Client.Open += x.ClientOpen
 		addMap(counts, x.Counts)
 		addMap(r.Errors, x.Errors)
 		addMap(r.CloseCodes, x.CloseCodes)
@@ -252,6 +271,10 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	}
 	if len(raws) > 0 {
 		r.SteadySec = round3(steady / float64(len(raws)))
+	}
+	if r.Client.Open > 0 {
+		r.Client.RSSPerConn = round3(float64(r.Client.RSSBytes) / float64(r.Client.Open))
+		r.Client.HeapPerConn = round3(float64(r.Client.HeapBytes) / float64(r.Client.Open))
 	}
 	if d := r.Ramp.EndUnixUS - r.Ramp.StartUnixUS; d > 0 {
 		r.Ramp.Seconds = round3(float64(d) / 1e6)

@@ -16,6 +16,10 @@ func writeText(w io.Writer, r *Report) {
 	c := r.Connections
 	p("connections\tattempted %d\testablished %d\tfailed %d\tclosed by server %d\topen max %d",
 		c.Attempted, c.Established, c.Failed, c.ClosedByServer, c.OpenMax)
+	if cl := r.Client; cl.Open > 0 {
+		p("client memory\tRSS %.1f MiB\theap %.1f MiB\t%.0f B RSS per open conn\t%.0f B heap per open conn",
+			float64(cl.RSSBytes)/(1<<20), float64(cl.HeapBytes)/(1<<20), cl.RSSPerConn, cl.HeapPerConn)
+	}
 	p("connect ms\tp50 %.2f\tp90 %.2f\tp99 %.2f\tp99.9 %.2f\tmax %.2f",
 		r.ConnectMS.P50, r.ConnectMS.P90, r.ConnectMS.P99, r.ConnectMS.P999, r.ConnectMS.Max)
 	if r.Scenario != scConnect && r.Scenario != scStorm {
