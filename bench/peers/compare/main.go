@@ -270,12 +270,34 @@ func rssBytes(pid int) (float64, error) {
 	return kbField(b, "VmRSS:")
 }
 
+// slabBytes is the kernel's slab memory in use: the sum of active objects
+// times object size over /proc/slabinfo, leaving out the TIME_WAIT and
+// SYN-queue caches, which earlier runs fill and which drain on their own
+// while a measurement runs. Without slabinfo it falls back to meminfo's
+// Slab line.
 func slabBytes() (float64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
+	b, err := os.ReadFile("/proc/slabinfo")
 	if err != nil {
-		return 0, err
+		b, err = os.ReadFile("/proc/meminfo")
+		if err != nil {
+			return 0, err
+		}
+		return kbField(b, "Slab:")
 	}
-	return kbField(b, "Slab:")
+	var sum float64
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || strings.HasPrefix(f[0], "tw_sock") || strings.HasPrefix(f[0], "request_sock") {
+			continue
+		}
+		active, err1 := strconv.ParseFloat(f[1], 64)
+		size, err2 := strconv.ParseFloat(f[3], 64)
+		if err1 == nil && err2 == nil {
+			sum += active * size
+		}
+	}
+	return sum, nil
 }
 
 func kbField(b []byte, key string) (float64, error) {
@@ -588,6 +610,7 @@ func (o *options) columns() []column {
 		{fmt.Sprintf("server CPU µs / 1 KiB echo @%d", o.count(1000)), true, "%.1f", at(0)},
 		{fmt.Sprintf("server CPU µs / 1 KiB echo @%d", o.count(10000)), true, "%.1f", at(1)},
 		{"upgrades/s, server on 1 core", false, "%.0f", func(r *result) float64 { return r.UpgradesPerSec }},
+		{"server CPU µs / upgrade", true, "%.1f", func(r *result) float64 { return r.CPUPerUpgrade }},
 		{fmt.Sprintf("rate p99 ms @5k msg/s, %d conns", o.count(19000)), true, "%.2f", func(r *result) float64 { return r.RateP99MS }},
 	}
 }
@@ -634,6 +657,9 @@ func writeTable(w io.Writer, o *options, rs []*result) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ratios are to the best peer in each column (gorilla, gws, nbio; lower is better except upgrades/s).")
+	fmt.Fprintln(w, "Kernel slab is per socket: the slope over connections halved, since client and server sockets are both on this machine.")
+	fmt.Fprintln(w, "Upgrades/s is client-bound where the server core use below is well under 100%; server CPU per upgrade is the server-side figure.")
+	goals(w, rs, cols, best)
 	for _, r := range rs {
 		if len(r.EchoMsgsPerSec)+len(r.IdleRSS) > 0 || r.UpgradesPerSec > 0 || r.RateConns > 0 {
 			fmt.Fprintf(w, "- %s: echo throughput %s msg/s, server core use %s; upgrades: %.1f µs CPU each, server core use %.0f%%; rate p99.9 %.2f ms, %d errors; idle RSS %s at %v conns\n",
@@ -652,4 +678,50 @@ func floats(v []float64, f string) string {
 		s[i] = fmt.Sprintf(f, x)
 	}
 	return "[" + strings.Join(s, " ") + "]"
+}
+
+// goals checks wsgate's figures against the project's targets.
+func goals(w io.Writer, rs []*result, cols []column, best []float64) {
+	var ws, nb *result
+	for _, r := range rs {
+		switch r.Server {
+		case "wsgate":
+			ws = r
+		case "nbio":
+			nb = r
+		}
+	}
+	if ws == nil {
+		return
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Fprintln(w, "Goals for wsgate:")
+	if nb != nil && nb.BytesPerConn > 0 && ws.BytesPerConn > 0 {
+		x := ws.BytesPerConn / nb.BytesPerConn
+		fmt.Fprintf(w, "- bytes per idle connection <= 0.5x nbio's: %.2fx, %s\n", x, verdict(x <= 0.5))
+	}
+	for i, c := range cols {
+		v := c.get(ws)
+		if v <= 0 || best[i] <= 0 {
+			continue
+		}
+		x := v / best[i]
+		switch {
+		case strings.HasPrefix(c.head, "server CPU µs / 1 KiB"):
+			fmt.Fprintf(w, "- %s <= 0.6x the best peer's: %.2fx, %s\n", c.head, x, verdict(x <= 0.6))
+		case strings.HasPrefix(c.head, "upgrades/s"):
+			fmt.Fprintf(w, "- upgrades/s >= 2x the best peer's: %.2fx, %s (observed rate)\n", x, verdict(x >= 2))
+		case strings.HasPrefix(c.head, "server CPU µs / upgrade"):
+			fmt.Fprintf(w, "- upgrades per server core, from CPU per upgrade: %.2fx the best peer's, %s\n", 1/x, verdict(1/x >= 2))
+		}
+	}
+	if ws.RateP99MS > 0 {
+		fmt.Fprintf(w, "- rate p99 <= 2 ms: %.2f ms, %s\n", ws.RateP99MS, verdict(ws.RateP99MS <= 2))
+	}
+	fmt.Fprintln(w)
 }
