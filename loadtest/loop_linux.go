@@ -210,9 +210,13 @@ func (l *loop) enter(ph int32, now int64) {
 				}
 			}
 		case scRate, scSlow:
-			l.fastSched = schedule{on: len(l.fast) > 0, start: now, every: 1e9 / (float64(cfg.rate) / nLoops)}
+			// The schedule starts when the runner says the measured phase
+			// did, not when this loop noticed: a loop that looks late sends
+			// the backlog, stamped with the times it was due.
+			start := l.r.steadyStart.Load()
+			l.fastSched = schedule{on: len(l.fast) > 0, start: start, every: 1e9 / (float64(cfg.rate) / nLoops)}
 			if len(l.slow) > 0 {
-				l.slowSched = schedule{on: true, start: now, every: 1e9 / (float64(cfg.slowRate) * float64(len(l.slow)))}
+				l.slowSched = schedule{on: true, start: start, every: 1e9 / (float64(cfg.slowRate) * float64(len(l.slow)))}
 			}
 		case scStorm:
 			if cfg.stormMode == "drop" {
@@ -220,6 +224,11 @@ func (l *loop) enter(ph int32, now int64) {
 			}
 		}
 	case phaseDrain:
+		// Send what fell due before the measured phase ended, and nothing
+		// after: the count is the rate times the measured time.
+		if end := l.r.steadyEnd.Load(); end > 0 {
+			l.tickSchedules(min(now, end))
+		}
 		l.fastSched.on, l.slowSched.on = false, false
 		l.dropAt = 0
 	case phaseClose:
@@ -266,12 +275,7 @@ func (l *loop) tick(now int64) {
 			l.nextOpen++
 		}
 	}
-	if l.fastSched.on {
-		l.runSchedule(&l.fastSched, l.fast, l.r.cfg.size, now)
-	}
-	if l.slowSched.on {
-		l.runSchedule(&l.slowSched, l.slow, l.r.cfg.slowSize, now)
-	}
+	l.tickSchedules(now)
 	if l.dropAt != 0 && now >= l.dropAt {
 		l.dropAt = 0
 		l.stormDrop(now)
@@ -297,6 +301,18 @@ func (l *loop) tick(now int64) {
 				l.endClosed(c)
 			}
 		}
+	}
+}
+
+func (l *loop) tickSchedules(now int64) {
+	if end := l.r.steadyEnd.Load(); end > 0 {
+		now = min(now, end)
+	}
+	if l.fastSched.on {
+		l.runSchedule(&l.fastSched, l.fast, l.r.cfg.size, now)
+	}
+	if l.slowSched.on {
+		l.runSchedule(&l.slowSched, l.slow, l.r.cfg.slowSize, now)
 	}
 }
 

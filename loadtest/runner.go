@@ -36,6 +36,7 @@ type runner struct {
 
 	phase       atomic.Int32
 	steadyStart atomic.Int64 // ns since epoch
+	steadyEnd   atomic.Int64 // ns since epoch; 0 until the measured phase ends
 	stormStart  atomic.Int64 // ns since epoch; 0 until the first drop
 
 	// onSample, if set, is called from the runner's goroutine after each
@@ -127,6 +128,7 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			if over {
 				next = phaseDrain
 				res.SteadyEndNs = now
+				r.steadyEnd.Store(now)
 				res.ClientRSS, res.ClientHeap, res.ClientOpen = selfRSS(), heapInuse(), c[cOpen]
 			}
 		case phaseDrain:
