@@ -220,7 +220,7 @@ func (l *loop) fail(c *conn, cause string, now int64) {
 	l.ctr.add(cPending, -1)
 	l.closeFD(c)
 	c.state = stDone
-	if l.r.cfg.scenario == scStorm && c.dropped && l.phase == phaseSteady {
+	if c.dropped && l.reconnecting() {
 		l.reopenLater(c, now)
 	}
 }
@@ -256,7 +256,7 @@ func (l *loop) lostOpen(c *conn, now int64, byServer bool) {
 	l.ctr.add(cOpen, -1)
 	l.closeFD(c)
 	c.state = stDone
-	if byServer && l.r.cfg.scenario == scStorm && l.phase == phaseSteady {
+	if byServer && l.reconnecting() {
 		l.r.stormStart.CompareAndSwap(0, now)
 		l.ctr.add(cDropped, 1)
 		c.dropped = true
@@ -292,6 +292,13 @@ func (l *loop) stormDrop(now int64) {
 		c.dropped = true
 		l.reopenLater(c, now)
 	}
+}
+
+// reconnecting reports whether a lost connection comes back: in a storm,
+// until the measured phase ends. The ramp counts too: a server may close
+// connections before this loop has noticed that the ramp is over.
+func (l *loop) reconnecting() bool {
+	return l.r.cfg.scenario == scStorm && (l.phase == phaseRamp || l.phase == phaseSteady)
 }
 
 // reopenLater schedules c's next attempt with full-jitter exponential

@@ -292,7 +292,7 @@ func (l *loop) tick(now int64) {
 				l.fail(c, "handshake: timeout", now)
 			}
 		case tmReopen:
-			if c.state == stIdle && l.phase == phaseSteady {
+			if c.state == stIdle && l.reconnecting() {
 				l.open(c, now)
 			}
 		case tmCloseWait:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,43 +92,77 @@ func startServer(t *testing.T, extra ...string) *server {
 		return startEcho(t)
 	}
 	port := freePort(t)
-	args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--path", "/ws"}, extra...)
-	cmd := exec.Command(gw.bin, args...)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	cmd, logs, err := launchGateway(port, extra...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{url: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), kind: "wsgate", help: gw.help, cmd: cmd}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		stopGateway(cmd)
 		if t.Failed() {
 			t.Logf("gateway output:\n%s", logs.String())
 		}
 	})
-	// Wait for /healthz; bounded by count, not by a timed assertion.
+	return &server{url: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), kind: "wsgate", help: gw.help, cmd: cmd}
+}
+
+// launchGateway starts the built gateway on port and waits until /healthz
+// answers 200.
+func launchGateway(port int, extra ...string) (*exec.Cmd, *syncBuffer, error) {
+	args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--path", "/ws"}, extra...)
+	cmd := exec.Command(gw.bin, args...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	// Bounded by count, not by a timed assertion.
 	for i := 0; ; i++ {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				break
+				return cmd, logs, nil
 			}
 		}
 		if i == 200 {
-			t.Fatalf("gateway did not answer /healthz: %v\n%s", err, logs.String())
+			stopGateway(cmd)
+			return nil, nil, fmt.Errorf("gateway did not answer /healthz: %v\n%s", err, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return s
+}
+
+// stopGateway asks the gateway to drain (SIGTERM) and kills it if it has not
+// exited after 15 s.
+func stopGateway(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// syncBuffer is a bytes.Buffer the gateway's output goroutines and the test
+// may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // startEcho runs an echo server in the test process: one goroutine per

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +118,51 @@ func TestStormServerDrain(t *testing.T) {
 	}
 	if got := rep.CloseCodes["1001"]; got != 30 {
 		t.Errorf("closed with 1001: %d, want 30 (%v)", got, rep.CloseCodes)
+	}
+}
+
+// TestStormGatewayRestart drains the real gateway with SIGTERM while
+// connections are held, starts a new one on the same port, and follows the
+// clients back: every connection must be closed with 1001 (going away) and
+// come back.
+func TestStormGatewayRestart(t *testing.T) {
+	s := startServer(t)
+	if s.kind != "wsgate" {
+		t.Skip("needs cmd/gateway: the in-process server is covered by TestStormServerDrain")
+	}
+	port := s.url[len("ws://127.0.0.1:") : len(s.url)-len("/ws")]
+	ready := filepath.Join(t.TempDir(), "ready")
+	restarted := make(chan error, 1)
+	var second *exec.Cmd
+	go func() {
+		for i := 0; i < 400; i++ {
+			if _, err := os.Stat(ready); err == nil {
+				stopGateway(s.cmd)
+				p, _ := strconv.Atoi(port)
+				cmd, _, err := launchGateway(p)
+				second = cmd
+				restarted <- err
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		restarted <- errors.New("the ramp never ended")
+	}()
+	rep := runScenario(t, "storm", "--storm", "server", "--url", s.url, "--conns", "30", "--ramp", "300",
+		"--backoff", "100ms", "--backoff-max", "400ms", "--duration", "5s", "--ready-file", ready)
+	if err := <-restarted; err != nil {
+		t.Fatalf("restarting the gateway: %v", err)
+	}
+	t.Cleanup(func() { stopGateway(second) })
+	st := rep.Storm
+	if st.Dropped != 30 || st.Recovered != 30 {
+		t.Errorf("dropped %d, recovered %d; want 30 and 30", st.Dropped, st.Recovered)
+	}
+	if got := rep.CloseCodes["1001"]; got != 30 {
+		t.Errorf("closed with 1001: %d, want 30 (%v)", got, rep.CloseCodes)
+	}
+	if st.Back99MS < 0 {
+		t.Errorf("99%% never came back: %+v", st)
 	}
 }
 
