@@ -17,6 +17,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"go.uber.org/goleak"
 )
 
 // TestMain lets the test binary act as a --procs child: the parent re-execs
@@ -25,9 +26,21 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	before := goleak.IgnoreCurrent()
 	code := m.Run()
 	if gw.dir != "" {
 		os.RemoveAll(gw.dir)
+	}
+	// Every loop, runner and --procs reader must be gone once a run has
+	// returned. The in-process echo servers' connection goroutines may
+	// still be finishing when their test's cleanup returns; so may the
+	// HTTP client's idle connections used for /healthz.
+	if code == 0 {
+		http.DefaultClient.CloseIdleConnections()
+		if err := goleak.Find(before); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
