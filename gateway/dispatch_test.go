@@ -104,7 +104,7 @@ func TestPoolOverloadLosesNothing(t *testing.T) {
 	blocker := dialRaw(t, srv)
 	blocker.frame(ws.OpText, true, []byte("block"))
 	// Wait until the one worker is taken.
-	for srv.Stats().MessagesIn.Load() < 1 {
+	for srv.Stats().MessagesIn < 1 {
 		time.Sleep(time.Millisecond)
 	}
 	const conns, per = 5, 20
@@ -121,7 +121,7 @@ func TestPoolOverloadLosesNothing(t *testing.T) {
 	if err != nil || h0.OpCode != ws.OpPong || string(p) != "alive?" {
 		t.Fatalf("no pong while the pool is full: %v %q %v", h0.OpCode, p, err)
 	}
-	for srv.Stats().PoolOverloads.Load() == 0 {
+	for srv.Stats().PoolOverloads == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
@@ -156,8 +156,8 @@ func TestHandlerPanic(t *testing.T) {
 	if _, msg := good.readMessage(); string(msg) != "still here" {
 		t.Fatalf("got %q", msg)
 	}
-	if srv.Stats().HandlerPanics.Load() != 1 {
-		t.Fatalf("HandlerPanics = %d", srv.Stats().HandlerPanics.Load())
+	if srv.Stats().HandlerPanics != 1 {
+		t.Fatalf("HandlerPanics = %d", srv.Stats().HandlerPanics)
 	}
 }
 
@@ -273,7 +273,7 @@ func TestShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if n := srv.Stats().ConnsOpen.Load(); n != 0 {
+	if n := srv.Stats().ConnsOpen; n != 0 {
 		t.Fatalf("%d connections open after Shutdown", n)
 	}
 	if _, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil); err == nil {

@@ -51,8 +51,8 @@ func TestUnansweredPingsDrop(t *testing.T) {
 	// Reading does not answer: pings pile up unanswered.
 	end := waitClosed(t, c, pingEvery+pongWait+tick+slack)
 	t.Logf("dropped after %v (bound %v)", end.Sub(start), pingEvery+pongWait+tick)
-	waitFor(t, func() bool { return srv.Stats().Closes()["liveness"] == 1 })
-	if srv.Stats().PingsSent.Load() < 1 {
+	waitFor(t, func() bool { return srv.Stats().Closes["liveness"] == 1 })
+	if srv.Stats().PingsSent < 1 {
 		t.Fatal("no ping was sent")
 	}
 }
@@ -79,13 +79,13 @@ func TestAnsweredPingsKeepAlive(t *testing.T) {
 		t.Fatalf("connection ended: %v", err)
 	case <-time.After(10 * pingEvery):
 	}
-	if n := srv.Stats().PingsSent.Load(); n < 5 {
+	if n := srv.Stats().PingsSent; n < 5 {
 		t.Fatalf("%d pings in 10 intervals", n)
 	}
 	if err := client.WriteMessage(gorilla.TextMessage, []byte("still here")); err != nil {
 		t.Fatal(err)
 	}
-	if n := srv.Stats().Closes()["liveness"]; n != 0 {
+	if n := srv.Stats().Closes["liveness"]; n != 0 {
 		t.Fatalf("%d liveness closes", n)
 	}
 }
@@ -104,7 +104,7 @@ func TestActiveClientNotPinged(t *testing.T) {
 		}
 		time.Sleep(pingEvery / 4)
 	}
-	if n := srv.Stats().PingsSent.Load(); n != 0 {
+	if n := srv.Stats().PingsSent; n != 0 {
 		t.Fatalf("server sent %d pings to an active client", n)
 	}
 	c.frame(ws.OpText, true, []byte("last"))
@@ -139,22 +139,22 @@ func TestSlowlorisHandshake(t *testing.T) {
 			t.Fatal("still connected long after the handshake timeout")
 		}
 		if sent == 2 {
-			waitFor(t, func() bool { return srv.Stats().Handshaking.Load() == 1 })
+			waitFor(t, func() bool { return srv.Stats().Handshaking == 1 })
 		}
 	}
 	end := waitClosed(t, c, slack)
 	t.Logf("dropped after %v and %d bytes (timeout %v)", end.Sub(start), sent, timeout)
+	waitFor(t, func() bool { return srv.Stats().ConnsOpen == 0 })
 	s := srv.Stats()
-	waitFor(t, func() bool { return s.ConnsOpen.Load() == 0 })
-	if got := s.Closes()["handshake_timeout"]; got != 1 {
+	if got := s.Closes["handshake_timeout"]; got != 1 {
 		t.Fatalf("handshake timeouts: %d", got)
 	}
-	if s.HandshakeTimeoutBytes.Load() < 3 {
-		t.Fatalf("trickled bytes counted: %d", s.HandshakeTimeoutBytes.Load())
+	if s.HandshakeTimeoutBytes < 3 {
+		t.Fatalf("trickled bytes counted: %d", s.HandshakeTimeoutBytes)
 	}
-	if s.Handshaking.Load() != 0 || gateway.BuffersInUse() != baseline {
+	if s.Handshaking != 0 || gateway.BuffersInUse() != baseline {
 		t.Fatalf("left behind: %d parse states, %d buffers (baseline %d)",
-			s.Handshaking.Load(), gateway.BuffersInUse(), baseline)
+			s.Handshaking, gateway.BuffersInUse(), baseline)
 	}
 }
 
@@ -179,7 +179,7 @@ func TestIdleTimeout(t *testing.T) {
 	if time.Since(start) < cfg.IdleTimeout-tick {
 		t.Fatalf("closed after %v, before the idle timeout", time.Since(start))
 	}
-	if srv.Stats().PingsSent.Load() == 0 {
+	if srv.Stats().PingsSent == 0 {
 		t.Fatal("no pings were answered during the idle period")
 	}
 }
@@ -197,7 +197,7 @@ func TestIdleTimeoutResetByData(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := srv.Stats().Closes()["idle"]; n != 0 {
+	if n := srv.Stats().Closes["idle"]; n != 0 {
 		t.Fatalf("%d idle closes of an active connection", n)
 	}
 }
@@ -223,7 +223,7 @@ func TestMaxLifetime(t *testing.T) {
 	if age < cfg.MaxLifetime*9/10-tick {
 		t.Fatalf("closed at %v, before 90%% of the lifetime", age)
 	}
-	waitFor(t, func() bool { return srv.Stats().Closes()["lifetime"] == 1 })
+	waitFor(t, func() bool { return srv.Stats().Closes["lifetime"] == 1 })
 }
 
 // After the server's close frame, a peer that never answers is dropped at
@@ -246,7 +246,7 @@ func TestCloseTimeout(t *testing.T) {
 	if end.Sub(start) < cfg.CloseTimeout-tick {
 		t.Fatalf("dropped after %v, before the close timeout", end.Sub(start))
 	}
-	waitFor(t, func() bool { return srv.Stats().CloseTimeouts.Load() == 1 })
+	waitFor(t, func() bool { return srv.Stats().CloseTimeouts == 1 })
 }
 
 // waitFor polls cond for up to 10 s.

@@ -26,7 +26,7 @@ type (
 	OpCode = loop.OpCode
 	// StatusCode is a close status code (RFC 6455 §7.4).
 	StatusCode = loop.StatusCode
-	// Stats holds the server's counters.
+	// Stats is a snapshot of the server's counters.
 	Stats = loop.Stats
 )
 
@@ -117,8 +117,8 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // written). It returns to its baseline when traffic stops.
 func BuffersInUse() int64 { return loop.BuffersInUse() }
 
-// Stats returns the server's live counters.
-func (s *Server) Stats() *Stats { return s.srv.Stats() }
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats { return s.srv.Stats() }
 
 // renderDemo returns the demo page talking to path. json.Marshal escapes
 // <, > and &, so the path cannot end the script element.

@@ -157,13 +157,12 @@ func (l *eventLoop) write(c *Conn, b []byte) bool {
 	if _, err := gc.Write(b); err != nil {
 		return false
 	}
-	l.srv.stats.BytesOut.Add(int64(len(b)))
+	l.stats.bytesOut.Add(int64(len(b)))
 	return true
 }
 
 // closed runs from gnet's OnClose: the TCP connection is gone.
 func (l *eventLoop) closed(c *Conn, err error) {
-	s := l.srv
 	prev := c.state
 	c.state = stateClosed
 	c.closing.Store(true)
@@ -173,11 +172,11 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)
-	s.stats.ConnsOpen.Add(-1)
+	l.stats.connsOpen.Add(-1)
 	if prev == stateHandshake {
 		return // never upgraded: the handler never heard of it
 	}
-	s.stats.closes[c.cause].Add(1)
+	l.stats.closes[c.cause].Add(1)
 	code := c.closeCode
 	if code == 0 || code == ws.StatusNoStatusRcvd && c.cause != causePeer {
 		code = ws.StatusAbnormalClosure // no close frame was exchanged (§7.1.5)

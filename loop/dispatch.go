@@ -45,7 +45,7 @@ func (l *eventLoop) invoke(c *Conn) {
 	if l.srv.pool.Invoke(c) == nil {
 		return
 	}
-	l.srv.stats.PoolOverloads.Add(1)
+	l.stats.poolOverloads.Add(1)
 	c.mu.Lock()
 	c.inflight = false
 	c.waiting = true
@@ -71,7 +71,7 @@ func (l *eventLoop) retryDispatch() {
 			continue
 		}
 		if l.srv.pool.Invoke(c) != nil {
-			l.srv.stats.PoolOverloads.Add(1)
+			l.stats.poolOverloads.Add(1)
 			c.mu.Lock()
 			c.inflight = false
 			c.waiting = true
@@ -122,7 +122,7 @@ func (s *Server) run(c *Conn, ev *event) {
 	defer func() {
 		putBuffer(ev.buf)
 		if r := recover(); r != nil {
-			s.stats.HandlerPanics.Add(1)
+			s.counters.handlerPanics.Add(1)
 			s.log.Error("wsgate: handler panic", "conn", c.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			if ev.kind != evClose {
 				_ = c.Close(1011, "internal error")
@@ -145,6 +145,6 @@ func (s *Server) run(c *Conn, ev *event) {
 
 // workerPanic is the pool's last line of defence; run recovers first.
 func (s *Server) workerPanic(v any) {
-	s.stats.HandlerPanics.Add(1)
+	s.counters.handlerPanics.Add(1)
 	s.log.Error("wsgate: worker panic", "panic", fmt.Sprint(v))
 }

@@ -33,8 +33,8 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.remote = addrPort(gc.RemoteAddr())
 	gc.SetContext(c)
 	l.link(c)
-	s.stats.ConnsOpen.Add(1)
-	s.stats.ConnsAccepted.Add(1)
+	l.stats.connsOpen.Add(1)
+	l.stats.connsAccepted.Add(1)
 	l.armHandshake(c)
 	return nil, gnet.None
 }

@@ -72,7 +72,7 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 		if c.hs == nil { // keep the parse state for the next read
 			c.hs = requestPool.Get().(*codec.Request)
 			*c.hs = *r
-			s.stats.Handshaking.Add(1)
+			l.stats.handshaking.Add(1)
 		}
 		return gnet.None
 	}
@@ -128,7 +128,7 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 		return gnet.Close
 	}
 	c.state = stateOpen
-	s.stats.UpgradesOK.Add(1)
+	l.stats.upgrades[0].Add(1)
 	l.opened(c)
 	return gnet.None
 }
@@ -141,14 +141,14 @@ var (
 
 // serve answers a plain HTTP request with a prebuilt response and closes.
 func (l *eventLoop) serve(c *Conn, resp []byte) gnet.Action {
-	l.srv.stats.HTTPRequests.Add(1)
+	l.stats.httpRequests.Add(1)
 	l.write(c, resp)
 	return gnet.Close
 }
 
 // refuse answers with the status err carries and closes the connection.
 func (l *eventLoop) refuse(c *Conn, err error, extra []byte) gnet.Action {
-	l.srv.stats.UpgradesRejected.Add(1)
+	l.stats.upgrades[upgradeIndex(codec.HandshakeStatus(err))].Add(1)
 	l.scratch = codec.AppendHandshakeError(l.scratch[:0], err, extra)
 	l.write(c, l.scratch)
 	return gnet.Close
@@ -160,6 +160,6 @@ func (l *eventLoop) releaseRequest(c *Conn) {
 		c.hs.Reset()
 		requestPool.Put(c.hs)
 		c.hs = nil
-		l.srv.stats.Handshaking.Add(-1)
+		l.stats.handshaking.Add(-1)
 	}
 }

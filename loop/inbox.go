@@ -45,6 +45,7 @@ type eventLoop struct {
 	scratch []byte    // for control frames and handshake responses
 	head    *Conn     // list of the loop's sessions
 	req     codec.Request
+	stats   counters
 	wheel   *timerwheel.Wheel[*Conn]
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
@@ -187,10 +188,11 @@ func (l *eventLoop) exec(cmd *command) {
 		if c.state == stateOpen {
 			if l.write(c, cmd.buf.b) {
 				c.lastData = l.srv.now()
-				l.srv.stats.MessagesOut.Add(1)
+				l.stats.messagesOut.Add(1)
 			}
 		} else {
-			l.srv.stats.dropped(c, len(cmd.buf.b))
+			l.stats.droppedOut.Add(1)
+			l.stats.droppedOutBytes.Add(int64(len(cmd.buf.b)))
 		}
 		putBuffer(cmd.buf)
 	case cmdClose:

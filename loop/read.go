@@ -189,8 +189,8 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	n := f.msgLen
 	f.msgLen = 0
 	s := l.srv
-	s.stats.MessagesIn.Add(1)
-	s.stats.BytesIn.Add(int64(n))
+	l.stats.messagesIn.Add(1)
+	l.stats.bytesIn.Add(int64(n))
 	c.lastData = s.now()
 	l.deliver(c, event{kind: evMessage, op: op, buf: b})
 	return gnet.None, false

@@ -70,12 +70,12 @@ type HandshakeHook interface {
 
 // Server runs the event loops and the worker pool.
 type Server struct {
-	opts    Options
-	handler Handler
-	hook    HandshakeHook
-	log     *slog.Logger
-	pool    *ants.PoolWithFuncGeneric[*Conn]
-	stats   Stats
+	opts     Options
+	handler  Handler
+	hook     HandshakeHook
+	log      *slog.Logger
+	pool     *ants.PoolWithFuncGeneric[*Conn]
+	counters counters // events off the loops
 
 	// Built once: shared, read-only responses.
 	wsPath     []byte
@@ -220,7 +220,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var err error
 	poll := time.NewTicker(5 * time.Millisecond)
-	for s.stats.ConnsOpen.Load() > 0 {
+	for s.ConnsOpen() > 0 {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -318,9 +318,6 @@ func (s *Server) jitter(d time.Duration) int64 {
 	s.rngMu.Unlock()
 	return v
 }
-
-// Stats returns the server's counters.
-func (s *Server) Stats() *Stats { return &s.stats }
 
 func sockaddrToTCP(sa unix.Sockaddr) net.Addr {
 	switch a := sa.(type) {

@@ -80,15 +80,15 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 			l.schedule(c, c.expireAt)
 			return
 		}
-		l.srv.stats.HandshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
-		l.srv.stats.closes[causeHandshakeTimeout].Add(1)
+		l.stats.handshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
+		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
 		if now < c.expireAt {
 			l.schedule(c, c.expireAt)
 			return
 		}
-		l.srv.stats.CloseTimeouts.Add(1)
+		l.stats.closeTimeouts.Add(1)
 		l.drop(c, c.cause)
 	case stateOpen:
 		l.checkOpen(c, now)
@@ -131,7 +131,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 			if !l.write(c, s.pingFrame) {
 				return
 			}
-			s.stats.PingsSent.Add(1)
+			l.stats.pingsSent.Add(1)
 			c.pingSent = max(now, 1)
 			next = min(next, now+int64(t.PongTimeout))
 		} else {
