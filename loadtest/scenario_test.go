@@ -238,3 +238,18 @@ func TestHTMLReport(t *testing.T) {
 		_ = os.WriteFile(keep, b, 0o644)
 	}
 }
+
+// TestConnectAnswersPings holds connections through several of the
+// gateway's ping rounds: a client that did not answer would be dropped
+// after the pong timeout.
+func TestConnectAnswersPings(t *testing.T) {
+	s := startServer(t, "--ping-interval", "200ms", "--pong-timeout", "300ms", "--timer-tick", "50ms")
+	if s.kind != "wsgate" {
+		t.Skip("the in-process server sends no pings")
+	}
+	rep := runScenario(t, "connect", "--url", s.url, "--conns", "20", "--ramp", "400", "--duration", "2s")
+	checkClean(t, rep)
+	if rep.Connections.OpenMax != 20 {
+		t.Errorf("open max %d, want 20", rep.Connections.OpenMax)
+	}
+}
