@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -172,8 +173,8 @@ th{font-weight:600;color:#555}
 {{with .R.Slow}}<tr><th>slow</th><td>{{.Conns}} slow, closed by server {{.ClosedByServer}}, still open {{.OpenAtEnd}}; how: {{range $k, $v := .CloseCodes}}{{$k}}: {{$v}} {{end}}</td></tr>{{end}}
 <tr><th>errors</th><td>{{if .R.Errors}}{{range $k, $v := .R.Errors}}{{$k}}: {{$v}}<br>{{end}}{{else}}none{{end}}</td></tr>
 </table>
-<h2>Round-trip latency (µs){{if eq .R.Scenario "rate" "slow"}}, from the intended send time{{end}}</h2>
-{{.Latency}}
+{{if .R.LatencyUS.Count}}<h2>Round-trip latency (µs){{if eq .R.Scenario "rate" "slow"}}, from the intended send time{{end}}</h2>
+{{.Latency}}{{end}}
 <h2>Connect time (ms, connect through 101)</h2>
 {{.Connect}}
 <h2>Over time</h2>
@@ -183,13 +184,27 @@ th{font-weight:600;color:#555}
 `))
 
 func writeHTML(path string, r *Report) error {
-	// The run starts at zero: lines begin at the origin.
+	// The run starts at zero: lines begin at the origin. A run of up to two
+	// minutes is drawn from the 100 ms samples, so a storm's dip shows;
+	// a longer one from the one-second timeline.
 	ts, open, rate, acc := []float64{0}, []float64{0}, []float64{0}, []float64{0}
-	for _, p := range r.Timeline {
-		ts = append(ts, p.T)
-		open = append(open, float64(p.Open))
-		rate = append(rate, p.MsgsPerSec)
-		acc = append(acc, p.Accepts)
+	if len(r.fine) > 0 && len(r.fine) <= 1200 {
+		var prev sample
+		per := float64(time.Second) / float64(sampleEvery)
+		for _, s := range r.fine {
+			ts = append(ts, float64(s.T+int64(sampleEvery))/1e9)
+			open = append(open, float64(s.Open))
+			rate = append(rate, float64(s.Received-prev.Received)*per)
+			acc = append(acc, float64(s.Established-prev.Established)*per)
+			prev = s
+		}
+	} else {
+		for _, p := range r.Timeline {
+			ts = append(ts, p.T)
+			open = append(open, float64(p.Open))
+			rate = append(rate, p.MsgsPerSec)
+			acc = append(acc, p.Accepts)
+		}
 	}
 	data := struct {
 		R                               *Report
@@ -198,7 +213,11 @@ func writeHTML(path string, r *Report) error {
 		R:       r,
 		Latency: histSVG(r.hist[histLatency], 1, "µs"),
 		Connect: histSVG(r.hist[histConnect], 1000, "ms"),
-		Time:    seriesSVG(ts, []series{{"open connections", open}, {"messages/s received", rate}}),
+	}
+	if r.Received > 0 {
+		data.Time = seriesSVG(ts, []series{{"open connections", open}, {"messages/s received", rate}})
+	} else {
+		data.Time = seriesSVG(ts, []series{{"open connections", open}})
 	}
 	if r.Scenario == scStorm || r.Scenario == scConnect {
 		data.Accepts = seriesSVG(ts, []series{{"upgrades completed per second", acc}})

@@ -43,6 +43,7 @@ type Report struct {
 	Notes        []string          `json:"notes,omitempty"`
 
 	hist map[string]*hdrhistogram.Histogram
+	fine []sample // the merged 100 ms samples, for the HTML charts
 }
 
 type reportConfig struct {
@@ -231,6 +232,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 		r.Connections.OpenMax = max(r.Connections.OpenMax, s.Open)
 	}
 	r.Timeline = timeline(merged)
+	r.fine = merged
 	if cfg.scenario == scStorm {
 		from := len(merged)
 		for _, x := range raws {
