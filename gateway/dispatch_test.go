@@ -16,10 +16,10 @@ import (
 	"github.com/wsgate/wsgate/gateway"
 )
 
-// Messages pipelined on one connection reach the handler and come back in
-// order, with a pool smaller than the load and handlers that sleep.
+// 10,000 messages pipelined on a connection reach the handler and come back
+// in order, with a pool of 2 workers and handlers that sleep at random.
 func TestOrderPerConnection(t *testing.T) {
-	const n = 2000
+	const n = 10000
 	var mu sync.Mutex
 	var seen []uint32
 	h := gateway.HandlerFuncs{Message: func(c *gateway.Conn, op gateway.OpCode, data []byte) {
@@ -31,8 +31,10 @@ func TestOrderPerConnection(t *testing.T) {
 		mu.Unlock()
 		c.Send(op, data)
 	}}
-	srv := startServer(t, gateway.Config{Workers: 2}, h)
-	var conns [3]*gorilla.Conn
+	// The mailbox must hold the whole pipeline: a client that outruns its
+	// handler beyond the mailbox bound is closed (see backpressure tests).
+	srv := startServer(t, gateway.Config{Workers: 2, MailboxMessages: n, MailboxBytes: 1 << 20}, h)
+	var conns [2]*gorilla.Conn
 	for i := range conns {
 		c, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
 		if err != nil {
@@ -82,8 +84,8 @@ func TestOrderPerConnection(t *testing.T) {
 		}
 		next[ci]++
 	}
-	if len(seen) != 3*n {
-		t.Fatalf("handler saw %d messages, want %d", len(seen), 3*n)
+	if len(seen) != len(conns)*n {
+		t.Fatalf("handler saw %d messages, want %d", len(seen), len(conns)*n)
 	}
 }
 
@@ -121,9 +123,8 @@ func TestPoolOverloadLosesNothing(t *testing.T) {
 	if err != nil || h0.OpCode != ws.OpPong || string(p) != "alive?" {
 		t.Fatalf("no pong while the pool is full: %v %q %v", h0.OpCode, p, err)
 	}
-	for srv.Stats().PoolOverloads == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	// Saturation is visible in the stats.
+	waitFor(t, func() bool { st := srv.Stats(); return st.PoolOverloads > 0 && st.PoolWaiting > 0 })
 	close(release)
 	for i, c := range clients {
 		for j := range per {

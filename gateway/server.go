@@ -41,6 +41,8 @@ var (
 	ErrClosed       = loop.ErrClosed
 	ErrServerClosed = loop.ErrServerClosed
 	ErrBadCloseCode = loop.ErrBadCloseCode
+	ErrSlowConsumer = loop.ErrSlowConsumer
+	ErrBadTopic     = loop.ErrBadTopic
 )
 
 //go:embed demo.html
@@ -60,15 +62,21 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, err
 	}
 	opts := loop.Options{
-		Addr:           cfg.Addr,
-		Path:           cfg.Path,
-		Loops:          cfg.Loops,
-		Workers:        cfg.Workers,
-		MaxMessageSize: cfg.MaxMessageSize,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
-		ReusePort:      cfg.ReusePort,
-		TimerTick:      cfg.TimerTick,
-		Logger:         cfg.Logger,
+		Addr:            cfg.Addr,
+		Path:            cfg.Path,
+		Loops:           cfg.Loops,
+		Workers:         cfg.Workers,
+		MaxMessageSize:  cfg.MaxMessageSize,
+		MaxHeaderBytes:  cfg.MaxHeaderBytes,
+		ReusePort:       cfg.ReusePort,
+		MaxOutbound:     cfg.MaxOutbound,
+		SlowPolicy:      cfg.SlowPolicy,
+		MailboxMessages: cfg.MailboxMessages,
+		MailboxBytes:    cfg.MailboxBytes,
+		MaxMsgRate:      cfg.MaxMsgRate,
+		MaxMsgBurst:     cfg.MaxMsgBurst,
+		TimerTick:       cfg.TimerTick,
+		Logger:          cfg.Logger,
 		Timeouts: loop.Timeouts{
 			Handshake:    cfg.HandshakeTimeout,
 			PingInterval: max(cfg.PingInterval, 0),
@@ -116,6 +124,22 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // process (messages being read, queued or handled; frames waiting to be
 // written). It returns to its baseline when traffic stops.
 func BuffersInUse() int64 { return loop.BuffersInUse() }
+
+// Publish sends a message to every subscriber of topic (see
+// Conn.Subscribe), encoding it once, and returns how many subscribers it
+// was handed to. Deliveries and slow-consumer drops are counted in Stats.
+func (s *Server) Publish(topic string, op OpCode, data []byte) (int, error) {
+	return s.srv.Publish(topic, op, data)
+}
+
+// Subscribers returns the number of connections subscribed to topic.
+func (s *Server) Subscribers(topic string) int { return s.srv.Subscribers(topic) }
+
+// Broadcast sends a message to every open connection and returns how many
+// it was handed to.
+func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
+	return s.srv.Broadcast(op, data)
+}
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats { return s.srv.Stats() }

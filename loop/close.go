@@ -76,8 +76,11 @@ func (l *eventLoop) fail(c *Conn, err error) (act gnet.Action, stop bool) {
 	}
 	code := codec.CloseCode(err)
 	cause := causeProtocol
-	if code == ws.StatusMessageTooBig {
+	switch {
+	case code == ws.StatusMessageTooBig:
 		cause = causeTooBig
+	case err == errRateLimit:
+		cause = causeRateLimit
 	}
 	l.startClose(c, code, closeReason(err), cause)
 	if c.state == stateClosed {
@@ -169,6 +172,9 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.gc = nil
 	l.unlink(c)
 	l.disarm(c)
+	if len(c.subs) > 0 {
+		l.unsubscribe(c, "")
+	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)

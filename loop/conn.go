@@ -88,12 +88,23 @@ type Conn struct {
 	pingSent int64 // our unanswered ping; 0 if none
 	expireAt int64 // handshake, closing or lifetime deadline by state
 
+	// Outbound accounting (see outbound.go) and subscriptions.
+	outQueued   atomic.Int64 // bytes handed to the loop, not yet written
+	outBuffered atomic.Int64 // snapshot of gnet's outbound buffer
+	flushWatch  bool         // on the loop's flushing list (loop-owned)
+	subs        []*loopTopic // loop-owned
+
+	// Message rate limit (loop-owned, see ratelimit.go).
+	tokens     int64
+	lastRefill int64
+
 	// Shared with other goroutines.
 	closing atomic.Bool // set once a close has started; Send refuses
 
 	// Dispatch state, guarded by mu (see dispatch.go).
 	mu       sync.Mutex
 	mailbox  []event
+	mbytes   int  // payload bytes in the mailbox
 	mhead    int  // next event to run
 	inflight bool // a worker owns the mailbox
 	waiting  bool // on the loop's retry list, waiting for a free worker
@@ -139,21 +150,40 @@ type valueBox struct{ v any }
 // Send queues one message for the client. op is OpText or OpBinary; data is
 // copied before Send returns, so the caller may reuse it. Messages sent
 // from one goroutine reach the client in the order of the calls.
+//
+// If the connection's outbound queue (Options.MaxOutbound) cannot take the
+// message, Send returns ErrSlowConsumer and, under the SlowClose policy,
+// closes the connection with 1008; under SlowDrop the message is dropped
+// and counted in Stats.SlowDropped.
 func (c *Conn) Send(op OpCode, data []byte) error {
+	if err := checkSend(op, data); err != nil {
+		return err
+	}
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	n := codec.MaxHeaderSize + len(data)
+	if !c.reserve(n) {
+		return c.refused()
+	}
+	b := getBuffer(n)
+	b.b = codec.AppendFrame(b.b, op, true, data)
+	if !c.loop.enqueue(command{kind: cmdSend, c: c, buf: b, n: n}) {
+		c.outQueued.Add(-int64(n))
+		putBuffer(b)
+		return ErrServerClosed
+	}
+	return nil
+}
+
+// checkSend validates an outgoing message: text must be valid UTF-8 (RFC
+// 6455 §5.6), or the client would have to fail the connection.
+func checkSend(op OpCode, data []byte) error {
 	if op != OpText && op != OpBinary {
 		return ErrBadOpCode
 	}
 	if op == OpText && !codec.ValidUTF8(data) {
 		return ErrInvalidUTF8
-	}
-	if c.closing.Load() {
-		return ErrClosed
-	}
-	b := getBuffer(codec.MaxHeaderSize + len(data))
-	b.b = codec.AppendFrame(b.b, op, true, data)
-	if !c.loop.enqueue(command{kind: cmdSend, c: c, buf: b}) {
-		putBuffer(b)
-		return ErrServerClosed
 	}
 	return nil
 }
@@ -172,7 +202,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	if !c.loop.enqueue(command{kind: cmdClose, c: c, code: code, reason: reason}) {
+	if !c.loop.enqueue(command{kind: cmdClose, c: c, code: code, reason: reason, cause: causeApp}) {
 		return ErrServerClosed
 	}
 	return nil

@@ -184,14 +184,20 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	if op == ws.OpText && !c.utf8.Complete() {
 		return l.fail(c, codec.ErrInvalidUTF8)
 	}
+	s := l.srv
+	if s.opts.MaxMsgRate > 0 && !l.allowMessage(c, s.now()) {
+		return l.fail(c, errRateLimit)
+	}
 	b := c.msgBuf
 	c.msgBuf = nil
 	n := f.msgLen
 	f.msgLen = 0
-	s := l.srv
 	l.stats.messagesIn.Add(1)
 	l.stats.bytesIn.Add(int64(n))
 	c.lastData = s.now()
 	l.deliver(c, event{kind: evMessage, op: op, buf: b})
 	return gnet.None, false
 }
+
+// errRateLimit closes a connection over Options.MaxMsgRate.
+var errRateLimit = &codec.CloseError{Code: ws.StatusPolicyViolation, Reason: "message rate limit exceeded"}

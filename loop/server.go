@@ -34,6 +34,14 @@ type Options struct {
 	TimerTick      time.Duration // timer wheel tick: how late a deadline may fire
 	Timeouts       Timeouts
 	Logger         *slog.Logger
+
+	// Backpressure (see outbound.go, dispatch.go, ratelimit.go).
+	MaxOutbound     int        // bytes queued for a connection; 0: unbounded
+	SlowPolicy      SlowPolicy // what a full outbound queue does
+	MailboxMessages int        // messages waiting for the handler, per connection
+	MailboxBytes    int        // their payload bytes, per connection
+	MaxMsgRate      int        // messages per second per connection; 0: off
+	MaxMsgBurst     int        // token bucket size for MaxMsgRate
 }
 
 // Timeouts holds the deadlines the timer wheels keep. A zero duration
@@ -76,6 +84,7 @@ type Server struct {
 	log      *slog.Logger
 	pool     *ants.PoolWithFuncGeneric[*Conn]
 	counters counters // events off the loops
+	topics   registry
 
 	// Built once: shared, read-only responses.
 	wsPath     []byte
@@ -125,6 +134,10 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, errors.New("loop: Options.TimerTick, Timeouts.Handshake and Timeouts.Close must be positive")
 	case opts.Timeouts.PingInterval > 0 && opts.Timeouts.PongTimeout <= 0:
 		return nil, errors.New("loop: Timeouts.PongTimeout must be positive when pings are on")
+	case opts.MailboxMessages <= 0 || opts.MailboxBytes <= 0:
+		return nil, errors.New("loop: Options.MailboxMessages and MailboxBytes must be positive")
+	case opts.MaxMsgRate > 0 && opts.MaxMsgBurst <= 0:
+		return nil, errors.New("loop: Options.MaxMsgBurst must be positive with MaxMsgRate")
 	}
 	s := &Server{
 		opts:      opts,
@@ -162,7 +175,10 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 // Start listens and runs the event loops in the background. It returns
 // once the server accepts connections, or with the error that stopped it.
 func (s *Server) Start() error {
-	s.start = time.Now()
+	// The coarse clock starts at one second, never 0, so that 0 can mean
+	// "unset" in the connection stamps.
+	s.start = time.Now().Add(-time.Second)
+	s.clock.Store(int64(time.Second))
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.opts.Loops),
 		gnet.WithMulticore(s.opts.Loops > 1),
@@ -273,6 +289,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
 		return v.(*eventLoop)
 	}
 	l := newEventLoop(s, el)
+	l.idx = len(s.eventLoops())
 	if err := l.startWaker(); err != nil {
 		s.log.Warn("wsgate: loop waker unavailable; falling back to gnet Execute", "err", err)
 	}

@@ -64,6 +64,7 @@ type counters struct {
 	bytesIn               atomic.Int64
 	bytesOut              atomic.Int64
 	droppedOut            atomic.Int64
+	droppedIn             atomic.Int64
 	droppedOutBytes       atomic.Int64
 	slowDropped           atomic.Int64
 	poolOverloads         atomic.Int64
@@ -80,7 +81,7 @@ type counters struct {
 	connsOpen   atomic.Int64
 	handshaking atomic.Int64
 	waiting     atomic.Int64 // connections on the retry list
-	mailboxMax  atomic.Int64 // deepest mailbox since the last tick
+	mailboxMax  atomic.Int64 // deepest mailbox over the last tick
 	outboundMax atomic.Int64 // largest outbound queue seen at the last tick
 	_           [64]byte
 }
@@ -108,6 +109,9 @@ type Stats struct {
 	DroppedOut      int64
 	DroppedOutBytes int64
 	SlowDropped     int64
+	// DroppedIn counts received messages refused because the connection's
+	// mailbox was full; each closed its connection with 1008.
+	DroppedIn int64
 
 	PoolOverloads int64 // dispatches that found every worker busy
 	PoolWaiting   int64 // gauge: connections waiting for a free worker
@@ -155,6 +159,7 @@ func (s *Stats) add(c *counters) {
 	s.DroppedOut += c.droppedOut.Load()
 	s.DroppedOutBytes += c.droppedOutBytes.Load()
 	s.SlowDropped += c.slowDropped.Load()
+	s.DroppedIn += c.droppedIn.Load()
 	s.PoolOverloads += c.poolOverloads.Load()
 	s.PoolWaiting += c.waiting.Load()
 	s.HandlerPanics += c.handlerPanics.Load()

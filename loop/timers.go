@@ -28,6 +28,9 @@ func (l *eventLoop) initTimers() {
 // tick advances the loop's wheel to the coarse clock.
 func (l *eventLoop) tick() {
 	l.wheel.Advance(l.srv.now())
+	l.watchFlushes()
+	l.stats.mailboxMax.Store(int64(l.mailboxWindow))
+	l.mailboxWindow = 0
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {
