@@ -125,6 +125,11 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 				now-phaseStart > int64(cfg.stormAfter+200*time.Millisecond) && c[cRecovered] == c[cDropped] && c[cPending] == 0 {
 				over = true
 			}
+			// A slow run has shown what it set out to once the server has
+			// closed every slow connection.
+			if cfg.scenario == scSlow && c[cSlowConns] > 0 && c[cSlowClosed] == c[cSlowConns] {
+				over = true
+			}
 			if over {
 				next = phaseDrain
 				res.SteadyEndNs = now
