@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loadtest is wsgate's load generator: many WebSocket client
 // connections driven by a few epoll event loops, with no goroutine and no
 // timer per connection, speaking RFC 6455 through the project's codec in the

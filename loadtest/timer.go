@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // timer is a deadline for one connection. Timers are never removed: a
