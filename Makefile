@@ -42,6 +42,14 @@ interop:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## loadtest: a load scenario against a running gateway, e.g. make loadtest ARGS="echo --conns 1000"
+loadtest:
+	$(GO) run ./loadtest $(ARGS)
+
+## bench-peers: wsgate beside gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
+bench-peers:
+	bash bench/run.sh $(ARGS)
+
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 fuzz:
 	bash testdata/fuzz.sh
