@@ -180,6 +180,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.msgBuf = nil
 	l.releaseRequest(c)
 	l.stats.connsOpen.Add(-1)
+	c.gone.Store(true) // after the last write of the traffic counts
 	if prev == stateHandshake || prev == stateDeferred {
 		return // never upgraded: the handler never heard of it
 	}

@@ -109,6 +109,7 @@ type Conn struct {
 	// Shared with other goroutines.
 	upgraded atomic.Bool // the upgrade completed: Lookup finds it
 	closing  atomic.Bool // set once a close has started; Send refuses
+	gone     atomic.Bool // set once the loop has forgotten c: counts are final
 
 	// Dispatch state, guarded by mu (see dispatch.go).
 	mu       sync.Mutex

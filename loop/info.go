@@ -61,6 +61,22 @@ func (c *Conn) Info(ctx context.Context) (ConnInfo, error) {
 	return info, err
 }
 
+// FinalInfo returns the connection's details and final traffic counts
+// once it is gone, and false before. The handler's OnClose always sees
+// them final (the loop stops counting before it delivers the close), so a
+// disconnect hook can report them even while the server shuts down and
+// Info can no longer ask the loop. Topics is empty: they went with the
+// connection.
+func (c *Conn) FinalInfo() (ConnInfo, bool) {
+	if !c.gone.Load() {
+		return ConnInfo{}, false
+	}
+	info := c.basicInfo()
+	info.MessagesIn, info.MessagesOut = c.msgsIn, c.msgsOut
+	info.BytesIn, info.BytesOut = c.bytesIn, c.bytesOut
+	return info, true
+}
+
 // ListOptions selects connections for List.
 type ListOptions struct {
 	User   string // only this user's connections, if set
