@@ -1,10 +1,12 @@
 package gateway
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/wsgate/wsgate/loop"
@@ -24,7 +26,13 @@ const (
 	DefaultMaxOutbound      = 1 << 20
 	DefaultMailboxMessages  = 64
 	DefaultMailboxBytes     = 1 << 20
+	DefaultBackendTimeout   = 5 * time.Second
+	DefaultBackendRetries   = 2
 )
+
+// DefaultBackendHeaders are the request headers the backend's connect
+// hook receives when Config.BackendHeaders is empty.
+var DefaultBackendHeaders = []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For", "X-Real-Ip"}
 
 // SlowPolicy says what happens to a message that would overflow a
 // connection's outbound queue.
@@ -41,79 +49,164 @@ const (
 
 // Config configures a Server. The zero value is a working configuration;
 // each field's comment gives the value its zero stands for.
+//
+// The wsgate tags name each field in cmd/gateway's configuration: the YAML
+// key, the environment variable (WSGATE_ and the name in upper case) and
+// the flag (-- and the name with dashes). Options after the name: size (a
+// byte count with units, see ParseSize), secret (redacted when printed),
+// zero_off (on the command line 0 or "off" disables; stored negative).
 type Config struct {
 	// Addr is the TCP address to listen on. If empty, DefaultAddr (":8080").
-	Addr string
+	Addr string `wsgate:"listen" help:"TCP address for WebSocket clients"`
 	// Path is the WebSocket endpoint. If empty, DefaultPath ("/ws").
-	Path string
+	Path string `wsgate:"path" help:"WebSocket endpoint path"`
 	// Loops is the number of event loops. If zero, runtime.GOMAXPROCS(0).
-	Loops int
+	Loops int `wsgate:"loops" help:"event loops"`
 	// Workers is the size of the handler pool. If zero,
 	// max(256, 64*GOMAXPROCS). Handlers that block (a database, a backend
 	// call) need more.
-	Workers int
+	Workers int `wsgate:"workers" help:"handler worker pool size; bounds concurrent backend message hooks"`
 	// MaxMessageSize bounds a message, all fragments together; a longer one
-	// closes the connection with 1009. If zero, DefaultMaxMessageSize (1 MiB).
-	MaxMessageSize int
+	// closes the connection with 1009. It also bounds a message pushed
+	// through the admin API or returned by the backend. If zero,
+	// DefaultMaxMessageSize (1 MiB).
+	MaxMessageSize int `wsgate:"max_message,size" help:"largest message (bytes, or KiB/MiB/GiB); larger closes with 1009"`
 	// MaxHeaderBytes bounds the HTTP request header block; a longer one is
 	// answered with 431. If zero, DefaultMaxHeaderBytes (8 KiB).
-	MaxHeaderBytes int
+	MaxHeaderBytes int `wsgate:"max_header_bytes,size" help:"largest upgrade request header; larger gets 431"`
 	// ReusePort sets SO_REUSEPORT so that several processes can share Addr.
-	ReusePort bool
+	ReusePort bool `wsgate:"reuse_port" help:"SO_REUSEPORT, for several processes on one port"`
 	// DemoPage serves a page at GET / that talks to Path. Off if false.
-	DemoPage bool
+	DemoPage bool `wsgate:"demo" help:"serve the demo page at GET /"`
 
 	// HandshakeTimeout drops a client that has not completed the upgrade in
 	// time. If zero, DefaultHandshakeTimeout (5s).
-	HandshakeTimeout time.Duration
+	HandshakeTimeout time.Duration `wsgate:"handshake_timeout" help:"time to complete the upgrade, backend connect hook included"`
 	// PingInterval is how long a connection may be quiet before the server
 	// pings it. If zero, DefaultPingInterval (30s); negative disables pings.
-	PingInterval time.Duration
+	PingInterval time.Duration `wsgate:"ping_interval,zero_off" help:"quiet time before the server pings (0 or off disables)"`
 	// PongTimeout is how long a pinged client has to send any frame before
 	// it is dropped. If zero, DefaultPongTimeout (10s).
-	PongTimeout time.Duration
+	PongTimeout time.Duration `wsgate:"pong_timeout" help:"time to answer a ping with any frame before the connection is dropped"`
 	// IdleTimeout closes (1000, "idle timeout") a connection with no data
 	// message in either direction for that long. If zero, off.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `wsgate:"idle_timeout" help:"close 1000 after no data message either way (0: off)"`
 	// MaxLifetime closes (1001) a connection after that long, ±10%, so
 	// that clients rebalance across gateway nodes. If zero, off.
-	MaxLifetime time.Duration
+	MaxLifetime time.Duration `wsgate:"max_lifetime" help:"close 1001 after this age, ±10%, so clients rebalance (0: off)"`
 	// CloseTimeout bounds the wait for the peer's answer to our close
 	// frame. If zero, DefaultCloseTimeout (3s).
-	CloseTimeout time.Duration
+	CloseTimeout time.Duration `wsgate:"close_timeout" help:"time for the peer to answer our close frame"`
 	// TimerTick is the granularity of every deadline above: none fires more
 	// than one tick late. If zero, DefaultTimerTick (100ms).
-	TimerTick time.Duration
+	TimerTick time.Duration `wsgate:"timer_tick" help:"deadline granularity"`
 
 	// MaxOutbound bounds the bytes queued for one connection: messages
 	// handed to Send or Publish and not yet written, plus what the socket
 	// would not take. A message over the bound is handled by SlowPolicy. If
 	// zero, DefaultMaxOutbound (1 MiB).
-	MaxOutbound int
+	MaxOutbound int `wsgate:"max_outbound,size" help:"bytes queued for one client; over it the slow-consumer policy applies"`
 	// SlowPolicy applies when a connection's outbound queue is full. The
 	// zero value is SlowClose.
-	SlowPolicy SlowPolicy
+	SlowPolicy SlowPolicy `wsgate:"slow_policy" help:"full outbound queue: close (1008 slow consumer) or drop (count and drop)"`
 	// MailboxMessages and MailboxBytes bound the messages waiting for a
 	// connection's handler; a client that outruns its handler is closed
 	// with 1008. If zero, DefaultMailboxMessages (64) and
 	// DefaultMailboxBytes (1 MiB).
-	MailboxMessages int
-	MailboxBytes    int
+	MailboxMessages int `wsgate:"mailbox_messages" help:"messages waiting for a client's handler; over it 1008"`
+	MailboxBytes    int `wsgate:"mailbox_bytes,size" help:"bytes waiting for a client's handler; over it 1008"`
 	// MaxMsgRate limits each connection to that many messages per second
 	// (token bucket, MaxMsgBurst deep); over it the connection is closed
 	// with 1008. If zero, off.
-	MaxMsgRate int
+	MaxMsgRate int `wsgate:"max_msg_rate" help:"messages per second per client before 1008 (0: off)"`
 	// MaxMsgBurst is the token bucket size for MaxMsgRate. If zero,
 	// MaxMsgRate (one second's worth).
-	MaxMsgBurst int
+	MaxMsgBurst int `wsgate:"max_msg_burst" help:"burst allowed above max_msg_rate (0: one second's worth)"`
 
-	// Logger receives the server's logs. If nil, logs are discarded.
-	Logger *slog.Logger
+	// AllowedOrigins, if not empty, refuses (403) a browser whose Origin
+	// header matches none of its entries: an exact origin
+	// ("https://app.example.com"), a host of any scheme
+	// ("app.example.com"), a wildcard of subdomains ("*.example.com" or
+	// "https://*.example.com", not example.com itself), or "*". A request
+	// without Origin (not from a browser) is let through: the check stops
+	// cross-site WebSocket hijacking, it does not authenticate.
+	AllowedOrigins []string `wsgate:"allowed_origins" help:"browser origins allowed to connect: https://app.example.com, app.example.com, *.example.com (empty: any)"`
+	// JWTSecret, if set, requires an HS256 JSON Web Token at the upgrade
+	// (see JWTKeyFile for where it is read from).
+	JWTSecret string `wsgate:"jwt_secret,secret" help:"require an HS256 JWT signed with this secret"`
+	// JWTKeyFile, if set, requires a JWT signed with the key in this PEM
+	// file: an RSA public key (RS256), an ECDSA P-256 key (ES256) or an
+	// Ed25519 key (EdDSA), bare or in a certificate. The token comes from
+	// "Authorization: Bearer", the token query parameter, or a
+	// Sec-WebSocket-Protocol entry "bearer.TOKEN"; its sub claim becomes
+	// Conn.User, exp is required and exp and nbf are enforced. A missing or
+	// bad token is refused with 401. JWTSecret and JWTKeyFile exclude each
+	// other.
+	JWTKeyFile string `wsgate:"jwt_key" help:"require a JWT signed by the RS256, ES256 or EdDSA public key in this PEM file"`
+	// JWTIssuer and JWTAudience, if set, must match the token's iss and
+	// aud claims.
+	JWTIssuer   string `wsgate:"jwt_issuer" help:"required iss claim (empty: not checked)"`
+	JWTAudience string `wsgate:"jwt_audience" help:"required aud claim (empty: not checked)"`
+	// HandshakeWorkers is the size of the pool that checks JWT signatures
+	// and calls the backend's connect hook, off the event loops. An
+	// upgrade that finds it full is refused with 503 and Retry-After. If
+	// zero, max(256, 64*GOMAXPROCS).
+	HandshakeWorkers int `wsgate:"handshake_workers" help:"pool for token checks and connect hooks; full answers 503"`
+
+	// Backend, an http or https URL, makes the backend bridge the
+	// application: POST Backend/connect decides each upgrade, each client
+	// message is POSTed to Backend/message and a 200 answer is sent back,
+	// and Backend/disconnect hears of each closed connection. The Handler
+	// passed to NewServer must then be nil. See README.md for the protocol.
+	Backend string `wsgate:"backend" help:"backend URL: POST /connect, /message, /disconnect (replaces the built-in app)"`
+	// BackendTimeout bounds each backend request, waiting for a connection
+	// included; the connect hook gets at most 3/4 of HandshakeTimeout, so
+	// that the client hears the answer. If zero, DefaultBackendTimeout (5s).
+	BackendTimeout time.Duration `wsgate:"backend_timeout" help:"time limit of each backend request"`
+	// BackendFailOpen accepts an upgrade when the connect hook fails
+	// (timeout, network error, 5xx) instead of refusing it with 503.
+	BackendFailOpen bool `wsgate:"backend_fail_open" help:"accept upgrades when the connect hook fails, instead of 503"`
+	// BackendMaxConns bounds the TCP connections to the backend. If zero,
+	// Workers + HandshakeWorkers + the disconnect senders: as many as
+	// there can be requests at once, so none waits for a connection.
+	BackendMaxConns int `wsgate:"backend_max_conns" help:"TCP connections to the backend (0: one per possible concurrent request)"`
+	// BackendRetries is how many times a failed disconnect hook is
+	// retried, with backoff. If zero, DefaultBackendRetries (2); negative
+	// means none.
+	BackendRetries int `wsgate:"backend_retries,zero_off" help:"retries of a failed disconnect hook (0 or off: none)"`
+	// BackendHeaders are the upgrade request headers passed to the connect
+	// hook. If empty, DefaultBackendHeaders.
+	BackendHeaders []string `wsgate:"backend_headers" help:"request headers passed to the connect hook"`
+
+	// Admin is the address of the admin HTTP server: the push and
+	// connection API under /v1/, Prometheus metrics at /metrics, and
+	// /debug/pprof/. If empty, there is none.
+	Admin string `wsgate:"admin" help:"admin API, /metrics and /debug/pprof/ address (empty: off)"`
+	// AdminToken, if set, is required on every admin request as
+	// "Authorization: Bearer TOKEN". It must be set when Admin is not a
+	// loopback address.
+	AdminToken string `wsgate:"admin_token,secret" help:"bearer token for the admin address; required unless it is loopback"`
+
+	// Logger receives the server's logs: at debug level one line per
+	// connection opened and closed, never one per message. If nil, logs
+	// are discarded.
+	Logger *slog.Logger `wsgate:"-"`
 }
 
-// withDefaults returns c with every zero field set to its default, or an
-// error naming the first invalid field.
-func (c Config) withDefaults() (Config, error) {
+// ConfigError reports an invalid Config field.
+type ConfigError struct {
+	Field string // the Config field, e.g. "MaxMessageSize"
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return "gateway: Config." + e.Field + ": " + e.Msg }
+
+func badField(field, msg string) error { return &ConfigError{Field: field, Msg: msg} }
+
+// WithDefaults returns c with every zero field set to its default, as
+// NewServer uses it, or a *ConfigError naming the first invalid field. It
+// does not read files (JWTKeyFile): NewServer does.
+func (c Config) WithDefaults() (Config, error) {
 	procs := runtime.GOMAXPROCS(0)
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
@@ -131,6 +224,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Workers == 0 {
 		c.Workers = max(256, 64*procs)
+	}
+	if c.HandshakeWorkers == 0 {
+		c.HandshakeWorkers = max(256, 64*procs)
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
@@ -150,29 +246,95 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxMsgBurst == 0 {
 		c.MaxMsgBurst = c.MaxMsgRate
 	}
+	if c.BackendRetries == 0 {
+		c.BackendRetries = DefaultBackendRetries
+	}
+	if c.BackendMaxConns == 0 {
+		c.BackendMaxConns = c.Workers + c.HandshakeWorkers + disconnectSenders
+	}
+	if len(c.BackendHeaders) == 0 {
+		c.BackendHeaders = DefaultBackendHeaders
+	}
 	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
 	def(&c.CloseTimeout, DefaultCloseTimeout)
 	def(&c.TimerTick, DefaultTimerTick)
+	def(&c.BackendTimeout, DefaultBackendTimeout)
+	return c, c.check()
+}
+
+// check validates a Config with its defaults filled in.
+func (c *Config) check() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"Loops", c.Loops}, {"Workers", c.Workers}, {"HandshakeWorkers", c.HandshakeWorkers},
+		{"MaxMessageSize", c.MaxMessageSize}, {"MaxOutbound", c.MaxOutbound},
+		{"MailboxMessages", c.MailboxMessages}, {"MailboxBytes", c.MailboxBytes},
+		{"MaxMsgRate", c.MaxMsgRate}, {"MaxMsgBurst", c.MaxMsgBurst}, {"BackendMaxConns", c.BackendMaxConns},
+	} {
+		if f.v < 0 {
+			return badField(f.name, "must not be negative")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"HandshakeTimeout", c.HandshakeTimeout}, {"PongTimeout", c.PongTimeout}, {"CloseTimeout", c.CloseTimeout},
+		{"TimerTick", c.TimerTick}, {"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime},
+		{"BackendTimeout", c.BackendTimeout},
+	} {
+		if f.v < 0 {
+			return badField(f.name, "must not be negative")
+		}
+	}
 	switch {
 	case c.Path[0] != '/':
-		return c, fmt.Errorf("gateway: Config.Path %q must start with /", c.Path)
-	case c.Loops < 0:
-		return c, errors.New("gateway: Config.Loops is negative")
-	case c.Workers < 0:
-		return c, errors.New("gateway: Config.Workers is negative")
-	case c.MaxMessageSize < 0:
-		return c, errors.New("gateway: Config.MaxMessageSize is negative")
+		return badField("Path", "must start with /")
 	case c.MaxHeaderBytes < 256:
-		return c, errors.New("gateway: Config.MaxHeaderBytes must be at least 256")
-	case c.MaxOutbound < 0, c.MailboxMessages < 0, c.MailboxBytes < 0, c.MaxMsgRate < 0, c.MaxMsgBurst < 0:
-		return c, errors.New("gateway: Config limits must not be negative")
+		return badField("MaxHeaderBytes", "must be at least 256")
 	case c.SlowPolicy != SlowClose && c.SlowPolicy != SlowDrop:
-		return c, errors.New("gateway: Config.SlowPolicy is not SlowClose or SlowDrop")
-	case c.HandshakeTimeout < 0, c.PongTimeout < 0, c.CloseTimeout < 0, c.TimerTick < 0,
-		c.IdleTimeout < 0, c.MaxLifetime < 0:
-		return c, errors.New("gateway: Config durations other than PingInterval must not be negative")
+		return badField("SlowPolicy", "is not SlowClose or SlowDrop")
+	case c.JWTSecret != "" && c.JWTKeyFile != "":
+		return badField("JWTKeyFile", "JWTSecret and JWTKeyFile exclude each other")
 	}
-	return c, nil
+	for _, o := range c.AllowedOrigins {
+		if _, err := parseOriginPattern(o); err != nil {
+			return badField("AllowedOrigins", err.Error())
+		}
+	}
+	if c.Backend != "" {
+		u, err := url.Parse(c.Backend)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return badField("Backend", "want an http:// or https:// URL, got "+c.Backend)
+		}
+	}
+	for _, h := range c.BackendHeaders {
+		if h == "" || strings.ContainsAny(h, " :\r\n") {
+			return badField("BackendHeaders", "bad header name "+h)
+		}
+	}
+	if c.Admin != "" {
+		host, _, err := net.SplitHostPort(c.Admin)
+		if err != nil {
+			return badField("Admin", err.Error())
+		}
+		if c.AdminToken == "" && !loopbackHost(host) {
+			return badField("AdminToken", "required when Admin ("+c.Admin+") is not a loopback address")
+		}
+	}
+	return nil
+}
+
+// loopbackHost reports whether host (of host:port) only accepts local
+// connections. An empty host listens on every interface.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -5,7 +5,13 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
+
+	"github.com/panjf2000/ants/v2"
 
 	"github.com/wsgate/wsgate/loop"
 )
@@ -60,16 +66,68 @@ var demoPage []byte
 
 // Server is a WebSocket server. Create it with NewServer.
 type Server struct {
-	cfg Config
-	srv *loop.Server
+	cfg     Config
+	srv     *loop.Server
+	gate    *gate
+	hook    *gateHook // nil without an admission policy
+	backend *backend  // nil without Config.Backend
 }
 
 // NewServer checks cfg, fills in its defaults and returns a server that
-// sends connection events to h.
+// sends connection events to h. With Config.Backend set, h must be nil:
+// the backend bridge is the application.
+//
+// The gateway's admission policy (AllowedOrigins, the JWT settings,
+// Backend's connect hook) runs before h's own HandshakeHook, if h has
+// one; a HandshakeHook cannot be combined with the JWT settings or
+// Backend, whose checks may complete off the event loop.
 func NewServer(cfg Config, h Handler) (*Server, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
+	}
+	s := &Server{cfg: cfg}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	origins, err := newOriginMatcher(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, badField("AllowedOrigins", err.Error())
+	}
+	jwt, err := newJWTVerifier(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend != "" {
+		if h != nil {
+			return nil, badField("Backend", "the backend bridge is the application: pass a nil Handler")
+		}
+		c := cfg
+		c.Logger = log
+		s.backend = newBackend(&c)
+		h = bridge{s.backend}
+	}
+	if h == nil {
+		return nil, errors.New("gateway: nil Handler")
+	}
+	s.gate = &gate{app: h, log: log}
+	appHook, _ := h.(HandshakeHook)
+	if appHook != nil && (jwt != nil || s.backend != nil) {
+		return nil, badField("JWTSecret", "the Handler has its own HandshakeHook, which the JWT settings and Backend cannot be combined with")
+	}
+	var handler Handler = s.gate
+	if origins != nil || jwt != nil || s.backend != nil || appHook != nil {
+		s.hook = &gateHook{gate: s.gate, appHook: appHook, origins: origins, jwt: jwt, backend: s.backend}
+		if jwt != nil && !jwt.cheap || s.backend != nil {
+			s.hook.pool, err = ants.NewPoolWithFuncGeneric(cfg.HandshakeWorkers, s.hook.decide,
+				ants.WithNonblocking(true),
+				ants.WithPanicHandler(func(v any) { log.Error("wsgate: handshake worker panic", "panic", fmt.Sprint(v)) }))
+			if err != nil {
+				return nil, fmt.Errorf("gateway: handshake pool: %w", err)
+			}
+		}
+		handler = s.hook
 	}
 	opts := loop.Options{
 		Addr:            cfg.Addr,
@@ -99,11 +157,19 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.DemoPage {
 		opts.DemoPage = renderDemo(cfg.Path)
 	}
-	srv, err := loop.NewServer(opts, h)
+	s.srv, err = loop.NewServer(opts, handler)
 	if err != nil {
+		s.releasePools()
 		return nil, err
 	}
-	return &Server{cfg: cfg, srv: srv}, nil
+	return s, nil
+}
+
+// releasePools stops the goroutines NewServer started.
+func (s *Server) releasePools() {
+	if s.hook != nil && s.hook.pool != nil {
+		s.hook.pool.Release()
+	}
 }
 
 // Config returns the configuration in effect, defaults filled in.
@@ -111,12 +177,20 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Start listens and serves in the background; it returns once connections
 // are accepted, or with the error that prevented it.
-func (s *Server) Start() error { return s.srv.Start() }
+func (s *Server) Start() error {
+	if err := s.srv.Start(); err != nil {
+		return err
+	}
+	if s.backend != nil {
+		s.backend.start()
+	}
+	return nil
+}
 
 // ListenAndServe starts the server and blocks until it stops. After
 // Shutdown it returns ErrServerClosed.
 func (s *Server) ListenAndServe() error {
-	if err := s.srv.Start(); err != nil {
+	if err := s.Start(); err != nil {
 		return err
 	}
 	return s.srv.Wait()
@@ -127,8 +201,19 @@ func (s *Server) Addr() net.Addr { return s.srv.Addr() }
 
 // Shutdown refuses new upgrades (503), closes every connection with 1001
 // "going away", waits for them to go or for ctx to end, and stops the
-// loops and the worker pool.
-func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// loops and the worker pools. Then it sends the backend's disconnect hooks
+// still queued, until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.backend != nil {
+		s.backend.msgCancel() // replies could not reach the clients anyway
+	}
+	err := s.srv.Shutdown(ctx)
+	s.releasePools()
+	if s.backend != nil {
+		s.backend.shutdown(ctx)
+	}
+	return err
+}
 
 // BuffersInUse returns how many pooled buffers are checked out in the
 // process (messages being read, queued or handled; frames waiting to be

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are read from Server.Stats when Prometheus scrapes: the hot path
+// keeps its per-loop atomic counters and pays nothing per message for
+// them. Only the backend hooks, each an HTTP round trip anyway, feed real
+// histograms.
+
+// collector is the prometheus.Collector of a Server.
+type collector struct {
+	s *Server
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("wsgate_"+name, help, labels, nil)
+}
+
+var (
+	descConnsOpen     = desc("connections_open", "TCP connections in any state: upgrading, open or closing.")
+	descConnsAccepted = desc("connections_accepted_total", "TCP connections accepted.")
+	descUpgrades      = desc("upgrades_total", "Upgrade requests answered, by HTTP status: 101 upgraded, others refused.", "status")
+	descHTTPRequests  = desc("http_requests_total", "Plain HTTP requests served on the WebSocket address (health, demo page).")
+	descMessages      = desc("messages_total", "WebSocket data messages, by direction (in: from clients).", "direction")
+	descBytes         = desc("bytes_total", "Bytes by direction: in counts message payloads, out everything written.", "direction")
+	descCloses        = desc("closes_total", "Closed WebSocket connections by cause (liveness: no pong in time).", "cause")
+	descCloseCodes    = desc("close_codes_total", "Closed WebSocket connections by close code (1006: none was exchanged).", "code")
+	descDropped       = desc("messages_dropped_total", "Messages dropped, by reason: slow_consumer (outbound queue full, drop policy), "+
+		"closed (queued for a connection that closed), inbound_overflow (handler mailbox full).", "reason")
+	descPoolOverloads   = desc("pool_overloads_total", "Dispatches that found every handler worker busy (the messages waited, none was lost).")
+	descPoolWaiting     = desc("pool_waiting_connections", "Connections waiting for a free handler worker.")
+	descPoolRunning     = desc("pool_running_workers", "Busy handler workers.")
+	descPoolCap         = desc("pool_workers", "Handler worker pool size.")
+	descPanics          = desc("handler_panics_total", "Handler panics recovered.")
+	descMailboxMax      = desc("mailbox_max_messages", "Deepest handler mailbox over the last timer tick.")
+	descOutboundMax     = desc("outbound_queue_max_bytes", "Largest outbound queue of a connection at the last timer tick.")
+	descPings           = desc("pings_sent_total", "Pings sent to quiet connections.")
+	descCloseTimeouts   = desc("close_timeouts_total", "Peers that did not answer our close frame in time.")
+	descPublishes       = desc("publishes_total", "Publish and Broadcast calls.")
+	descDeliveries      = desc("deliveries_total", "Published messages written to a subscriber.")
+	descDeliveriesDrop  = desc("deliveries_dropped_total", "Published messages refused by a subscriber's full outbound queue.")
+	descRefusals        = desc("handshake_refusals_total", "Upgrades refused by the gateway's policy, by reason.", "reason")
+	descDisconnectsDrop = desc("backend_disconnects_dropped_total", "Disconnect hooks dropped: the queue was full, or shutdown ended first.")
+)
+
+var allDescs = []*prometheus.Desc{
+	descConnsOpen, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
+	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
+	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
+	descDeliveriesDrop, descRefusals, descDisconnectsDrop,
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+	if b := c.s.backend; b != nil {
+		b.requests.Describe(ch)
+		b.latency.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	gauge(descConnsOpen, st.ConnsOpen)
+	counter(descConnsAccepted, st.ConnsAccepted)
+	for status, n := range st.Upgrades {
+		counter(descUpgrades, n, status)
+	}
+	counter(descHTTPRequests, st.HTTPRequests)
+	counter(descMessages, st.MessagesIn, "in")
+	counter(descMessages, st.MessagesOut, "out")
+	counter(descBytes, st.BytesIn, "in")
+	counter(descBytes, st.BytesOut, "out")
+	for cause, n := range st.Closes {
+		counter(descCloses, n, cause)
+	}
+	for i := range c.s.gate.closeCodes {
+		if n := c.s.gate.closeCodes[i].Load(); n > 0 {
+			counter(descCloseCodes, n, closeCodeLabel(i))
+		}
+	}
+	counter(descDropped, st.SlowDropped, "slow_consumer")
+	counter(descDropped, st.DroppedOut, "closed")
+	counter(descDropped, st.DroppedIn, "inbound_overflow")
+	counter(descPoolOverloads, st.PoolOverloads)
+	gauge(descPoolWaiting, st.PoolWaiting)
+	gauge(descPoolRunning, st.PoolRunning)
+	gauge(descPoolCap, st.PoolCap)
+	counter(descPanics, st.HandlerPanics)
+	gauge(descMailboxMax, st.MailboxDepthMax)
+	gauge(descOutboundMax, st.OutboundBytesMax)
+	counter(descPings, st.PingsSent)
+	counter(descCloseTimeouts, st.CloseTimeouts)
+	counter(descPublishes, st.Publishes)
+	counter(descDeliveries, st.Deliveries)
+	counter(descDeliveriesDrop, st.DeliveriesDropped)
+	if h := c.s.hook; h != nil {
+		for i := range h.refusals {
+			counter(descRefusals, h.refusals[i].Load(), refusalNames[i])
+		}
+	}
+	if b := c.s.backend; b != nil {
+		counter(descDisconnectsDrop, b.dropped.Load())
+		b.requests.Collect(ch)
+		b.latency.Collect(ch)
+	}
+}
+
+// Collector returns the server's Prometheus metrics, to register in a
+// registry of the program's own; the admin server (Config.Admin) serves
+// them at /metrics with the Go runtime's and the process's.
+func (s *Server) Collector() prometheus.Collector { return &collector{s: s} }
