@@ -71,6 +71,7 @@ type Server struct {
 	gate    *gate
 	hook    *gateHook // nil without an admission policy
 	backend *backend  // nil without Config.Backend
+	admin   *admin    // nil without Config.Admin
 }
 
 // NewServer checks cfg, fills in its defaults and returns a server that
@@ -162,6 +163,9 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		s.releasePools()
 		return nil, err
 	}
+	if cfg.Admin != "" {
+		s.admin = newAdmin(s)
+	}
 	return s, nil
 }
 
@@ -175,10 +179,21 @@ func (s *Server) releasePools() {
 // Config returns the configuration in effect, defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
 
-// Start listens and serves in the background; it returns once connections
-// are accepted, or with the error that prevented it.
+// Start listens and serves in the background, the admin server too if
+// Config.Admin is set; it returns once connections are accepted, or with
+// the error that prevented it.
 func (s *Server) Start() error {
+	if s.admin != nil {
+		// The admin address first: a port in use fails the start before
+		// any client could connect.
+		if err := s.admin.start(); err != nil {
+			return err
+		}
+	}
 	if err := s.srv.Start(); err != nil {
+		if s.admin != nil {
+			_ = s.admin.shutdown(context.Background())
+		}
 		return err
 	}
 	if s.backend != nil {
@@ -196,13 +211,23 @@ func (s *Server) ListenAndServe() error {
 	return s.srv.Wait()
 }
 
+// AdminAddr returns the admin server's address once the server has
+// started, or nil without one.
+func (s *Server) AdminAddr() net.Addr {
+	if s.admin == nil || s.admin.ln == nil {
+		return nil
+	}
+	return s.admin.ln.Addr()
+}
+
 // Addr returns the listening address once the server has started.
 func (s *Server) Addr() net.Addr { return s.srv.Addr() }
 
 // Shutdown refuses new upgrades (503), closes every connection with 1001
 // "going away", waits for them to go or for ctx to end, and stops the
 // loops and the worker pools. Then it sends the backend's disconnect hooks
-// still queued, until ctx ends.
+// still queued, until ctx ends, and stops the admin server, which serves
+// until then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.backend != nil {
 		s.backend.msgCancel() // replies could not reach the clients anyway
@@ -211,6 +236,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.releasePools()
 	if s.backend != nil {
 		s.backend.shutdown(ctx)
+	}
+	if s.admin != nil {
+		if e := s.admin.shutdown(ctx); e != nil && err == nil {
+			err = e
+		}
 	}
 	return err
 }

@@ -1,15 +1,19 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/gateway"
 )
 
 // Helpers for the gateway surface: a real HTTP backend, the admin API, and
@@ -95,6 +99,60 @@ func (b *fakeBackend) lastConnect() map[string]any {
 func echoMessage(w http.ResponseWriter, r *http.Request, body []byte) {
 	w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
 	w.Write(body)
+}
+
+// adminClient calls a server's admin API.
+type adminClient struct {
+	t     testing.TB
+	base  string
+	token string
+}
+
+func newAdminClient(t testing.TB, srv *gateway.Server, token string) *adminClient {
+	return &adminClient{t: t, base: "http://" + srv.AdminAddr().String(), token: token}
+}
+
+// do sends a request and returns the status and body.
+func (a *adminClient) do(method, path, contentType string, body []byte) (int, []byte) {
+	a.t.Helper()
+	req, err := http.NewRequest(method, a.base+path, bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusNoContent && !strings.HasPrefix(path, "/metrics") && !strings.HasPrefix(path, "/debug/") &&
+		resp.Header.Get("Content-Type") != "application/json" {
+		a.t.Fatalf("%s %s: %d with Content-Type %q: %s", method, path, resp.StatusCode, resp.Header.Get("Content-Type"), out)
+	}
+	return resp.StatusCode, out
+}
+
+// json sends a request, checks the status and decodes the JSON answer.
+func (a *adminClient) json(method, path, contentType string, body []byte, want int) map[string]any {
+	a.t.Helper()
+	status, out := a.do(method, path, contentType, body)
+	if status != want {
+		a.t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, out)
+	}
+	var v map[string]any
+	if len(out) > 0 {
+		if err := json.Unmarshal(out, &v); err != nil {
+			a.t.Fatalf("%s %s: %v: %s", method, path, err, out)
+		}
+	}
+	return v
 }
 
 // dialWS connects a gorilla client with headers and subprotocols, and
