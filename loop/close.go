@@ -142,7 +142,7 @@ func (l *eventLoop) closeAll(code StatusCode, reason string) {
 		switch c.state {
 		case stateOpen:
 			l.startClose(c, code, reason, causeShutdown)
-		case stateHandshake, stateDeferred:
+		case stateProxy, stateHandshake, stateDeferred:
 			l.drop(c, causeShutdown)
 		}
 		c = next
@@ -179,8 +179,9 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)
+	l.release(c)
 	l.stats.connsOpen.Add(-1)
-	if prev == stateHandshake || prev == stateDeferred {
+	if prev < stateOpen {
 		return // never upgraded: the handler never heard of it
 	}
 	if c.user != "" {

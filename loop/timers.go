@@ -79,7 +79,7 @@ func (l *eventLoop) opened(c *Conn) {
 func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 	c := n.Value
 	switch c.state {
-	case stateHandshake, stateDeferred:
+	case stateProxy, stateHandshake, stateDeferred:
 		if now < c.expireAt {
 			l.schedule(c, c.expireAt)
 			return
@@ -107,7 +107,11 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	next := int64(math.MaxInt64)
 	if c.expireAt > 0 {
 		if now >= c.expireAt {
-			l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			if c.draining {
+				l.startClose(c, ws.StatusGoingAway, l.drainReason(), causeShutdown)
+			} else {
+				l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			}
 			return
 		}
 		next = c.expireAt
