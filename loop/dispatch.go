@@ -45,7 +45,10 @@ func (l *eventLoop) deliver(c *Conn, ev event) {
 			return
 		}
 		c.mbytes += n
-		l.mailboxWindow = max(l.mailboxWindow, depth+1)
+		if depth+1 > l.mailboxWindow {
+			l.mailboxWindow = depth + 1
+			l.wantTicks() // to publish and reset the gauge
+		}
 	}
 	c.mailbox = append(c.mailbox, ev)
 	start := !c.inflight && !c.waiting

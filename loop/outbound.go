@@ -88,6 +88,7 @@ func (l *eventLoop) wrote(c *Conn) {
 	if b > 0 && !c.flushWatch {
 		c.flushWatch = true
 		l.flushing = append(l.flushing, c)
+		l.wantTicks()
 	}
 }
 

@@ -346,7 +346,7 @@ func (s *Server) ticker() {
 		}
 		s.clock.Store(int64(time.Since(s.start)))
 		for _, l := range s.eventLoops() {
-			if l.conns.Load() > 0 || l.retryArmed.Load() {
+			if l.tickWanted.Load() || l.retryArmed.Load() {
 				l.tickDue.Store(true)
 				l.wake()
 			}

@@ -29,13 +29,27 @@ func (l *eventLoop) initTimers() {
 func (l *eventLoop) tick() {
 	l.wheel.Advance(l.srv.now())
 	l.watchFlushes()
-	l.stats.mailboxMax.Store(int64(l.mailboxWindow))
+	published := l.mailboxWindow
+	l.stats.mailboxMax.Store(int64(published))
 	l.mailboxWindow = 0
+	// The ticker wakes only loops that want it: an idle loop with no
+	// deadline pending costs no wakeup at all. (A gauge just published
+	// needs one more tick to fall back to zero.)
+	l.tickWanted.Store(l.wheel.Len() > 0 || len(l.flushing) > 0 || published != 0)
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {
 	c.timer.Value = c
 	l.wheel.Schedule(&c.timer, at)
+	l.wantTicks()
+}
+
+// wantTicks asks the ticker to wake the loop each tick until tick finds
+// nothing left to do.
+func (l *eventLoop) wantTicks() {
+	if !l.tickWanted.Load() {
+		l.tickWanted.Store(true)
+	}
 }
 
 func (l *eventLoop) disarm(c *Conn) {
