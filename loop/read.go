@@ -22,6 +22,12 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		}
 		return gnet.None
 	case stateOpen, stateClosing:
+		if c.flushWatch {
+			// Refresh the outbound snapshot (outbound.go) before the
+			// handler sees this input: a client that has caught up and
+			// speaks again must not be refused on a stale figure.
+			c.outBuffered.Store(int64(c.gc.OutboundBuffered()))
+		}
 		if c.discard {
 			_, _ = c.gc.Discard(-1)
 			return gnet.None
