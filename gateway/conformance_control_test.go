@@ -216,3 +216,55 @@ func TestRFC6455_5_5_2_ServerPing(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC6455_5_5_2_LongFrameIsProofOfLife: a client cannot answer a ping
+// while it is in the middle of a frame (control frames go between frames,
+// §5.4), so payload bytes that keep arriving must count as proof of life.
+// Here the server pings just after a large frame has started, and the
+// client goes on sending that frame, slowly, for longer than PongTimeout
+// before it can send its pong.
+func TestRFC6455_5_5_2_LongFrameIsProofOfLife(t *testing.T) {
+	const pongTimeout = 500 * time.Millisecond
+	srv := startConformance(t, gateway.Config{
+		PingInterval: 50 * time.Millisecond,
+		PongTimeout:  pongTimeout,
+		TimerTick:    5 * time.Millisecond,
+	}, gateway.Echo{})
+	c := dialRaw(t, srv)
+	p := binaryPayload(1 << 20)
+	w := c.wire(binaryMsg(p))
+	head := len(w) - len(p)
+	c.writeRaw(w[:head+1])
+	if f := c.next(); f.op != opPing {
+		t.Fatalf("got %s, want the server's ping", f)
+	}
+	// Keep the payload flowing, a chunk every 10 ms, for twice the pong
+	// timeout; only then finish the frame and answer the ping. (The test
+	// could fail spuriously only if the client or the server stalled for
+	// PingInterval+PongTimeout between two chunks.)
+	w = w[head+1:]
+	start := time.Now()
+	for time.Since(start) < 2*pongTimeout {
+		n := min(len(w)-1, 1024)
+		if _, err := c.conn.Write(w[:n]); err != nil {
+			t.Fatalf("the server dropped a connection that was sending (after %v): %v", time.Since(start), err)
+		}
+		w = w[n:]
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.writeRaw(w)
+	c.send(pong(""))
+	for {
+		f, err := c.tryNext()
+		if err != nil {
+			t.Fatalf("the server dropped a connection that was sending: %v", err)
+		}
+		if f.op == opPing {
+			continue
+		}
+		if f.op != opBinary || !bytes.Equal(f.data, p) {
+			t.Fatalf("got %s, want the echo", f)
+		}
+		return
+	}
+}

@@ -79,7 +79,7 @@ type Conn struct {
 	// Deadlines (loop-owned; times on the server's coarse clock, see
 	// timers.go).
 	timer    timerwheel.Node[*Conn]
-	lastRead int64 // last frame of any kind from the peer
+	lastRead int64 // last frame header or payload bytes from the peer
 	lastData int64 // last data message either way
 	pingSent int64 // our unanswered ping; 0 if none
 	expireAt int64 // handshake, closing or lifetime deadline by state
