@@ -343,3 +343,48 @@ func TestRFC6455_7_4_CloseCodesCoder(t *testing.T) {
 		}
 	})
 }
+
+// TestRFC6455_7_4_1_HandlerCannotSendReservedCodes: 1005, 1006 and 1015
+// "MUST NOT be set as a status code in a Close control frame by an
+// endpoint", codes outside 1000-4999 are not defined (§7.4.1, §7.4.2), and
+// a close reason MUST be UTF-8 (§5.5.1). Conn.Close refuses them rather
+// than put them on the wire, and the connection stays open.
+func TestRFC6455_7_4_1_HandlerCannotSendReservedCodes(t *testing.T) {
+	type closeReq struct {
+		code   gateway.StatusCode
+		reason string
+	}
+	reqs := make(chan closeReq, 1)
+	errs := make(chan error, 1)
+	srv := startConformance(t, gateway.Config{}, gateway.HandlerFuncs{
+		Message: func(c *gateway.Conn, op gateway.OpCode, data []byte) {
+			r := <-reqs
+			errs <- c.Close(r.code, r.reason)
+		},
+	})
+	for _, tc := range []closeReq{
+		{1005, ""}, {1006, "abnormal"}, {1015, ""}, {1004, ""}, {999, ""}, {2999, ""}, {5000, ""}, {65535, ""},
+		{1000, "bad \xff reason"}, {4000, "\xed\xa0\x80"},
+	} {
+		t.Run(fmt.Sprintf("%d %q", tc.code, tc.reason), func(t *testing.T) {
+			c := dialRaw(t, srv)
+			reqs <- tc
+			c.send(text("close now"))
+			if err := <-errs; err == nil {
+				t.Errorf("Conn.Close(%d, %q) returned nil", tc.code, tc.reason)
+			}
+			c.probe() // nothing was sent, and the connection is open
+		})
+	}
+	t.Run("valid code still works", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		reqs <- closeReq{3000, "κόσμε"}
+		c.send(text("close now"))
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if reason := c.expectCloseFrame(3000); reason != "κόσμε" {
+			t.Fatalf("reason %q", reason)
+		}
+	})
+}

@@ -37,6 +37,10 @@ var (
 	// ErrInvalidUTF8 is returned by Send for a text message that is not
 	// valid UTF-8 (RFC 6455 §5.6).
 	ErrInvalidUTF8 = errors.New("loop: text message is not valid UTF-8")
+	// ErrBadClose is returned by Close for a status code that may not be
+	// sent (RFC 6455 §7.4.1: 1005, 1006, 1015, and codes outside 1000-1003,
+	// 1007-1014 and 3000-4999) or a reason that is not UTF-8 (§5.5.1).
+	ErrBadClose = errors.New("loop: Close needs a code that may be sent and a UTF-8 reason")
 	// ErrServerClosed is returned once the server has shut down.
 	ErrServerClosed = errors.New("loop: server closed")
 )
@@ -155,9 +159,12 @@ func (c *Conn) Send(op OpCode, data []byte) error {
 }
 
 // Close starts the closing handshake with code and reason (cut to 123
-// bytes). It returns at once; the handler's OnClose follows when the
-// connection is gone.
+// bytes); a code of 0 sends a close frame without a status. It returns at
+// once; the handler's OnClose follows when the connection is gone.
 func (c *Conn) Close(code StatusCode, reason string) error {
+	if code != 0 && !codec.ValidCloseCode(code) || !codec.ValidUTF8([]byte(reason)) {
+		return ErrBadClose
+	}
 	if c.closing.Load() {
 		return ErrClosed
 	}
