@@ -388,3 +388,52 @@ func TestRFC6455_7_4_1_HandlerCannotSendReservedCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestRFC6455_7_4_1_ShutdownSendsGoingAway: 1001 "indicates that an
+// endpoint is 'going away', such as a server going down" (§7.4.1).
+// Shutdown closes every connection with it and waits for the closing
+// handshakes; meanwhile new upgrades are refused with 503.
+func TestRFC6455_7_4_1_ShutdownSendsGoingAway(t *testing.T) {
+	srv, err := gateway.NewServer(gateway.Config{Addr: "127.0.0.1:0", Loops: 2, PingInterval: -1}, gateway.Echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	t.Cleanup(func() { srv.Shutdown(ctx) }) // if the test fails early
+	raw := []*rawClient{dialRaw(t, srv), dialRaw(t, srv)}
+	g, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, c := range raw {
+		c.probe() // both are open before the shutdown starts
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	for _, c := range raw {
+		c.expectCloseFrame(1001)
+	}
+	if _, _, err := g.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+		t.Fatalf("gorilla: %v, want close 1001", err)
+	}
+	// raw[1] has not answered, so the server is still draining.
+	late := dialTCP(t, srv)
+	key := codec.NewClientKey()
+	late.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
+	if status, resp := late.readHTTP(); status != 503 {
+		t.Fatalf("upgrade during shutdown: %d\n%s", status, resp)
+	}
+	for _, c := range raw {
+		c.send(closeMsg(1001, ""))
+		c.expectTCPClosed()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}

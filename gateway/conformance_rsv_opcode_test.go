@@ -1,9 +1,16 @@
 package gateway_test
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
+	coder "github.com/coder/websocket"
+	gorilla "github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
 )
 
@@ -123,4 +130,66 @@ func TestRFC6455_5_2_ReservedOpcodes(t *testing.T) {
 			c.expectFail(1002)
 		})
 	}
+}
+
+// TestRFC6455_9_1_ExtensionsDeclined: the server negotiates no extension,
+// so it must not answer an offer with Sec-WebSocket-Extensions (§4.2.2,
+// §9.1), and RSV1, which permessage-deflate would define, stays reserved.
+// Clients that offer compression fall back to plain frames.
+func TestRFC6455_9_1_ExtensionsDeclined(t *testing.T) {
+	srv := startConformance(t, gateway.Config{}, gateway.Echo{})
+	t.Run("raw offer, then RSV1", func(t *testing.T) {
+		c := dialTCP(t, srv)
+		key := codec.NewClientKey()
+		offer := "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-webkit-deflate-frame\r\n"
+		c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, []byte(offer)))
+		status, resp := c.readHTTP()
+		if status != 101 {
+			t.Fatalf("status %d\n%s", status, resp)
+		}
+		if bytes.Contains(bytes.ToLower(resp), []byte("sec-websocket-extensions")) {
+			t.Fatalf("the server accepted an extension it does not implement:\n%s", resp)
+		}
+		f := text("compressed?")
+		f.rsv = 4 // RSV1
+		c.send(f)
+		c.expectFail(1002)
+	})
+	t.Run("gorilla with compression enabled", func(t *testing.T) {
+		d := gorilla.Dialer{EnableCompression: true}
+		c, resp, err := d.Dial(wsURL(srv), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+			t.Fatalf("extensions %q", ext)
+		}
+		p := textPayload(4096)
+		if err := c.WriteMessage(gorilla.TextMessage, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.ReadMessage(); err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("echo: %d bytes, %v", len(got), err)
+		}
+	})
+	t.Run("coder with compression", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := coder.Dial(ctx, wsURL(srv), &coder.DialOptions{CompressionMode: coder.CompressionContextTakeover})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		p := textPayload(4096)
+		if err := c.Write(ctx, coder.MessageText, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, p) {
+			t.Fatalf("echo: %d bytes, %v", len(got), err)
+		}
+		if err := c.Close(coder.StatusNormalClosure, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
