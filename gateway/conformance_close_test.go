@@ -1,12 +1,15 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -436,4 +439,59 @@ func TestRFC6455_7_4_1_ShutdownSendsGoingAway(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
+}
+
+// TestRFC6455_5_5_1_CloseAnswerAfterPendingOutput: "If an endpoint receives
+// a Close frame and did not previously send a Close frame, the endpoint
+// MUST send a Close frame in response" (§5.5.1). Here the client closes
+// while the server still holds megabytes of echoes it has not been able to
+// write (the client reads slowly). Every echo the server accepted must
+// still arrive whole, then the close answer, then the end of TCP.
+func TestRFC6455_5_5_1_CloseAnswerAfterPendingOutput(t *testing.T) {
+	srv := startConformance(t, gateway.Config{MaxMessageSize: 1 << 20}, gateway.Echo{})
+	// A small receive buffer, set before connecting so that the window
+	// is small from the start, keeps most of the echoes in the server.
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
+		})
+		return err
+	}}
+	conn, err := d.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReaderSize(conn, 1<<16)}
+	key := codec.NewClientKey()
+	c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
+	if status, resp := c.readHTTP(); status != 101 {
+		t.Fatalf("upgrade: %d\n%s", status, resp)
+	}
+	const n = 16
+	p := binaryPayload(1 << 20)
+	for range n {
+		c.send(binaryMsg(p))
+	}
+	// Wait until the server has queued every echo: 16 MiB, far more than
+	// the kernel buffers between the two sockets hold.
+	for deadline := time.Now().Add(20 * time.Second); srv.Stats().MessagesOut.Load() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server queued %d echoes of %d", srv.Stats().MessagesOut.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.send(closeMsg(1000, "bye"))
+	for i := range n {
+		f, err := c.tryNext()
+		if err != nil {
+			t.Fatalf("echo %d of %d: %v (the server closed with output still queued)", i+1, n, err)
+		}
+		if f.op != opBinary || !bytes.Equal(f.data, p) {
+			t.Fatalf("echo %d: got %s", i+1, f)
+		}
+	}
+	c.expectCloseFrame(1000)
+	c.expectTCPClosed()
 }

@@ -68,6 +68,7 @@ type Conn struct {
 	gc      gnet.Conn // nil once the TCP connection is closed
 	state   uint8
 	discard bool // framing is lost: input is dropped until the end
+	drain   bool // closing handshake done: close once our output is written
 	cause   closeCause
 	hs      *codec.Request // parse state of a request split across reads
 	prev    *Conn          // the loop's list of sessions
