@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -220,5 +221,59 @@ func TestRFC6455_5_4_FragmentedControlFrames(t *testing.T) {
 				c.expectFail(1002)
 			})
 		}
+	}
+}
+
+// TestRFC6455_5_4_RandomStreams sends random valid streams: messages of
+// random type and size cut into random fragments (empty ones included),
+// with pings and unsolicited pongs between any two frames, written in
+// random chunks. The echoes must come back whole and in order, and the
+// pongs in order; the two sequences may interleave, since echoes come from
+// the handler and pongs from the event loop.
+func TestRFC6455_5_4_RandomStreams(t *testing.T) {
+	srv := startConformance(t, gateway.Config{}, gateway.Echo{})
+	r := newRand(t)
+	for i := range 30 {
+		c := dialRaw(t, srv)
+		var frames, echoes []wframe
+		var pings [][]byte
+		for range 1 + r.IntN(20) {
+			op, n := opBinary, r.IntN(3000)
+			p := binaryPayload(n)
+			if r.IntN(2) == 0 {
+				op, p = opText, textPayload(n)
+			}
+			echoes = append(echoes, msg(op, p))
+			for _, f := range fragment(op, p, randomSizes(r, n, 1+r.IntN(600))...) {
+				frames = append(frames, f)
+				switch r.IntN(4) {
+				case 0:
+					pp := fmt.Appendf(nil, "%d-%d", i, len(pings))
+					pings = append(pings, pp)
+					frames = append(frames, msg(opPing, pp))
+				case 1:
+					frames = append(frames, pong("unsolicited"))
+				}
+			}
+		}
+		c.sendIn(randomChunks, r, c.wire(frames...))
+		for len(echoes) > 0 || len(pings) > 0 {
+			f := c.next()
+			switch {
+			case f.op == opPong && len(pings) > 0:
+				if !bytes.Equal(f.data, pings[0]) {
+					t.Fatalf("stream %d: pong %q, want %q", i, f.data, pings[0])
+				}
+				pings = pings[1:]
+			case len(echoes) > 0 && f.op == echoes[0].op && f.fin:
+				if !bytes.Equal(f.data, echoes[0].data) {
+					t.Fatalf("stream %d: echo of %d bytes differs from the %d sent%s", i, len(f.data), len(echoes[0].data), diffAt(f.data, echoes[0].data))
+				}
+				echoes = echoes[1:]
+			default:
+				t.Fatalf("stream %d: unexpected %s (%d echoes and %d pongs to come)", i, f, len(echoes), len(pings))
+			}
+		}
+		c.probe()
 	}
 }
