@@ -2,7 +2,7 @@
 GO      ?= go
 ARGS    ?=
 
-.PHONY: run build test fmt-check vet unit lint interop bench bench-peers loadtest fuzz
+.PHONY: run build test fmt-check vet unit allocs lint interop bench bench-peers loadtest fuzz
 
 ## run: start the gateway with the echo app on :8080 and the demo page at http://localhost:8080/
 run:
@@ -13,7 +13,7 @@ build:
 	$(GO) build -o bin/wsgate ./cmd/gateway
 
 ## test: gofmt check, go vet, then every test with the race detector in random order
-test: fmt-check vet unit
+test: fmt-check vet unit allocs
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -24,6 +24,11 @@ vet:
 
 unit:
 	$(GO) test -race -shuffle=on -timeout 9m ./...
+
+# The race detector makes sync.Pool drop items at random, so the
+# zero-allocation tests skip themselves under -race and run again here.
+allocs:
+	$(GO) test -count=1 -run 'Alloc' ./...
 
 ## lint: gofmt, go vet and staticcheck at a pinned version
 lint: fmt-check vet
@@ -36,6 +41,14 @@ interop:
 ## bench: micro benchmarks of every package
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## loadtest: a load scenario against a running gateway, e.g. make loadtest ARGS="echo --conns 1000"
+loadtest:
+	$(GO) run ./loadtest $(ARGS)
+
+## bench-peers: wsgate beside gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
+bench-peers:
+	bash bench/run.sh $(ARGS)
 
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 fuzz:

@@ -14,13 +14,14 @@ const AcceptKeySize = 28
 
 // AcceptKey returns the Sec-WebSocket-Accept value for a Sec-WebSocket-Key:
 // base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) (RFC 6455
-// §4.2.2). It allocates nothing for keys of up to 64 bytes; a valid key has
-// 24.
+// §4.2.2). It allocates nothing, for keys of any length.
 func AcceptKey(key []byte) (accept [AcceptKeySize]byte) {
 	var sum [sha1.Size]byte
 	if len(key) <= 64 {
-		// sha1.Sum over a stack array: sha1.New would put the digest on
-		// the heap.
+		// A valid key has 24 bytes: hash it in one sha1.Sum call over a
+		// stack array. Longer ones, which CheckUpgrade refuses anyway,
+		// stream through sha1.New, whose digest the compiler keeps on the
+		// stack (enforced by the allocation tests).
 		var b [64 + len(acceptGUID)]byte
 		n := copy(b[:], key)
 		n += copy(b[n:], acceptGUID)

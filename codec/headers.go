@@ -26,7 +26,8 @@ func (s span) bytes(buf []byte) []byte {
 // spanOf returns the span of sub, a subslice of buf.
 func spanOf(buf, sub []byte) span {
 	if len(sub) == 0 {
-		// An empty value still marks the header present.
+		// An empty value reads as absent: the views return nil for it, and
+		// an empty Host or key is as good as none to CheckUpgrade.
 		return span{}
 	}
 	off := cap(buf) - cap(sub)

@@ -35,6 +35,7 @@ type Request struct {
 	host, origin, key, version span
 	hosts, keys, versions      uint8 // occurrences, saturating
 	upgradeWS, connUpgrade     bool  // any Upgrade/Connection line had the token
+	hasBody                    bool  // Content-Length other than 0, or Transfer-Encoding
 	nprotos, nexts             uint8 // lines seen, saturating
 	protos, exts               [maxListLines]span
 }
@@ -175,7 +176,14 @@ func (r *Request) parseHeader(buf, line []byte) bool {
 		if asciiEqualFold(name, "Connection") && hasToken(value, "Upgrade") {
 			r.connUpgrade = true
 		}
+	case 14:
+		if asciiEqualFold(name, "Content-Length") && string(trimOWS(value)) != "0" {
+			r.hasBody = true
+		}
 	case 17:
+		if asciiEqualFold(name, "Transfer-Encoding") {
+			r.hasBody = true
+		}
 		if asciiEqualFold(name, "Sec-WebSocket-Key") {
 			r.keys = min(r.keys+1, 2)
 			if r.keys == 1 {
@@ -254,6 +262,11 @@ func (r *Request) CheckUpgrade() error {
 		return ErrHandshakeBadVersion
 	case r.keys != 1 || !validKey(r.key.bytes(r.buf)):
 		return ErrHandshakeBadKey
+	case r.hasBody:
+		// Bytes after the header block are the WebSocket stream; a body
+		// there would be read as frames (RFC 6455 §4.1: the request is a
+		// GET without one).
+		return ErrHandshakeMalformed
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package codec
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -140,14 +139,4 @@ func TestResponseParseSplitAndLimits(t *testing.T) {
 	if n, err := r.Parse([]byte(in), len(in)); n != len(in) || err != nil {
 		t.Fatalf("at exactly the cap: Parse = %d, %v", n, err)
 	}
-}
-
-func ExampleResponse_Check() {
-	key := []byte(rfcKey) // from NewClientKey in real use
-	in := []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-	var r Response
-	n, err := r.Parse(in, 0)
-	fmt.Println(n == len(in), err, r.Status(), r.Check(key))
-	// Output: true <nil> 101 <nil>
 }

@@ -26,10 +26,22 @@ func (v *UTF8) Reset() { v.state = utf8Accept }
 // bytes seen so far cannot be the prefix of valid UTF-8; the validator then
 // stays failed until Reset.
 func (v *UTF8) Write(p []byte) bool {
-	if v.state == utf8Reject {
+	s := v.state
+	if s == utf8Reject {
 		return false
 	}
-	if v.state == utf8Accept {
+	// Finish a rune that the previous chunk cut in two, so that the rest of
+	// p can take the fast path: reads and frames split runes all the time,
+	// and the automaton is several times slower than utf8.Valid.
+	for s != utf8Accept && len(p) > 0 {
+		s = utf8Trans[int(s)+int(utf8Class[p[0]])]
+		p = p[1:]
+		if s == utf8Reject {
+			v.state = s
+			return false
+		}
+	}
+	if s == utf8Accept {
 		// Fast path: validate whole runes with the standard library and
 		// leave only a possibly incomplete last rune to the automaton.
 		cut := len(p) - runeTail(p)
@@ -37,7 +49,6 @@ func (v *UTF8) Write(p []byte) bool {
 			p = p[cut:]
 		}
 	}
-	s := v.state
 	for _, b := range p {
 		s = utf8Trans[int(s)+int(utf8Class[b])]
 		if s == utf8Reject {

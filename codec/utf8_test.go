@@ -160,3 +160,41 @@ func firstBad(p []byte) int {
 	}
 	return -1
 }
+
+// TestUTF8Exhaustive checks the automaton and its byte classes against
+// unicode/utf8: every input of one and two bytes, every three-byte input that
+// starts with a non-ASCII byte (an ASCII start reduces to the two-byte case),
+// and every four-byte input starting F0-F4 whose last two bytes come from the
+// edges of the byte classes.
+func TestUTF8Exhaustive(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("millions of inputs; the race detector adds nothing to pure computation")
+	}
+	check := func(p []byte) {
+		var v UTF8
+		ok := v.Write(p)
+		if ok != (firstBad(p) < 0) || v.Complete() != utf8.Valid(p) {
+			t.Fatalf("%x: Write = %v, Complete = %v; want %v, %v", p, ok, v.Complete(), firstBad(p) < 0, utf8.Valid(p))
+		}
+	}
+	var b [4]byte
+	for i := range 1 << 16 {
+		b[0], b[1] = byte(i>>8), byte(i)
+		check(b[:1])
+		check(b[:2])
+	}
+	for i := 0x80 << 16; i < 1<<24; i++ {
+		b[0], b[1], b[2] = byte(i>>16), byte(i>>8), byte(i)
+		check(b[:3])
+	}
+	edges := []byte{0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0xf5, 0xff}
+	for i := 0xf000; i < 0xf500; i++ {
+		b[0], b[1] = byte(i>>8), byte(i)
+		for _, c := range edges {
+			for _, d := range edges {
+				b[2], b[3] = c, d
+				check(b[:4])
+			}
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	"github.com/wsgate/wsgate/loop"
 )
 
 // Defaults used for the zero values of Config's fields.
@@ -19,6 +21,22 @@ const (
 	DefaultPongTimeout      = 10 * time.Second
 	DefaultCloseTimeout     = 3 * time.Second
 	DefaultTimerTick        = 100 * time.Millisecond
+	DefaultMaxOutbound      = 1 << 20
+	DefaultMailboxMessages  = 64
+	DefaultMailboxBytes     = 1 << 20
+)
+
+// SlowPolicy says what happens to a message that would overflow a
+// connection's outbound queue.
+type SlowPolicy = loop.SlowPolicy
+
+// Slow-consumer policies.
+const (
+	// SlowClose closes the connection with 1008 "slow consumer".
+	SlowClose = loop.SlowClose
+	// SlowDrop drops the message, counts it in Stats.SlowDropped, and keeps
+	// the connection.
+	SlowDrop = loop.SlowDrop
 )
 
 // Config configures a Server. The zero value is a working configuration;
@@ -67,6 +85,28 @@ type Config struct {
 	// than one tick late. If zero, DefaultTimerTick (100ms).
 	TimerTick time.Duration
 
+	// MaxOutbound bounds the bytes queued for one connection: messages
+	// handed to Send or Publish and not yet written, plus what the socket
+	// would not take. A message over the bound is handled by SlowPolicy. If
+	// zero, DefaultMaxOutbound (1 MiB).
+	MaxOutbound int
+	// SlowPolicy applies when a connection's outbound queue is full. The
+	// zero value is SlowClose.
+	SlowPolicy SlowPolicy
+	// MailboxMessages and MailboxBytes bound the messages waiting for a
+	// connection's handler; a client that outruns its handler is closed
+	// with 1008. If zero, DefaultMailboxMessages (64) and
+	// DefaultMailboxBytes (1 MiB).
+	MailboxMessages int
+	MailboxBytes    int
+	// MaxMsgRate limits each connection to that many messages per second
+	// (token bucket, MaxMsgBurst deep); over it the connection is closed
+	// with 1008. If zero, off.
+	MaxMsgRate int
+	// MaxMsgBurst is the token bucket size for MaxMsgRate. If zero,
+	// MaxMsgRate (one second's worth).
+	MaxMsgBurst int
+
 	// Logger receives the server's logs. If nil, logs are discarded.
 	Logger *slog.Logger
 }
@@ -98,6 +138,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if c.MaxOutbound == 0 {
+		c.MaxOutbound = DefaultMaxOutbound
+	}
+	if c.MailboxMessages == 0 {
+		c.MailboxMessages = DefaultMailboxMessages
+	}
+	if c.MailboxBytes == 0 {
+		c.MailboxBytes = DefaultMailboxBytes
+	}
+	if c.MaxMsgBurst == 0 {
+		c.MaxMsgBurst = c.MaxMsgRate
+	}
 	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
@@ -114,6 +166,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("gateway: Config.MaxMessageSize is negative")
 	case c.MaxHeaderBytes < 256:
 		return c, errors.New("gateway: Config.MaxHeaderBytes must be at least 256")
+	case c.MaxOutbound < 0, c.MailboxMessages < 0, c.MailboxBytes < 0, c.MaxMsgRate < 0, c.MaxMsgBurst < 0:
+		return c, errors.New("gateway: Config limits must not be negative")
+	case c.SlowPolicy != SlowClose && c.SlowPolicy != SlowDrop:
+		return c, errors.New("gateway: Config.SlowPolicy is not SlowClose or SlowDrop")
 	case c.HandshakeTimeout < 0, c.PongTimeout < 0, c.CloseTimeout < 0, c.TimerTick < 0,
 		c.IdleTimeout < 0, c.MaxLifetime < 0:
 		return c, errors.New("gateway: Config durations other than PingInterval must not be negative")

@@ -476,9 +476,9 @@ func TestRFC6455_5_5_1_CloseAnswerAfterPendingOutput(t *testing.T) {
 	}
 	// Wait until the server has queued every echo: 16 MiB, far more than
 	// the kernel buffers between the two sockets hold.
-	for deadline := time.Now().Add(20 * time.Second); srv.Stats().MessagesOut.Load() < n; {
+	for deadline := time.Now().Add(20 * time.Second); srv.Stats().MessagesOut < n; {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server queued %d echoes of %d", srv.Stats().MessagesOut.Load(), n)
+			t.Fatalf("the server queued %d echoes of %d", srv.Stats().MessagesOut, n)
 		}
 		time.Sleep(time.Millisecond)
 	}

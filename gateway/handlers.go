@@ -13,6 +13,22 @@ func (Echo) OnMessage(c *Conn, op OpCode, data []byte) { _ = c.Send(op, data) }
 // OnClose implements Handler.
 func (Echo) OnClose(*Conn, error) {}
 
+// Broadcast is a Handler that sends every message to every connected
+// client, the sender included, as the chat examples of Node's ws do. Set
+// Server before the server starts.
+type Broadcast struct {
+	Server *Server
+}
+
+// OnOpen implements Handler.
+func (*Broadcast) OnOpen(*Conn) {}
+
+// OnMessage implements Handler.
+func (b *Broadcast) OnMessage(_ *Conn, op OpCode, data []byte) { _, _ = b.Server.Broadcast(op, data) }
+
+// OnClose implements Handler.
+func (*Broadcast) OnClose(*Conn, error) {}
+
 // HandlerFuncs adapts functions to Handler; nil fields do nothing.
 type HandlerFuncs struct {
 	Open    func(c *Conn)

@@ -39,6 +39,8 @@ func TestHandshakeRejections(t *testing.T) {
 		{"key not base64", "GET /ws HTTP/1.1\r\n" + strings.Replace(goodHeaders, "dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!==", 1) + "\r\n", 400, ""},
 		{"unknown path", "GET /other HTTP/1.1\r\n" + goodHeaders + "\r\n", 404, ""},
 		{"header too large", "GET /ws HTTP/1.1\r\n" + goodHeaders + "X-Big: " + strings.Repeat("b", 1024) + "\r\n\r\n", 431, ""},
+		{"upgrade with a body", "GET /ws HTTP/1.1\r\n" + goodHeaders + "Content-Length: 5\r\n\r\nhello", 400, ""},
+		{"upgrade with chunked body", "GET /ws HTTP/1.1\r\n" + goodHeaders + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, ""},
 		{"plain GET on the endpoint", "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 426, "Sec-WebSocket-Version: 13"},
 		{"no demo page configured", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 404, ""},
 	}
@@ -134,6 +136,9 @@ func (h *hookHandler) OnHandshake(r *gateway.Request) error {
 	if string(r.Header("X-Token")) == "bad" {
 		return codec.ErrHandshakeUnauthorized
 	}
+	if string(r.Header("X-Token")) == "panic" {
+		panic("hook bug")
+	}
 	for _, p := range r.Protocols() {
 		if string(p) == "chat.v2" {
 			r.SelectProtocol("chat.v2")
@@ -161,6 +166,15 @@ func TestHandshakeHook(t *testing.T) {
 		_, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), http.Header{"X-Token": {"bad"}})
 		if err == nil || resp == nil || resp.StatusCode != 401 {
 			t.Fatalf("want 401, got %v %v", resp, err)
+		}
+	})
+	t.Run("panicking hook", func(t *testing.T) {
+		_, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), http.Header{"X-Token": {"panic"}})
+		if err == nil || resp == nil || resp.StatusCode != 500 {
+			t.Fatalf("want 500, got %v %v", resp, err)
+		}
+		if srv.Stats().HandlerPanics != 1 {
+			t.Fatalf("HandlerPanics = %d", srv.Stats().HandlerPanics)
 		}
 	})
 	t.Run("subprotocol", func(t *testing.T) {

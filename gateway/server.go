@@ -26,8 +26,17 @@ type (
 	OpCode = loop.OpCode
 	// StatusCode is a close status code (RFC 6455 §7.4).
 	StatusCode = loop.StatusCode
-	// Stats holds the server's counters.
+	// Stats is a snapshot of the server's counters.
 	Stats = loop.Stats
+	// PendingUpgrade is an upgrade a HandshakeHook deferred with
+	// Request.Defer; Accept or Reject completes it from any goroutine.
+	PendingUpgrade = loop.PendingUpgrade
+	// Accept says how to complete a deferred upgrade.
+	Accept = loop.Accept
+	// ConnInfo describes a connection for operators.
+	ConnInfo = loop.ConnInfo
+	// ListOptions selects connections for Server.List.
+	ListOptions = loop.ListOptions
 )
 
 // Message opcodes.
@@ -40,6 +49,10 @@ const (
 var (
 	ErrClosed       = loop.ErrClosed
 	ErrServerClosed = loop.ErrServerClosed
+	ErrBadCloseCode = loop.ErrBadCloseCode
+	ErrSlowConsumer = loop.ErrSlowConsumer
+	ErrBadTopic     = loop.ErrBadTopic
+	ErrBadCursor    = loop.ErrBadCursor
 )
 
 //go:embed demo.html
@@ -59,15 +72,21 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, err
 	}
 	opts := loop.Options{
-		Addr:           cfg.Addr,
-		Path:           cfg.Path,
-		Loops:          cfg.Loops,
-		Workers:        cfg.Workers,
-		MaxMessageSize: cfg.MaxMessageSize,
-		MaxHeaderBytes: cfg.MaxHeaderBytes,
-		ReusePort:      cfg.ReusePort,
-		TimerTick:      cfg.TimerTick,
-		Logger:         cfg.Logger,
+		Addr:            cfg.Addr,
+		Path:            cfg.Path,
+		Loops:           cfg.Loops,
+		Workers:         cfg.Workers,
+		MaxMessageSize:  cfg.MaxMessageSize,
+		MaxHeaderBytes:  cfg.MaxHeaderBytes,
+		ReusePort:       cfg.ReusePort,
+		MaxOutbound:     cfg.MaxOutbound,
+		SlowPolicy:      cfg.SlowPolicy,
+		MailboxMessages: cfg.MailboxMessages,
+		MailboxBytes:    cfg.MailboxBytes,
+		MaxMsgRate:      cfg.MaxMsgRate,
+		MaxMsgBurst:     cfg.MaxMsgBurst,
+		TimerTick:       cfg.TimerTick,
+		Logger:          cfg.Logger,
 		Timeouts: loop.Timeouts{
 			Handshake:    cfg.HandshakeTimeout,
 			PingInterval: max(cfg.PingInterval, 0),
@@ -111,8 +130,41 @@ func (s *Server) Addr() net.Addr { return s.srv.Addr() }
 // loops and the worker pool.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
-// Stats returns the server's live counters.
-func (s *Server) Stats() *Stats { return s.srv.Stats() }
+// BuffersInUse returns how many pooled buffers are checked out in the
+// process (messages being read, queued or handled; frames waiting to be
+// written). It returns to its baseline when traffic stops.
+func BuffersInUse() int64 { return loop.BuffersInUse() }
+
+// Publish sends a message to every subscriber of topic (see
+// Conn.Subscribe), encoding it once, and returns how many subscribers it
+// was handed to. Deliveries and slow-consumer drops are counted in Stats.
+func (s *Server) Publish(topic string, op OpCode, data []byte) (int, error) {
+	return s.srv.Publish(topic, op, data)
+}
+
+// Subscribers returns the number of connections subscribed to topic.
+func (s *Server) Subscribers(topic string) int { return s.srv.Subscribers(topic) }
+
+// Broadcast sends a message to every open connection and returns how many
+// it was handed to.
+func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
+	return s.srv.Broadcast(op, data)
+}
+
+// Lookup returns the open connection with the given ID, or nil.
+func (s *Server) Lookup(id uint64) *Conn { return s.srv.Lookup(id) }
+
+// UserConns appends the open connections of user to dst.
+func (s *Server) UserConns(user string, dst []*Conn) []*Conn { return s.srv.UserConns(user, dst) }
+
+// List returns a page of open connections and the cursor of the next page
+// ("" after the last).
+func (s *Server) List(ctx context.Context, o ListOptions) ([]ConnInfo, string, error) {
+	return s.srv.List(ctx, o)
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats { return s.srv.Stats() }
 
 // renderDemo returns the demo page talking to path. json.Marshal escapes
 // <, > and &, so the path cannot end the script element.

@@ -84,8 +84,11 @@ func (l *eventLoop) fail(c *Conn, err error) (act gnet.Action, stop bool) {
 	}
 	code := codec.CloseCode(err)
 	cause := causeProtocol
-	if code == ws.StatusMessageTooBig {
+	switch {
+	case code == ws.StatusMessageTooBig:
 		cause = causeTooBig
+	case err == errRateLimit:
+		cause = causeRateLimit
 	}
 	l.startClose(c, code, closeReason(err), cause)
 	if c.state == stateClosed {
@@ -147,7 +150,7 @@ func (l *eventLoop) closeAll(code StatusCode, reason string) {
 		switch c.state {
 		case stateOpen:
 			l.startClose(c, code, reason, causeShutdown)
-		case stateHandshake:
+		case stateHandshake, stateDeferred:
 			l.drop(c, causeShutdown)
 		}
 		c = next
@@ -165,31 +168,33 @@ func (l *eventLoop) write(c *Conn, b []byte) bool {
 	if _, err := gc.Write(b); err != nil {
 		return false
 	}
-	l.srv.stats.BytesOut.Add(int64(len(b)))
+	l.stats.bytesOut.Add(int64(len(b)))
 	return true
 }
 
 // closed runs from gnet's OnClose: the TCP connection is gone.
 func (l *eventLoop) closed(c *Conn, err error) {
-	s := l.srv
 	prev := c.state
 	c.state = stateClosed
 	c.closing.Store(true)
 	c.gc = nil
 	l.unlink(c)
+	l.remove(c)
 	l.disarm(c)
+	if len(c.subs) > 0 {
+		l.unsubscribe(c, "")
+	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
-	if c.hs != nil {
-		c.hs.Reset()
-		requestPool.Put(c.hs)
-		c.hs = nil
-	}
-	s.stats.ConnsOpen.Add(-1)
-	if prev == stateHandshake {
+	l.releaseRequest(c)
+	l.stats.connsOpen.Add(-1)
+	if prev == stateHandshake || prev == stateDeferred {
 		return // never upgraded: the handler never heard of it
 	}
-	s.stats.closes[c.cause].Add(1)
+	if c.user != "" {
+		l.srv.users.del(c)
+	}
+	l.stats.closes[c.cause].Add(1)
 	code := c.closeCode
 	if code == 0 || code == ws.StatusNoStatusRcvd && c.cause != causePeer {
 		code = ws.StatusAbnormalClosure // no close frame was exchanged (§7.1.5)

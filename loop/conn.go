@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -37,10 +39,9 @@ var (
 	// ErrInvalidUTF8 is returned by Send for a text message that is not
 	// valid UTF-8 (RFC 6455 §5.6).
 	ErrInvalidUTF8 = errors.New("loop: text message is not valid UTF-8")
-	// ErrBadClose is returned by Close for a status code that may not be
-	// sent (RFC 6455 §7.4.1: 1005, 1006, 1015, and codes outside 1000-1003,
-	// 1007-1014 and 3000-4999) or a reason that is not UTF-8 (§5.5.1).
-	ErrBadClose = errors.New("loop: Close needs a code that may be sent and a UTF-8 reason")
+	// ErrBadCloseCode is returned by Close for a code that may not be sent
+	// (RFC 6455 §7.4: 1005, 1006, 1015 and unassigned ranges).
+	ErrBadCloseCode = errors.New("loop: close code may not be sent")
 	// ErrServerClosed is returned once the server has shut down.
 	ErrServerClosed = errors.New("loop: server closed")
 )
@@ -48,6 +49,7 @@ var (
 // Connection states. Transitions happen on the owning loop only.
 const (
 	stateHandshake uint8 = iota // reading the HTTP upgrade request
+	stateDeferred               // request read; a hook decides (pending.go)
 	stateOpen                   // frames flow both ways
 	stateClosing                // our close frame is out; waiting for the peer's
 	stateClosed                 // the TCP connection is gone
@@ -62,6 +64,8 @@ type Conn struct {
 	loop        *eventLoop
 	remote      netip.AddrPort
 	subprotocol string
+	user        string
+	connectedAt int64 // Unix nanoseconds
 	value       atomic.Value
 
 	// Loop-owned state.
@@ -89,12 +93,28 @@ type Conn struct {
 	pingSent int64 // our unanswered ping; 0 if none
 	expireAt int64 // handshake, closing or lifetime deadline by state
 
+	// Outbound accounting (see outbound.go) and subscriptions.
+	outQueued   atomic.Int64 // bytes handed to the loop, not yet written
+	outBuffered atomic.Int64 // snapshot of gnet's outbound buffer
+	flushWatch  bool         // on the loop's flushing list (loop-owned)
+	subs        []*loopTopic // loop-owned
+
+	// Message rate limit (loop-owned, see ratelimit.go).
+	tokens     int64
+	lastRefill int64
+
+	// Traffic counts, loop-owned (read through Info).
+	msgsIn, msgsOut   int64
+	bytesIn, bytesOut int64
+
 	// Shared with other goroutines.
-	closing atomic.Bool // set once a close has started; Send refuses
+	upgraded atomic.Bool // the upgrade completed: Lookup finds it
+	closing  atomic.Bool // set once a close has started; Send refuses
 
 	// Dispatch state, guarded by mu (see dispatch.go).
 	mu       sync.Mutex
 	mailbox  []event
+	mbytes   int  // payload bytes in the mailbox
 	mhead    int  // next event to run
 	inflight bool // a worker owns the mailbox
 	waiting  bool // on the loop's retry list, waiting for a free worker
@@ -116,6 +136,12 @@ func (c *Conn) ID() uint64 { return c.id }
 
 // IDString returns ID in decimal.
 func (c *Conn) IDString() string { return strconv.FormatUint(c.id, 10) }
+
+// User returns the user the handshake authenticated, or "".
+func (c *Conn) User() string { return c.user }
+
+// ConnectedAt returns when the TCP connection was accepted.
+func (c *Conn) ConnectedAt() time.Time { return time.Unix(0, c.connectedAt) }
 
 // RemoteAddr returns the client's address.
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
@@ -140,36 +166,59 @@ type valueBox struct{ v any }
 // Send queues one message for the client. op is OpText or OpBinary; data is
 // copied before Send returns, so the caller may reuse it. Messages sent
 // from one goroutine reach the client in the order of the calls.
+//
+// If the connection's outbound queue (Options.MaxOutbound) cannot take the
+// message, Send returns ErrSlowConsumer and, under the SlowClose policy,
+// closes the connection with 1008; under SlowDrop the message is dropped
+// and counted in Stats.SlowDropped.
 func (c *Conn) Send(op OpCode, data []byte) error {
-	if op != OpText && op != OpBinary {
-		return ErrBadOpCode
-	}
-	if op == OpText && !codec.ValidUTF8(data) {
-		return ErrInvalidUTF8
+	if err := checkSend(op, data); err != nil {
+		return err
 	}
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	b := getBuffer(codec.MaxHeaderSize + len(data))
+	n := codec.MaxHeaderSize + len(data)
+	if !c.reserve(n) {
+		return c.refused()
+	}
+	b := getBuffer(n)
 	b.b = codec.AppendFrame(b.b, op, true, data)
-	if !c.loop.enqueue(command{kind: cmdSend, c: c, buf: b}) {
+	if !c.loop.enqueue(command{kind: cmdSend, c: c, buf: b, n: n}) {
+		c.outQueued.Add(-int64(n))
 		putBuffer(b)
 		return ErrServerClosed
 	}
 	return nil
 }
 
+// checkSend validates an outgoing message: text must be valid UTF-8 (RFC
+// 6455 §5.6), or the client would have to fail the connection.
+func checkSend(op OpCode, data []byte) error {
+	if op != OpText && op != OpBinary {
+		return ErrBadOpCode
+	}
+	if op == OpText && !codec.ValidUTF8(data) {
+		return ErrInvalidUTF8
+	}
+	return nil
+}
+
 // Close starts the closing handshake with code and reason (cut to 123
-// bytes); a code of 0 sends a close frame without a status. It returns at
-// once; the handler's OnClose follows when the connection is gone.
+// bytes at a rune boundary). code must be valid on the wire
+// (codec.ValidCloseCode). It returns at once; the handler's OnClose follows when the
+// connection is gone.
 func (c *Conn) Close(code StatusCode, reason string) error {
-	if code != 0 && !codec.ValidCloseCode(code) || !codec.ValidUTF8([]byte(reason)) {
-		return ErrBadClose
+	if !codec.ValidCloseCode(code) {
+		return ErrBadCloseCode
+	}
+	if !utf8.ValidString(reason) {
+		return ErrInvalidUTF8
 	}
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	if !c.loop.enqueue(command{kind: cmdClose, c: c, code: code, reason: reason}) {
+	if !c.loop.enqueue(command{kind: cmdClose, c: c, code: code, reason: reason, cause: causeApp}) {
 		return ErrServerClosed
 	}
 	return nil

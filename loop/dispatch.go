@@ -3,6 +3,8 @@ package loop
 import (
 	"fmt"
 	"runtime/debug"
+
+	"github.com/gobwas/ws"
 )
 
 // evKind is the kind of event a connection's mailbox holds.
@@ -26,6 +28,25 @@ type event struct {
 // connection, so events reach the handler in order; the loop never waits.
 func (l *eventLoop) deliver(c *Conn, ev event) {
 	c.mu.Lock()
+	if ev.kind == evMessage {
+		// The mailbox is bounded (Options.MailboxMessages, MailboxBytes):
+		// gnet cannot stop reading, so a client that outruns its handler
+		// is told so with 1008 rather than buffered without end.
+		n := 0
+		if ev.buf != nil {
+			n = len(ev.buf.b)
+		}
+		depth := len(c.mailbox) - c.mhead
+		if depth >= l.srv.opts.MailboxMessages || c.mbytes+n > l.srv.opts.MailboxBytes {
+			c.mu.Unlock()
+			putBuffer(ev.buf)
+			l.stats.droppedIn.Add(1)
+			l.startClose(c, ws.StatusPolicyViolation, "too many queued messages", causeInboundOverflow)
+			return
+		}
+		c.mbytes += n
+		l.mailboxWindow = max(l.mailboxWindow, depth+1)
+	}
 	c.mailbox = append(c.mailbox, ev)
 	start := !c.inflight && !c.waiting
 	if start {
@@ -45,12 +66,13 @@ func (l *eventLoop) invoke(c *Conn) {
 	if l.srv.pool.Invoke(c) == nil {
 		return
 	}
-	l.srv.stats.PoolOverloads.Add(1)
+	l.stats.poolOverloads.Add(1)
 	c.mu.Lock()
 	c.inflight = false
 	c.waiting = true
 	c.mu.Unlock()
 	l.retry = append(l.retry, c)
+	l.stats.waiting.Store(int64(len(l.retry)))
 	if !l.retryArmed.Swap(true) {
 		l.srv.retries.Add(1)
 	}
@@ -71,7 +93,7 @@ func (l *eventLoop) retryDispatch() {
 			continue
 		}
 		if l.srv.pool.Invoke(c) != nil {
-			l.srv.stats.PoolOverloads.Add(1)
+			l.stats.poolOverloads.Add(1)
 			c.mu.Lock()
 			c.inflight = false
 			c.waiting = true
@@ -79,11 +101,13 @@ func (l *eventLoop) retryDispatch() {
 			n := copy(l.retry, l.retry[i:])
 			clear(l.retry[n:])
 			l.retry = l.retry[:n]
+			l.stats.waiting.Store(int64(n))
 			return
 		}
 	}
 	clear(l.retry)
 	l.retry = l.retry[:0]
+	l.stats.waiting.Store(0)
 	l.retryArmed.Store(false)
 	l.srv.retries.Add(-1)
 }
@@ -104,6 +128,9 @@ func (s *Server) work(c *Conn) {
 		ev := c.mailbox[c.mhead]
 		c.mailbox[c.mhead] = event{}
 		c.mhead++
+		if ev.buf != nil {
+			c.mbytes -= len(ev.buf.b)
+		}
 		c.mu.Unlock()
 		s.run(c, &ev)
 	}
@@ -122,7 +149,7 @@ func (s *Server) run(c *Conn, ev *event) {
 	defer func() {
 		putBuffer(ev.buf)
 		if r := recover(); r != nil {
-			s.stats.HandlerPanics.Add(1)
+			s.counters.handlerPanics.Add(1)
 			s.log.Error("wsgate: handler panic", "conn", c.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			if ev.kind != evClose {
 				_ = c.Close(1011, "internal error")
@@ -145,6 +172,6 @@ func (s *Server) run(c *Conn, ev *event) {
 
 // workerPanic is the pool's last line of defence; run recovers first.
 func (s *Server) workerPanic(v any) {
-	s.stats.HandlerPanics.Add(1)
+	s.counters.handlerPanics.Add(1)
 	s.log.Error("wsgate: worker panic", "panic", fmt.Sprint(v))
 }

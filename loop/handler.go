@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -29,12 +30,13 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	s := h.s
 	l := s.loopOf(gc.EventLoop())
-	c := &Conn{id: s.nextID.Add(1), loop: l, gc: gc, state: stateHandshake}
+	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano()}
+	l.insert(c)
 	c.remote = addrPort(gc.RemoteAddr())
 	gc.SetContext(c)
 	l.link(c)
-	s.stats.ConnsOpen.Add(1)
-	s.stats.ConnsAccepted.Add(1)
+	l.stats.connsOpen.Add(1)
+	l.stats.connsAccepted.Add(1)
 	l.armHandshake(c)
 	return nil, gnet.None
 }

@@ -3,7 +3,9 @@ package loop
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 
 	"github.com/panjf2000/gnet/v2"
@@ -18,6 +20,8 @@ type Request struct {
 	r           *codec.Request
 	c           *Conn
 	subprotocol string
+	user        string
+	pending     *PendingUpgrade
 }
 
 // Path returns the request path, without the query.
@@ -46,6 +50,13 @@ func (r *Request) Conn() *Conn { return r.c }
 // Protocols.
 func (r *Request) SelectProtocol(p string) { r.subprotocol = p }
 
+// SetUser sets the connection's user (Conn.User), indexed for pushes to a
+// user.
+func (r *Request) SetUser(u string) { r.user = u }
+
+// ID returns the ID the connection will have.
+func (r *Request) ID() uint64 { return r.c.id }
+
 // requestPool holds parse state for requests that arrive in more than one
 // read; a request that arrives whole is parsed in the loop's own Request.
 var requestPool = sync.Pool{New: func() any { return new(codec.Request) }}
@@ -72,19 +83,19 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 		if c.hs == nil { // keep the parse state for the next read
 			c.hs = requestPool.Get().(*codec.Request)
 			*c.hs = *r
+			l.stats.handshaking.Add(1)
 		}
 		return gnet.None
 	}
 	act := l.answer(c, r)
-	if c.hs != nil {
-		c.hs.Reset()
-		requestPool.Put(c.hs)
-		c.hs = nil
-	}
-	if act != gnet.None || c.state != stateOpen {
+	l.releaseRequest(c)
+	if act != gnet.None {
 		return act
 	}
 	_, _ = gc.Discard(n)
+	if c.state != stateOpen {
+		return gnet.None // deferred: leave what follows buffered
+	}
 	if gc.InboundBuffered() > 0 {
 		return l.readFrames(c)
 	}
@@ -113,27 +124,44 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	if s.draining.Load() {
 		return l.refuse(c, codec.ErrHandshakeUnavailable, retryAfter)
 	}
-	var sub string
 	if s.hook != nil {
 		req := Request{r: r, c: c}
-		if err := s.hook.OnHandshake(&req); err != nil {
+		if err := l.callHook(&req); err != nil {
 			var he *codec.HandshakeError
 			if !errors.As(err, &he) {
 				err = codec.ErrHandshakeForbidden
 			}
 			return l.refuse(c, err, nil)
 		}
-		sub = req.subprotocol
+		if req.pending != nil {
+			c.state = stateDeferred
+			return gnet.None
+		}
+		c.subprotocol, c.user = req.subprotocol, req.user
 	}
-	c.subprotocol = sub
-	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], r.Key(), []byte(sub), nil)
-	if !l.write(c, l.scratch) {
+	if !l.upgrade(c, r.Key()) {
 		return gnet.Close
 	}
-	c.state = stateOpen
-	s.stats.UpgradesOK.Add(1)
 	l.opened(c)
 	return gnet.None
+}
+
+// upgrade writes the 101 response and opens c.
+func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
+	var sub []byte
+	if c.subprotocol != "" {
+		sub = []byte(c.subprotocol)
+	}
+	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], key, sub, nil)
+	if !l.write(c, l.scratch) {
+		return false
+	}
+	c.state = stateOpen
+	l.stats.upgrades[0].Add(1)
+	if c.user != "" {
+		l.srv.users.add(c)
+	}
+	return true
 }
 
 var (
@@ -144,15 +172,42 @@ var (
 
 // serve answers a plain HTTP request with a prebuilt response and closes.
 func (l *eventLoop) serve(c *Conn, resp []byte) gnet.Action {
-	l.srv.stats.HTTPRequests.Add(1)
+	l.stats.httpRequests.Add(1)
 	l.write(c, resp)
 	return gnet.Close
 }
 
 // refuse answers with the status err carries and closes the connection.
 func (l *eventLoop) refuse(c *Conn, err error, extra []byte) gnet.Action {
-	l.srv.stats.UpgradesRejected.Add(1)
+	l.stats.upgrades[upgradeIndex(codec.HandshakeStatus(err))].Add(1)
 	l.scratch = codec.AppendHandshakeError(l.scratch[:0], err, extra)
 	l.write(c, l.scratch)
 	return gnet.Close
 }
+
+// releaseRequest gives back the parse state of a split request.
+func (l *eventLoop) releaseRequest(c *Conn) {
+	if c.hs != nil {
+		c.hs.Reset()
+		requestPool.Put(c.hs)
+		c.hs = nil
+		l.stats.handshaking.Add(-1)
+	}
+}
+
+// callHook runs the HandshakeHook on the loop. A panic in it must not take
+// the loop, and every connection on it, down: it is logged, counted, and
+// answered with 500.
+func (l *eventLoop) callHook(req *Request) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.srv.counters.handlerPanics.Add(1)
+			l.srv.log.Error("wsgate: handshake hook panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			req.pending = nil
+			err = errHookPanic
+		}
+	}()
+	return l.srv.hook.OnHandshake(req)
+}
+
+var errHookPanic = &codec.HandshakeError{Status: 500, Reason: "internal error"}

@@ -19,18 +19,27 @@ import (
 type cmdKind uint8
 
 const (
-	cmdSend     cmdKind = iota + 1 // write buf, an encoded frame, to c
-	cmdClose                       // start the closing handshake on c
-	cmdCloseAll                    // close every connection on the loop
+	cmdSend        cmdKind = iota + 1 // write buf, an encoded frame, to c
+	cmdClose                          // start the closing handshake on c
+	cmdCloseAll                       // close every connection on the loop
+	cmdSubscribe                      // add c to topic
+	cmdUnsubscribe                    // remove c from the topic named reason
+	cmdPublish                        // write shared to topic's subscribers (all if nil)
+	cmdFunc                           // run fn on the loop
 )
 
 // command is work handed to a loop by another goroutine.
 type command struct {
 	c      *Conn
 	buf    *buffer
+	topic  *topic
+	shared *sharedFrame
+	fn     func()
 	reason string
+	n      int // bytes reserved in c's outbound queue
 	code   StatusCode
 	kind   cmdKind
+	cause  closeCause
 }
 
 // eventLoop is wsgate's state for one gnet event loop. Fields below mu are
@@ -38,14 +47,22 @@ type command struct {
 type eventLoop struct {
 	srv *Server
 	el  gnet.EventLoop
+	idx int // position in Server.loopList
 
 	// Loop-owned.
-	spare   []command // the inbox's second buffer, swapped on each drain
-	retry   []*Conn   // connections whose dispatch met a full pool
-	scratch []byte    // for control frames and handshake responses
-	head    *Conn     // list of the loop's sessions
-	req     codec.Request
-	wheel   *timerwheel.Wheel[*Conn]
+	spare    []command // the inbox's second buffer, swapped on each drain
+	retry    []*Conn   // connections whose dispatch met a full pool
+	flushing []*Conn   // connections with bytes in gnet's outbound buffer
+	topics   map[*topic]*loopTopic
+	iov      [][]byte // frames of a publish run
+	// mailboxWindow is the deepest mailbox since the last tick.
+	mailboxWindow int
+	scratch       []byte // for control frames and handshake responses
+	head          *Conn  // list of the loop's sessions
+	req           codec.Request
+	table         connTable
+	stats         counters
+	wheel         *timerwheel.Wheel[*Conn]
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
 	pendingWakeFd int
@@ -169,7 +186,17 @@ func (l *eventLoop) drain() {
 	batch := l.inbox
 	l.inbox = l.spare[:0]
 	l.mu.Unlock()
-	for i := range batch {
+	for i := 0; i < len(batch); i++ {
+		if batch[i].kind == cmdPublish {
+			j := i + 1
+			for j < len(batch) && j-i < maxCoalesce && batch[j].kind == cmdPublish && batch[j].topic == batch[i].topic {
+				j++
+			}
+			l.publishRun(batch[i:j])
+			clear(batch[i:j])
+			i = j - 1
+			continue
+		}
 		l.exec(&batch[i])
 		batch[i] = command{}
 	}
@@ -184,21 +211,34 @@ func (l *eventLoop) exec(cmd *command) {
 	c := cmd.c
 	switch cmd.kind {
 	case cmdSend:
+		c.outQueued.Add(-int64(cmd.n))
 		if c.state == stateOpen {
 			if l.write(c, cmd.buf.b) {
 				c.lastData = l.srv.now()
-				l.srv.stats.MessagesOut.Add(1)
+				l.stats.messagesOut.Add(1)
+				c.msgsOut++
+				c.bytesOut += int64(len(cmd.buf.b))
+				l.wrote(c)
 			}
 		} else {
-			l.srv.stats.dropped(c, len(cmd.buf.b))
+			l.stats.droppedOut.Add(1)
+			l.stats.droppedOutBytes.Add(int64(len(cmd.buf.b)))
 		}
 		putBuffer(cmd.buf)
 	case cmdClose:
 		if c.state == stateOpen {
-			l.startClose(c, cmd.code, cmd.reason, causeApp)
+			l.startClose(c, cmd.code, cmd.reason, cmd.cause)
 		}
 	case cmdCloseAll:
 		l.closeAll(cmd.code, cmd.reason)
+	case cmdFunc:
+		cmd.fn()
+	case cmdSubscribe:
+		l.subscribe(c, cmd.topic)
+	case cmdUnsubscribe:
+		if c.state != stateClosed {
+			l.unsubscribe(c, cmd.reason)
+		}
 	}
 }
 
@@ -212,6 +252,12 @@ func (l *eventLoop) shutdown() {
 	l.mu.Unlock()
 	for i := range batch {
 		putBuffer(batch[i].buf)
+		if batch[i].shared != nil {
+			batch[i].shared.release()
+		}
+		if batch[i].kind == cmdSubscribe {
+			l.srv.topics.release(batch[i].topic, l.idx, false)
+		}
 	}
 }
 

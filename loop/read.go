@@ -12,6 +12,13 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 	switch c.state {
 	case stateHandshake:
 		return l.readHandshake(c)
+	case stateDeferred:
+		// The client should wait for our answer; what it sends early
+		// stays buffered, within the header bound.
+		if c.gc.InboundBuffered() > l.srv.opts.MaxHeaderBytes {
+			return gnet.Close
+		}
+		return gnet.None
 	case stateOpen, stateClosing:
 		if c.discard {
 			_, _ = c.gc.Discard(-1)
@@ -187,14 +194,22 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	if op == ws.OpText && !c.utf8.Complete() {
 		return l.fail(c, codec.ErrInvalidUTF8)
 	}
+	s := l.srv
+	if s.opts.MaxMsgRate > 0 && !l.allowMessage(c, s.now()) {
+		return l.fail(c, errRateLimit)
+	}
 	b := c.msgBuf
 	c.msgBuf = nil
 	n := f.msgLen
 	f.msgLen = 0
-	s := l.srv
-	s.stats.MessagesIn.Add(1)
-	s.stats.BytesIn.Add(int64(n))
+	l.stats.messagesIn.Add(1)
+	l.stats.bytesIn.Add(int64(n))
+	c.msgsIn++
+	c.bytesIn += int64(n)
 	c.lastData = s.now()
 	l.deliver(c, event{kind: evMessage, op: op, buf: b})
 	return gnet.None, false
 }
+
+// errRateLimit closes a connection over Options.MaxMsgRate.
+var errRateLimit = &codec.CloseError{Code: ws.StatusPolicyViolation, Reason: "message rate limit exceeded"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -34,6 +35,14 @@ type Options struct {
 	TimerTick      time.Duration // timer wheel tick: how late a deadline may fire
 	Timeouts       Timeouts
 	Logger         *slog.Logger
+
+	// Backpressure (see outbound.go, dispatch.go, ratelimit.go).
+	MaxOutbound     int        // bytes queued for a connection; 0: unbounded
+	SlowPolicy      SlowPolicy // what a full outbound queue does
+	MailboxMessages int        // messages waiting for the handler, per connection
+	MailboxBytes    int        // their payload bytes, per connection
+	MaxMsgRate      int        // messages per second per connection; 0: off
+	MaxMsgBurst     int        // token bucket size for MaxMsgRate
 }
 
 // Timeouts holds the deadlines the timer wheels keep. A zero duration
@@ -70,12 +79,14 @@ type HandshakeHook interface {
 
 // Server runs the event loops and the worker pool.
 type Server struct {
-	opts    Options
-	handler Handler
-	hook    HandshakeHook
-	log     *slog.Logger
-	pool    *ants.PoolWithFuncGeneric[*Conn]
-	stats   Stats
+	opts     Options
+	handler  Handler
+	hook     HandshakeHook
+	log      *slog.Logger
+	pool     *ants.PoolWithFuncGeneric[*Conn]
+	counters counters // events off the loops
+	topics   topicRegistry
+	users    userIndex
 
 	// Built once: shared, read-only responses.
 	wsPath     []byte
@@ -94,7 +105,6 @@ type Server struct {
 	loops    sync.Map // gnet.EventLoop → *eventLoop
 	loopList atomic.Pointer[[]*eventLoop]
 	loopMu   sync.Mutex
-	nextID   atomic.Uint64
 	retries  atomic.Int32 // loops with connections waiting for a worker
 
 	// Time, in nanoseconds since start, stamped by the ticker.
@@ -119,12 +129,18 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("loop: Options.Path %q must start with /", opts.Path)
 	case opts.Loops <= 0, opts.Workers <= 0:
 		return nil, errors.New("loop: Options.Loops and Workers must be positive")
+	case opts.Loops > maxLoopIdx+1:
+		return nil, fmt.Errorf("loop: Options.Loops %d is over %d", opts.Loops, maxLoopIdx+1)
 	case opts.MaxMessageSize <= 0 || opts.MaxHeaderBytes <= 0:
 		return nil, errors.New("loop: Options.MaxMessageSize and MaxHeaderBytes must be positive")
 	case opts.TimerTick <= 0 || opts.Timeouts.Handshake <= 0 || opts.Timeouts.Close <= 0:
 		return nil, errors.New("loop: Options.TimerTick, Timeouts.Handshake and Timeouts.Close must be positive")
 	case opts.Timeouts.PingInterval > 0 && opts.Timeouts.PongTimeout <= 0:
 		return nil, errors.New("loop: Timeouts.PongTimeout must be positive when pings are on")
+	case opts.MailboxMessages <= 0 || opts.MailboxBytes <= 0:
+		return nil, errors.New("loop: Options.MailboxMessages and MailboxBytes must be positive")
+	case opts.MaxMsgRate > 0 && opts.MaxMsgBurst <= 0:
+		return nil, errors.New("loop: Options.MaxMsgBurst must be positive with MaxMsgRate")
 	}
 	s := &Server{
 		opts:      opts,
@@ -138,6 +154,7 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
 	}
+	s.users.seed = maphash.MakeSeed()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -162,7 +179,10 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 // Start listens and runs the event loops in the background. It returns
 // once the server accepts connections, or with the error that stopped it.
 func (s *Server) Start() error {
-	s.start = time.Now()
+	// The coarse clock starts at one second, never 0, so that 0 can mean
+	// "unset" in the connection stamps.
+	s.start = time.Now().Add(-time.Second)
+	s.clock.Store(int64(time.Second))
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.opts.Loops),
 		gnet.WithMulticore(s.opts.Loops > 1),
@@ -220,7 +240,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var err error
 	poll := time.NewTicker(5 * time.Millisecond)
-	for s.stats.ConnsOpen.Load() > 0 {
+	for s.ConnsOpen() > 0 {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -273,6 +293,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
 		return v.(*eventLoop)
 	}
 	l := newEventLoop(s, el)
+	l.idx = len(s.eventLoops())
 	if err := l.startWaker(); err != nil {
 		s.log.Warn("wsgate: loop waker unavailable; falling back to gnet Execute", "err", err)
 	}
@@ -318,9 +339,6 @@ func (s *Server) jitter(d time.Duration) int64 {
 	s.rngMu.Unlock()
 	return v
 }
-
-// Stats returns the server's counters.
-func (s *Server) Stats() *Stats { return &s.stats }
 
 func sockaddrToTCP(sa unix.Sockaddr) net.Addr {
 	switch a := sa.(type) {

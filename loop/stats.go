@@ -1,6 +1,9 @@
 package loop
 
-import "sync/atomic"
+import (
+	"strconv"
+	"sync/atomic"
+)
 
 // closeCause says why a connection ended, for Stats.
 type closeCause uint8
@@ -14,17 +17,21 @@ const (
 	causeIdle                               // idle timeout
 	causeLifetime                           // max connection lifetime
 	causeShutdown                           // server shutdown or drain
-	causeCloseTimeout                       // the peer did not answer our close in time
 	causeHandshakeTimeout                   // the upgrade did not complete in time
+	causeSlowConsumer                       // outbound queue over its bound (1008)
+	causeInboundOverflow                    // mailbox over its bound (1008)
+	causeRateLimit                          // message rate over the limit (1008)
+	causeHandlerPanic                       // the handler panicked (1011)
 	numCauses
 )
 
 var causeNames = [numCauses]string{
 	"peer", "app", "protocol", "too_big", "liveness", "idle", "lifetime",
-	"shutdown", "close_timeout", "handshake_timeout",
+	"shutdown", "handshake_timeout", "slow_consumer", "inbound_overflow",
+	"rate_limit", "handler_panic",
 }
 
-// String returns the cause's name as used in metrics.
+// String returns the cause's name as used in Stats and metrics.
 func (c closeCause) String() string {
 	if c < numCauses {
 		return causeNames[c]
@@ -32,46 +39,165 @@ func (c closeCause) String() string {
 	return "unknown"
 }
 
-// Stats holds the server's counters. Every field is updated atomically and
-// may be read at any time.
+// Upgrade outcomes counted by status.
+var upgradeStatuses = [...]int{101, 400, 401, 403, 404, 405, 426, 431, 503}
+
+func upgradeIndex(status int) int {
+	for i, s := range upgradeStatuses {
+		if s == status {
+			return i
+		}
+	}
+	return len(upgradeStatuses) // other
+}
+
+// counters are event counts. Each loop has its own, written only by that
+// loop (atomics so that Stats can read them at any time; with one writer
+// per cache line there is no contention); the server has one set for
+// events that happen off the loops.
+type counters struct {
+	connsAccepted         atomic.Int64
+	upgrades              [len(upgradeStatuses) + 1]atomic.Int64
+	httpRequests          atomic.Int64
+	messagesIn            atomic.Int64
+	messagesOut           atomic.Int64
+	bytesIn               atomic.Int64
+	bytesOut              atomic.Int64
+	droppedOut            atomic.Int64
+	droppedIn             atomic.Int64
+	droppedOutBytes       atomic.Int64
+	slowDropped           atomic.Int64
+	poolOverloads         atomic.Int64
+	pingsSent             atomic.Int64
+	closeTimeouts         atomic.Int64
+	handshakeTimeoutBytes atomic.Int64
+	deliveries            atomic.Int64
+	deliveriesDropped     atomic.Int64
+	publishes             atomic.Int64
+	handlerPanics         atomic.Int64
+	closes                [numCauses]atomic.Int64
+
+	// Gauges, loop-owned.
+	connsOpen   atomic.Int64
+	handshaking atomic.Int64
+	waiting     atomic.Int64 // connections on the retry list
+	mailboxMax  atomic.Int64 // deepest mailbox over the last tick
+	outboundMax atomic.Int64 // largest outbound queue seen at the last tick
+	_           [64]byte
+}
+
+// Stats is a snapshot of a server's counters. Counts are totals since the
+// server started; fields marked gauge are current values.
 type Stats struct {
-	ConnsOpen     atomic.Int64 // TCP connections open, in any state
-	ConnsAccepted atomic.Int64
+	ConnsOpen     int64 // gauge: TCP connections in any state
+	ConnsAccepted int64
+	Handshaking   int64 // gauge: connections holding parse state for a split request
+	// Upgrades counts answered requests by status: "101" for upgrades,
+	// "4xx"/"5xx" for refusals, "other".
+	Upgrades     map[string]int64
+	HTTPRequests int64 // plain requests served (health, readiness, demo page)
 
-	UpgradesOK       atomic.Int64
-	UpgradesRejected atomic.Int64 // handshake refused with a 4xx/5xx status
-	HTTPRequests     atomic.Int64 // plain requests served (health, demo page)
-
-	MessagesIn  atomic.Int64
-	MessagesOut atomic.Int64
-	BytesIn     atomic.Int64 // message payload bytes received
-	BytesOut    atomic.Int64 // frame bytes written
+	MessagesIn  int64
+	MessagesOut int64
+	BytesIn     int64 // message payload bytes received
+	BytesOut    int64 // bytes written, frames and handshake responses
 
 	// DroppedOut counts messages queued for a connection that closed before
-	// they could be written, and DroppedOutBytes their bytes.
-	DroppedOut      atomic.Int64
-	DroppedOutBytes atomic.Int64
+	// they could be written; SlowDropped counts messages refused because a
+	// connection's outbound queue was full (under the drop policy; under
+	// the close policy the connection is closed instead).
+	DroppedOut      int64
+	DroppedOutBytes int64
+	SlowDropped     int64
+	// DroppedIn counts received messages refused because the connection's
+	// mailbox was full; each closed its connection with 1008.
+	DroppedIn int64
 
-	PoolOverloads atomic.Int64 // dispatches that found every worker busy
-	HandlerPanics atomic.Int64
+	PoolOverloads int64 // dispatches that found every worker busy
+	PoolWaiting   int64 // gauge: connections waiting for a free worker
+	PoolRunning   int64 // gauge: busy workers
+	PoolCap       int64
+	HandlerPanics int64
 
-	PingsSent             atomic.Int64
-	CloseTimeouts         atomic.Int64 // peers that did not answer our close in time
-	HandshakeTimeoutBytes atomic.Int64 // bytes trickled by clients dropped at the handshake timeout
-	closes                [numCauses]atomic.Int64
+	// MailboxDepthMax is the deepest mailbox (messages waiting for the
+	// handler) and OutboundBytesMax the largest outbound queue, seen over
+	// the last tick.
+	MailboxDepthMax  int64
+	OutboundBytesMax int64
+
+	PingsSent             int64
+	CloseTimeouts         int64 // peers that did not answer our close in time
+	HandshakeTimeoutBytes int64 // bytes trickled by clients dropped at the handshake timeout
+
+	Publishes         int64 // Publish and Broadcast calls
+	Deliveries        int64 // published messages written to a subscriber
+	DeliveriesDropped int64 // published messages refused by a full outbound queue
+
+	// Closes counts ended connections by cause: peer, app, protocol,
+	// too_big, liveness, idle, lifetime, shutdown, handshake_timeout,
+	// slow_consumer, inbound_overflow, rate_limit, handler_panic.
+	Closes map[string]int64
 }
 
-// Closes returns how many connections ended for each cause, by name.
-func (s *Stats) Closes() map[string]int64 {
-	m := make(map[string]int64, numCauses)
-	for i := range s.closes {
-		m[closeCause(i).String()] = s.closes[i].Load()
+// add folds c into s.
+func (s *Stats) add(c *counters) {
+	s.ConnsOpen += c.connsOpen.Load()
+	s.ConnsAccepted += c.connsAccepted.Load()
+	s.Handshaking += c.handshaking.Load()
+	for i := range c.upgrades {
+		key := "other"
+		if i < len(upgradeStatuses) {
+			key = strconv.Itoa(upgradeStatuses[i])
+		}
+		s.Upgrades[key] += c.upgrades[i].Load()
 	}
-	return m
+	s.HTTPRequests += c.httpRequests.Load()
+	s.MessagesIn += c.messagesIn.Load()
+	s.MessagesOut += c.messagesOut.Load()
+	s.BytesIn += c.bytesIn.Load()
+	s.BytesOut += c.bytesOut.Load()
+	s.DroppedOut += c.droppedOut.Load()
+	s.DroppedOutBytes += c.droppedOutBytes.Load()
+	s.SlowDropped += c.slowDropped.Load()
+	s.DroppedIn += c.droppedIn.Load()
+	s.PoolOverloads += c.poolOverloads.Load()
+	s.PoolWaiting += c.waiting.Load()
+	s.HandlerPanics += c.handlerPanics.Load()
+	s.MailboxDepthMax = max(s.MailboxDepthMax, c.mailboxMax.Load())
+	s.OutboundBytesMax = max(s.OutboundBytesMax, c.outboundMax.Load())
+	s.PingsSent += c.pingsSent.Load()
+	s.CloseTimeouts += c.closeTimeouts.Load()
+	s.HandshakeTimeoutBytes += c.handshakeTimeoutBytes.Load()
+	s.Publishes += c.publishes.Load()
+	s.Deliveries += c.deliveries.Load()
+	s.DeliveriesDropped += c.deliveriesDropped.Load()
+	for i := range c.closes {
+		s.Closes[closeCause(i).String()] += c.closes[i].Load()
+	}
 }
 
-// dropped counts a queued frame that found its connection gone.
-func (s *Stats) dropped(_ *Conn, n int) {
-	s.DroppedOut.Add(1)
-	s.DroppedOutBytes.Add(int64(n))
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}}
+	st.add(&s.counters)
+	for _, l := range s.eventLoops() {
+		st.add(&l.stats)
+	}
+	st.PoolRunning = int64(s.pool.Running())
+	st.PoolCap = int64(s.pool.Cap())
+	return st
 }
+
+// ConnsOpen returns the number of open TCP connections, cheaper than Stats.
+func (s *Server) ConnsOpen() int64 {
+	var n int64
+	for _, l := range s.eventLoops() {
+		n += l.stats.connsOpen.Load()
+	}
+	return n
+}
+
+// BuffersInUse returns how many pooled buffers (messages being read,
+// queued or handled, frames waiting to be written) are checked out in the
+// process.
+func BuffersInUse() int64 { return buffersOut.Load() }

@@ -28,6 +28,9 @@ func (l *eventLoop) initTimers() {
 // tick advances the loop's wheel to the coarse clock.
 func (l *eventLoop) tick() {
 	l.wheel.Advance(l.srv.now())
+	l.watchFlushes()
+	l.stats.mailboxMax.Store(int64(l.mailboxWindow))
+	l.mailboxWindow = 0
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {
@@ -67,6 +70,7 @@ func (l *eventLoop) opened(c *Conn) {
 		// ±10% jitter, so clients told to rebalance do not return together.
 		c.expireAt = now + int64(t.MaxLifetime)*9/10 + s.jitter(t.MaxLifetime/5)
 	}
+	c.upgraded.Store(true)
 	l.checkOpen(c, now)
 	l.deliver(c, event{kind: evOpen})
 }
@@ -75,13 +79,13 @@ func (l *eventLoop) opened(c *Conn) {
 func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 	c := n.Value
 	switch c.state {
-	case stateHandshake:
+	case stateHandshake, stateDeferred:
 		if now < c.expireAt {
 			l.schedule(c, c.expireAt)
 			return
 		}
-		l.srv.stats.HandshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
-		l.srv.stats.closes[causeHandshakeTimeout].Add(1)
+		l.stats.handshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
+		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
 		if c.drain && c.gc.OutboundBuffered() == 0 {
@@ -96,7 +100,7 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 			l.schedule(c, at)
 			return
 		}
-		l.srv.stats.CloseTimeouts.Add(1)
+		l.stats.closeTimeouts.Add(1)
 		l.drop(c, c.cause)
 	case stateOpen:
 		l.checkOpen(c, now)
@@ -139,7 +143,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 			if !l.write(c, s.pingFrame) {
 				return
 			}
-			s.stats.PingsSent.Add(1)
+			l.stats.pingsSent.Add(1)
 			c.pingSent = max(now, 1)
 			next = min(next, now+int64(t.PongTimeout))
 		} else {

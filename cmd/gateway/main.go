@@ -50,6 +50,8 @@ func run(args []string) error {
 	cfg := gateway.Config{
 		MaxMessageSize: gateway.DefaultMaxMessageSize,
 		MaxHeaderBytes: gateway.DefaultMaxHeaderBytes,
+		MaxOutbound:    gateway.DefaultMaxOutbound,
+		MailboxBytes:   gateway.DefaultMailboxBytes,
 	}
 	fs.StringVar(&cfg.Addr, "listen", gateway.DefaultAddr, "TCP address to listen on")
 	fs.StringVar(&cfg.Path, "path", gateway.DefaultPath, "WebSocket endpoint path")
@@ -66,6 +68,13 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.MaxLifetime, "max-lifetime", 0, "close with 1001 after this connection age, ±10% (0: off)")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", gateway.DefaultCloseTimeout, "time for the peer to answer our close frame")
 	fs.DurationVar(&cfg.TimerTick, "timer-tick", gateway.DefaultTimerTick, "deadline granularity")
+	fs.Var(sizeFlag{&cfg.MaxOutbound}, "max-outbound", "bytes queued for one connection before the slow-consumer policy applies, e.g. 1MiB")
+	slowPolicy := fs.String("slow-policy", "close", "full outbound queue: close (1008 slow consumer) or drop (count and drop the message)")
+	fs.IntVar(&cfg.MailboxMessages, "mailbox-messages", gateway.DefaultMailboxMessages, "messages waiting for a connection's handler before 1008")
+	fs.Var(sizeFlag{&cfg.MailboxBytes}, "mailbox-bytes", "bytes waiting for a connection's handler before 1008, e.g. 1MiB")
+	fs.IntVar(&cfg.MaxMsgRate, "max-msg-rate", 0, "messages per second per connection before 1008 (0: off)")
+	fs.IntVar(&cfg.MaxMsgBurst, "max-msg-burst", 0, "burst allowed above --max-msg-rate (0: one second's worth)")
+	app := fs.String("app", "echo", "built-in application: echo (each message back to its sender) or broadcast (each message to every client)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "time to close connections on SIGTERM/SIGINT")
 	if err := fs.Parse(args); err != nil {
@@ -89,7 +98,29 @@ func run(args []string) error {
 		cfg.PingInterval = -1 // the flag's 0 means off; Config's 0 means default
 	}
 
-	srv, err := gateway.NewServer(cfg, gateway.Echo{})
+	switch *slowPolicy {
+	case "close":
+		cfg.SlowPolicy = gateway.SlowClose
+	case "drop":
+		cfg.SlowPolicy = gateway.SlowDrop
+	default:
+		return fmt.Errorf("--slow-policy %q: want close or drop", *slowPolicy)
+	}
+
+	var (
+		srv *gateway.Server
+		err error
+	)
+	switch *app {
+	case "echo":
+		srv, err = gateway.NewServer(cfg, gateway.Echo{})
+	case "broadcast":
+		b := &gateway.Broadcast{}
+		srv, err = gateway.NewServer(cfg, b)
+		b.Server = srv
+	default:
+		return fmt.Errorf("--app %q: want echo or broadcast", *app)
+	}
 	if err != nil {
 		return err
 	}
@@ -97,7 +128,7 @@ func run(args []string) error {
 		return err
 	}
 	eff := srv.Config()
-	log.Info("wsgate listening", "addr", srv.Addr().String(), "path", eff.Path, "loops", eff.Loops,
+	log.Info("wsgate listening", "addr", srv.Addr().String(), "path", eff.Path, "app", *app, "loops", eff.Loops,
 		"workers", eff.Workers, "max_message", eff.MaxMessageSize)
 	if eff.DemoPage {
 		log.Info("demo page", "url", fmt.Sprintf("http://localhost:%d/", port(srv)))

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gorilla "github.com/gorilla/websocket"
+)
+
+// These tests run the real binary, as a user would.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wsgate-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "wsgate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic("go build: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type gatewayProc struct {
+	cmd  *exec.Cmd
+	addr string
+	logs chan string
+}
+
+var listenRE = regexp.MustCompile(`msg="wsgate listening" addr=(\S+)`)
+
+// start runs the binary on a free port and waits for its listening line.
+func start(t *testing.T, args ...string) *gatewayProc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &gatewayProc{cmd: cmd, logs: make(chan string, 1000)}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(stderr)
+	deadline := time.After(20 * time.Second)
+	found := make(chan string, 1)
+	go func() {
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				found <- m[1]
+			}
+			select {
+			case p.logs <- line:
+			default:
+			}
+		}
+		close(p.logs)
+	}()
+	select {
+	case p.addr = <-found:
+	case <-deadline:
+		t.Fatal("gateway did not report its address")
+	}
+	return p
+}
+
+func TestEchoApp(t *testing.T) {
+	p := start(t)
+	c, _, err := gorilla.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.WriteMessage(gorilla.BinaryMessage, []byte{1, 2, 3})
+	if typ, msg, err := c.ReadMessage(); err != nil || typ != gorilla.BinaryMessage || string(msg) != "\x01\x02\x03" {
+		t.Fatalf("echo: %d %q %v", typ, msg, err)
+	}
+}
+
+func TestBroadcastApp(t *testing.T) {
+	p := start(t, "--app", "broadcast", "--loops", "2")
+	var clients []*gorilla.Conn
+	for range 3 {
+		c, _, err := gorilla.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	// A broadcast reaches the connections open when it is made; wait
+	// until the last one is surely registered by a round trip of its own.
+	clients[2].WriteMessage(gorilla.TextMessage, []byte("hello"))
+	for _, c := range clients {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hello" {
+			t.Fatalf("got %q %v", msg, err)
+		}
+	}
+	clients[0].WriteMessage(gorilla.TextMessage, []byte("from 0"))
+	for _, c := range clients {
+		if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "from 0" {
+			t.Fatalf("got %q %v", msg, err)
+		}
+	}
+}
+
+// SIGTERM closes clients with 1001 and the process exits 0.
+func TestSIGTERM(t *testing.T) {
+	p := start(t)
+	c, _, err := gorilla.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+		t.Fatalf("client saw %v, want 1001", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("gateway did not exit after SIGTERM")
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-message", "12parsecs"},
+		{"--app", "chat"},
+		{"--slow-policy", "maybe"},
+		{"--log-level", "loud"},
+		{"--path", "ws"},
+	} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err == nil {
+			t.Errorf("%v: exit 0, want failure", args)
+			continue
+		}
+		if !strings.Contains(string(out), strings.TrimPrefix(args[0], "--")) && !strings.Contains(strings.ToLower(string(out)), "path") {
+			t.Errorf("%v: message does not name the flag: %s", args, out)
+		}
+	}
+	_ = io.Discard
+}

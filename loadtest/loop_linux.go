@@ -1,0 +1,398 @@
+package main
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gobwas/ws"
+	"github.com/wsgate/wsgate/codec"
+	"golang.org/x/sys/unix"
+)
+
+// loop is one event loop: an epoll instance, a timerfd for sub-millisecond
+// wake-ups, one read buffer and one write scratch shared by all of its
+// connections, and a heap of per-connection deadlines. Only the loop's own
+// goroutine touches anything here except ctr (atomics, read by the runner)
+// and, after the goroutine has returned, the maps and histograms.
+type loop struct {
+	r   *runner
+	id  int
+	epf int
+	tfd int
+
+	events []unix.EpollEvent
+	rbuf   []byte     // one read buffer for every connection of the loop
+	wbuf   []byte     // frame scratch
+	tmpl   []byte     // payload template; its first 8 bytes get the timestamp
+	rng    *rand.Rand // backoff jitter
+	resp   codec.Response
+
+	conns []conn  // this loop's share; index = epoll data
+	fast  []int32 // indices of connections that read
+	slow  []int32 // indices of connections that stop reading
+	tm    timerHeap
+	armed int64 // deadline the timerfd is armed for; 0 when none
+
+	// Phase state.
+	phase      int32
+	rampStart  int64
+	rampEvery  float64 // ns between opens on this loop
+	maxPending int64   // this loop's share of --max-pending; 0: none
+	rampFirst  int64   // first attempt of the ramp
+	rampLast   int64   // last upgrade completed during the ramp
+	nextOpen   int
+	fastSched  schedule
+	slowSched  schedule
+	dropAt     int64 // storm, drop mode; 0 when done or not a storm
+	closeUntil int64
+
+	// Results.
+	ctr         counters
+	errs        map[string]int64
+	closeCodes  map[string]int64
+	slowCodes   map[string]int64
+	lat         *hdrhistogram.Histogram
+	connectHist *hdrhistogram.Histogram
+	recovery    *hdrhistogram.Histogram
+}
+
+// schedule sends messages at a fixed rate on a set of connections, round
+// robin. Message k is due at start + k*every whatever happened before it:
+// a late loop sends the backlog at once and stamps each message with the
+// time it was due, so a stall shows up as latency (no coordinated omission).
+type schedule struct {
+	on    bool
+	start int64
+	every float64
+	k     int64
+	rr    int
+}
+
+func (s *schedule) due() int64 { return s.start + int64(float64(s.k)*s.every) }
+
+// Timer kinds.
+const (
+	tmHandshake = iota // connect plus upgrade deadline
+	tmReopen           // storm: reconnect after backoff
+	tmCloseWait        // our close frame is unanswered
+)
+
+// rbufSize is the per-loop read buffer: one read takes up to this much.
+const rbufSize = 64 << 10
+
+// maxOut bounds what a fast connection may queue in user space when its
+// socket would block; past it, messages are dropped and counted.
+const maxOut = 8 << 20
+
+func newLoop(r *runner, id int, gids []int) (*loop, error) {
+	epf, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epf)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
+	if err := unix.EpollCtl(epf, unix.EPOLL_CTL_ADD, tfd, &ev); err != nil {
+		unix.Close(epf)
+		unix.Close(tfd)
+		return nil, err
+	}
+	cfg := r.cfg
+	l := &loop{
+		r: r, id: id, epf: epf, tfd: tfd,
+		events:      make([]unix.EpollEvent, 256),
+		rbuf:        make([]byte, rbufSize),
+		tmpl:        make([]byte, max(cfg.size, cfg.slowSize)),
+		rng:         rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		conns:       make([]conn, len(gids)),
+		errs:        map[string]int64{},
+		closeCodes:  map[string]int64{},
+		slowCodes:   map[string]int64{},
+		lat:         newHist(histLatency),
+		connectHist: newHist(histConnect),
+		recovery:    newHist(histRecovery),
+	}
+	for i := range l.tmpl {
+		l.tmpl[i] = byte('a' + i%26)
+	}
+	for i, g := range gids {
+		c := &l.conns[i]
+		c.fd = -1
+		c.gid = uint32(g)
+		c.idx = int32(i)
+		c.slow = cfg.scenario == scSlow && isSlow(g, cfg.slowShare)
+		if c.slow {
+			l.slow = append(l.slow, int32(i))
+			l.ctr.add(cSlowConns, 1)
+		} else {
+			l.fast = append(l.fast, int32(i))
+		}
+	}
+	return l, nil
+}
+
+// isSlow spreads the slow share evenly over the global connection indices.
+func isSlow(g int, share float64) bool {
+	return share > 0 && math.Floor(float64(g+1)*share) > math.Floor(float64(g)*share)
+}
+
+func (l *loop) errorf(cause string) {
+	l.errs[cause]++
+	l.ctr.add(cErrors, 1)
+}
+
+// run is the loop's goroutine.
+func (l *loop) run() {
+	defer l.closeAll()
+	var tbuf [8]byte
+	for {
+		now := l.r.now()
+		if ph := l.r.phase.Load(); ph != l.phase {
+			l.enter(ph, now)
+			if ph == phaseStop {
+				return
+			}
+		}
+		l.tick(now)
+		next := l.nextDeadline(now)
+		timeout := 50
+		if d := next - now; d <= 0 {
+			timeout = 0
+		} else if d < 50e6 && l.armed != next {
+			_ = unix.TimerfdSettime(l.tfd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(d)}, nil)
+			l.armed = next
+		}
+		n, err := unix.EpollWait(l.epf, l.events, timeout)
+		if err != nil && err != unix.EINTR {
+			l.errorf("epoll: " + errnoName(err))
+			return
+		}
+		for i := 0; i < n; i++ {
+			ev := &l.events[i]
+			if ev.Fd == -1 {
+				_, _ = unix.Read(l.tfd, tbuf[:])
+				l.armed = 0
+				continue
+			}
+			c := &l.conns[ev.Fd]
+			if c.gen != uint32(ev.Pad) || c.fd < 0 {
+				continue // an event for a socket closed earlier in this batch
+			}
+			l.event(c, ev.Events)
+		}
+	}
+}
+
+// enter switches the loop to phase ph.
+func (l *loop) enter(ph int32, now int64) {
+	l.phase = ph
+	cfg := l.r.cfg
+	nLoops := float64(len(l.r.loops))
+	switch ph {
+	case phaseRamp:
+		l.rampStart = now
+		l.rampEvery = 1e9 / (float64(cfg.ramp) / nLoops)
+		if cfg.maxPend > 0 {
+			l.maxPending = int64(max(1, cfg.maxPend/len(l.r.loops)))
+		}
+	case phaseSteady:
+		switch cfg.scenario {
+		case scEcho:
+			for _, i := range l.fast {
+				c := &l.conns[i]
+				for k := 0; k < cfg.inflight && c.state == stOpen; k++ {
+					l.sendData(c, cfg.size, now)
+				}
+			}
+		case scRate, scSlow:
+			// The schedule starts when the runner says the measured phase
+			// did, not when this loop noticed: a loop that looks late sends
+			// the backlog, stamped with the times it was due.
+			start := l.r.steadyStart.Load()
+			l.fastSched = schedule{on: len(l.fast) > 0, start: start, every: 1e9 / (float64(cfg.rate) / nLoops)}
+			if len(l.slow) > 0 {
+				l.slowSched = schedule{on: true, start: start, every: 1e9 / (float64(cfg.slowRate) * float64(len(l.slow)))}
+			}
+		case scStorm:
+			if cfg.stormMode == "drop" {
+				l.dropAt = l.r.steadyStart.Load() + int64(cfg.stormAfter)
+			}
+		}
+	case phaseDrain:
+		// Send what fell due before the measured phase ended, and nothing
+		// after: the count is the rate times the measured time.
+		if end := l.r.steadyEnd.Load(); end > 0 {
+			l.tickSchedules(min(now, end))
+		}
+		l.fastSched.on, l.slowSched.on = false, false
+		l.dropAt = 0
+	case phaseClose:
+		for i := range l.conns {
+			c := &l.conns[i]
+			switch c.state {
+			case stOpen:
+				if c.slow {
+					// It does not read, so it would never see the answer:
+					// just let go. The report counts it as still open.
+					l.endClosed(c)
+					continue
+				}
+				l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], 1000, "", codec.NewMaskKey())
+				l.write(c, l.wbuf)
+				if c.fd >= 0 {
+					c.state = stClosing
+					l.tm.push(timer{at: now + int64(closeWait), idx: int32(i), gen: c.gen, kind: tmCloseWait})
+				}
+			case stConnecting, stHandshake:
+				l.errorf("ended: still connecting")
+				l.ctr.add(cFailed, 1)
+				l.ctr.add(cPending, -1)
+				l.closeFD(c)
+				c.state = stDone
+			case stIdle:
+				c.state = stDone
+			}
+		}
+	}
+}
+
+// tick runs whatever is due: ramp opens, scheduled sends, a storm drop and
+// expired timers.
+func (l *loop) tick(now int64) {
+	if l.phase == phaseRamp {
+		for l.nextOpen < len(l.conns) && l.rampStart+int64(float64(l.nextOpen)*l.rampEvery) <= now {
+			if l.maxPending > 0 && l.ctr[cPending].Load() >= l.maxPending {
+				// Behind schedule: the ramp resumes as attempts finish,
+				// which makes a high --ramp a closed loop on upgrades.
+				break
+			}
+			l.open(&l.conns[l.nextOpen], now)
+			l.nextOpen++
+		}
+	}
+	l.tickSchedules(now)
+	if l.dropAt != 0 && now >= l.dropAt {
+		l.dropAt = 0
+		l.stormDrop(now)
+	}
+	for len(l.tm) > 0 && l.tm[0].at <= now {
+		t := l.tm.pop()
+		c := &l.conns[t.idx]
+		if c.gen != t.gen {
+			continue
+		}
+		switch t.kind {
+		case tmHandshake:
+			if c.state == stConnecting || c.state == stHandshake {
+				l.fail(c, "handshake: timeout", now)
+			}
+		case tmReopen:
+			if c.state == stIdle && l.reconnecting() {
+				l.open(c, now)
+			}
+		case tmCloseWait:
+			if c.state == stClosing {
+				l.errorf("close: no answer to our close frame")
+				l.endClosed(c)
+			}
+		}
+	}
+}
+
+func (l *loop) tickSchedules(now int64) {
+	if end := l.r.steadyEnd.Load(); end > 0 {
+		now = min(now, end)
+	}
+	if l.fastSched.on {
+		l.runSchedule(&l.fastSched, l.fast, l.r.cfg.size, now)
+	}
+	if l.slowSched.on {
+		l.runSchedule(&l.slowSched, l.slow, l.r.cfg.slowSize, now)
+	}
+}
+
+func (l *loop) runSchedule(s *schedule, idx []int32, size int, now int64) {
+	for due := s.due(); due <= now; due = s.due() {
+		s.k++
+		var c *conn
+		for tries := 0; tries < len(idx); tries++ {
+			cand := &l.conns[idx[s.rr]]
+			s.rr++
+			if s.rr == len(idx) {
+				s.rr = 0
+			}
+			if cand.state == stOpen {
+				c = cand
+				break
+			}
+		}
+		if c == nil {
+			l.errorf("send: no open connection when a message was due")
+			continue
+		}
+		if c.slow && len(c.out) > 0 {
+			l.ctr.add(cSlowSkipped, 1)
+			continue
+		}
+		l.sendData(c, size, due)
+	}
+}
+
+// nextDeadline is the earliest time tick has work, capped 50 ms ahead so
+// phase changes are seen promptly.
+func (l *loop) nextDeadline(now int64) int64 {
+	next := now + 50e6
+	if l.phase == phaseRamp && l.nextOpen < len(l.conns) {
+		next = min(next, l.rampStart+int64(float64(l.nextOpen)*l.rampEvery))
+	}
+	if l.fastSched.on {
+		next = min(next, l.fastSched.due())
+	}
+	if l.slowSched.on {
+		next = min(next, l.slowSched.due())
+	}
+	if l.dropAt != 0 {
+		next = min(next, l.dropAt)
+	}
+	if len(l.tm) > 0 {
+		next = min(next, l.tm[0].at)
+	}
+	return next
+}
+
+// sendData sends one data message of size bytes stamped with ts.
+func (l *loop) sendData(c *conn, size int, ts int64) {
+	binary.LittleEndian.PutUint64(l.tmpl, uint64(ts))
+	l.wbuf = codec.AppendFrameMasked(l.wbuf[:0], ws.OpBinary, true, l.tmpl[:size], codec.NewMaskKey())
+	if !l.write(c, l.wbuf) {
+		return
+	}
+	if c.slow {
+		l.ctr.add(cSlowSent, 1)
+		return
+	}
+	c.inflight++
+	l.ctr.add(cSent, 1)
+	l.ctr.add(cInflight, 1)
+}
+
+func (l *loop) closeAll() {
+	for i := range l.conns {
+		c := &l.conns[i]
+		if c.fd >= 0 {
+			switch c.state {
+			case stOpen, stClosing:
+				l.endClosed(c)
+			default:
+				l.closeFD(c)
+			}
+		}
+	}
+	unix.Close(l.tfd)
+	unix.Close(l.epf)
+}

@@ -1,0 +1,198 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Phases of a run, in order. The runner moves them forward; each loop
+// notices the change within 50 ms and acts on it.
+const (
+	phaseInit   int32 = iota
+	phaseRamp         // open connections at --ramp
+	phaseSteady       // the measured phase: hold, echo, send on schedule, storm
+	phaseDrain        // no new sends: wait for replies in flight
+	phaseClose        // send close frames and wait for the answers
+	phaseStop         // loops close what is left and return
+)
+
+var phaseNames = [...]string{"init", "ramp", "steady", "drain", "close", "stop"}
+
+// sampleEvery is the timeline's resolution, fine enough to find a storm's
+// peak accept rate over one-second windows.
+const sampleEvery = 100 * time.Millisecond
+
+// runner drives one process's loops through the phases and samples them.
+type runner struct {
+	cfg   *config
+	epoch time.Time
+	loops []*loop
+
+	phase       atomic.Int32
+	steadyStart atomic.Int64 // ns since epoch
+	steadyEnd   atomic.Int64 // ns since epoch; 0 until the measured phase ends
+	stormStart  atomic.Int64 // ns since epoch; 0 until the first drop
+
+	// onSample, if set, is called from the runner's goroutine after each
+	// sample: the progress line and the --procs protocol hang off it.
+	onSample func(phase int32, now int64, c [nCounters]int64)
+}
+
+func (r *runner) now() int64 { return int64(time.Since(r.epoch)) }
+
+func (r *runner) sum() [nCounters]int64 {
+	var s [nCounters]int64
+	for _, l := range r.loops {
+		v := l.ctr.snapshot()
+		for i := range s {
+			s[i] += v[i]
+		}
+	}
+	return s
+}
+
+// run executes the scenario in this process and returns its raw result.
+// Canceling ctx ends the measured phase early; drain and close still run.
+func (r *runner) run(ctx context.Context) (*raw, error) {
+	cfg := r.cfg
+	r.epoch = time.Now()
+	nl := min(cfg.loops, cfg.conns)
+	gids := make([][]int, nl)
+	for i := range cfg.conns {
+		gids[i%nl] = append(gids[i%nl], cfg.connBase+i)
+	}
+	for i := range nl {
+		l, err := newLoop(r, i, gids[i])
+		if err != nil {
+			for _, l := range r.loops {
+				l.closeAll()
+			}
+			return nil, err
+		}
+		r.loops = append(r.loops, l)
+	}
+	res := &raw{EpochUnixNs: r.epoch.UnixNano(), Loops: nl}
+	var wg sync.WaitGroup
+	r.phase.Store(phaseRamp)
+	for _, l := range r.loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run()
+		}()
+	}
+
+	rampDeadline := int64(time.Duration(float64(cfg.conns)/float64(cfg.ramp)*float64(time.Second)) + cfg.handshakeTimeout + time.Second)
+	var phaseStart int64
+	tk := time.NewTicker(sampleEvery)
+	defer tk.Stop()
+	for {
+		var done bool
+		select {
+		case <-tk.C:
+		case <-ctx.Done():
+			done = true
+		}
+		now := r.now()
+		c := r.sum()
+		res.Samples = append(res.Samples, sample{
+			T: now, Attempted: c[cAttempted], Established: c[cEstablished], Open: c[cOpen],
+			Sent: c[cSent], Received: c[cReceived], Errors: c[cErrors],
+		})
+		ph := r.phase.Load()
+		next := ph
+		switch ph {
+		case phaseRamp:
+			if (c[cAttempted] >= int64(cfg.conns) && c[cPending] == 0) || now > rampDeadline || done {
+				next = phaseSteady
+				res.SteadyStartNs = now
+				res.RampUpgrades = c[cEstablished]
+				r.steadyStart.Store(now)
+				if cfg.readyFile != "" && cfg.child == 0 {
+					writeReady(cfg.readyFile, c[cEstablished])
+				}
+			}
+		case phaseSteady:
+			over := now-phaseStart >= int64(cfg.duration) || done
+			// A dropping storm is over once every dropped connection is back.
+			if cfg.scenario == scStorm && cfg.stormMode == "drop" && c[cDropped] > 0 &&
+				now-phaseStart > int64(cfg.stormAfter+200*time.Millisecond) && c[cRecovered] == c[cDropped] && c[cPending] == 0 {
+				over = true
+			}
+			// A slow run has shown what it set out to once the server has
+			// closed every slow connection.
+			if cfg.scenario == scSlow && c[cSlowConns] > 0 && c[cSlowClosed] == c[cSlowConns] {
+				over = true
+			}
+			if over {
+				next = phaseDrain
+				res.SteadyEndNs = now
+				r.steadyEnd.Store(now)
+				res.ClientRSS, res.ClientHeap, res.ClientOpen = selfRSS(), heapInuse(), c[cOpen]
+			}
+		case phaseDrain:
+			if c[cInflight] <= 0 || now-phaseStart >= int64(cfg.drainTimeout) {
+				next = phaseClose
+			}
+		case phaseClose:
+			if c[cOpen] <= 0 || now-phaseStart >= int64(closeWait+500*time.Millisecond) {
+				next = phaseStop
+			}
+		}
+		if r.onSample != nil {
+			r.onSample(ph, now, c)
+		}
+		if next != ph {
+			r.phase.Store(next)
+			phaseStart = now
+			if next == phaseStop {
+				break
+			}
+		}
+	}
+	wg.Wait()
+	res.StormStartNs = r.stormStart.Load()
+	res.collect(r.loops)
+	return res, nil
+}
+
+// writeReady creates the --ready-file once the ramp is over.
+func writeReady(path string, established int64) {
+	tmp := path + ".tmp"
+	b := []byte(`{"established":` + itoa(established) + "}\n")
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		_ = os.Rename(tmp, path)
+	}
+}
+
+// selfRSS is this process's resident set in bytes (0 if unknown).
+func selfRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("VmRSS:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(line), []byte(" kB"))), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return kb << 10
+}
+
+func heapInuse() int64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
+}

@@ -1,0 +1,116 @@
+package loop
+
+import (
+	"errors"
+
+	"github.com/gobwas/ws"
+)
+
+// SlowPolicy says what happens to a message that would take a
+// connection's outbound queue over Options.MaxOutbound.
+type SlowPolicy uint8
+
+const (
+	// SlowClose closes the connection with 1008 "slow consumer".
+	SlowClose SlowPolicy = iota
+	// SlowDrop drops the message and counts it; the connection stays.
+	SlowDrop
+)
+
+// ErrSlowConsumer is returned by Send (and counted for Publish) when the
+// connection's outbound queue is full. Under SlowClose the connection is
+// being closed with 1008.
+var ErrSlowConsumer = errors.New("loop: slow consumer: outbound queue full")
+
+// A connection's outbound queue is the frames handed to its loop and not
+// yet written (outQueued, counted by Send) plus what gnet holds because the
+// socket would not take it (outBuffered, a snapshot the loop refreshes on
+// every write and, while it is not zero, on every tick). gnet only drains
+// between our writes, so the snapshot is never below the truth, and the
+// check outQueued + outBuffered + n <= MaxOutbound bounds the real queue.
+// A message larger than the bound is still taken when the queue is empty,
+// so that MaxOutbound below MaxMessageSize does not make large messages
+// impossible: the queue never holds more than MaxOutbound plus one message.
+
+// reserve accounts n more queued bytes for c, or reports false if that
+// would exceed the bound.
+func (c *Conn) reserve(n int) bool {
+	max := int64(c.loop.srv.opts.MaxOutbound)
+	q := c.outQueued.Add(int64(n))
+	if max <= 0 {
+		return true
+	}
+	if b := c.outBuffered.Load(); q+b > max && (q != int64(n) || b != 0) {
+		c.outQueued.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+// refused applies the slow-consumer policy after reserve failed, off the
+// loop.
+func (c *Conn) refused() error {
+	s := c.loop.srv
+	if s.opts.SlowPolicy == SlowDrop {
+		s.counters.slowDropped.Add(1)
+		return ErrSlowConsumer
+	}
+	c.loop.enqueue(command{kind: cmdClose, c: c, code: ws.StatusPolicyViolation,
+		reason: "slow consumer", cause: causeSlowConsumer})
+	return ErrSlowConsumer
+}
+
+// fits reports whether n more bytes fit c's outbound queue, on the loop.
+func (l *eventLoop) fits(c *Conn, n int) bool {
+	max := int64(l.srv.opts.MaxOutbound)
+	queued := c.outQueued.Load() + int64(c.gc.OutboundBuffered())
+	return max <= 0 || queued == 0 || queued+int64(n) <= max
+}
+
+// refusedOnLoop applies the slow-consumer policy on the loop.
+func (l *eventLoop) refusedOnLoop(c *Conn) {
+	if l.srv.opts.SlowPolicy == SlowDrop {
+		l.stats.slowDropped.Add(1)
+		return
+	}
+	l.startClose(c, ws.StatusPolicyViolation, "slow consumer", causeSlowConsumer)
+}
+
+// wrote refreshes c's snapshot of gnet's outbound buffer after a write and
+// watches it until it drains.
+func (l *eventLoop) wrote(c *Conn) {
+	gc := c.gc
+	if gc == nil {
+		return
+	}
+	b := gc.OutboundBuffered()
+	c.outBuffered.Store(int64(b))
+	if b > 0 && !c.flushWatch {
+		c.flushWatch = true
+		l.flushing = append(l.flushing, c)
+	}
+}
+
+// watchFlushes runs each tick: it refreshes the snapshots of connections
+// whose gnet buffer was not empty, forgets those that drained, and
+// publishes the largest queue as a gauge.
+func (l *eventLoop) watchFlushes() {
+	var most int64
+	keep := l.flushing[:0]
+	for _, c := range l.flushing {
+		var b int64
+		if c.gc != nil {
+			b = int64(c.gc.OutboundBuffered())
+		}
+		c.outBuffered.Store(b)
+		most = max(most, b+c.outQueued.Load())
+		if b > 0 {
+			keep = append(keep, c)
+		} else {
+			c.flushWatch = false
+		}
+	}
+	clear(l.flushing[len(keep):])
+	l.flushing = keep
+	l.stats.outboundMax.Store(most)
+}

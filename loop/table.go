@@ -1,0 +1,113 @@
+package loop
+
+import "sync/atomic"
+
+// Every connection has a slot in its loop's table; its ID encodes where:
+//
+//	bits 0-31  slot in the loop's table
+//	bits 32-39 loop index
+//	bits 40-63 generation of the slot (never 0), so that a reused slot
+//	           gives a new ID
+//
+// The table is written only by its loop, and read by any goroutine
+// (Server.Lookup) through atomic loads: when it grows, the loop publishes a
+// new copy. A reader holding an older copy may miss a connection opened
+// since, never find a wrong one: Lookup checks the ID. A slot costs 12
+// bytes (its pointer and its generation).
+
+type connTable struct {
+	slots atomic.Pointer[[]atomic.Pointer[Conn]]
+	gens  []uint32 // loop-owned
+	free  []uint32 // loop-owned: slots to reuse
+}
+
+const (
+	slotBits   = 32
+	loopBits   = 8
+	genBits    = 24
+	maxGen     = 1<<genBits - 1
+	maxLoopIdx = 1<<loopBits - 1
+)
+
+// insert gives c a slot and its ID. It runs on the loop.
+func (l *eventLoop) insert(c *Conn) {
+	t := &l.table
+	var slot uint32
+	if n := len(t.free); n > 0 {
+		slot = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		slot = uint32(len(t.gens))
+		t.gens = append(t.gens, 0)
+		cur := t.slots.Load()
+		if cur == nil || int(slot) >= len(*cur) {
+			size := 1024
+			if cur != nil {
+				size = 2 * len(*cur)
+			}
+			grown := make([]atomic.Pointer[Conn], size)
+			if cur != nil {
+				for i := range *cur {
+					grown[i].Store((*cur)[i].Load())
+				}
+			}
+			t.slots.Store(&grown)
+		}
+	}
+	g := t.gens[slot] + 1
+	if g > maxGen {
+		g = 1
+	}
+	t.gens[slot] = g
+	c.id = uint64(g)<<(slotBits+loopBits) | uint64(l.idx&maxLoopIdx)<<slotBits | uint64(slot)
+	(*t.slots.Load())[slot].Store(c)
+}
+
+// remove frees c's slot. It runs on the loop.
+func (l *eventLoop) remove(c *Conn) {
+	slot := uint32(c.id)
+	(*l.table.slots.Load())[slot].Store(nil)
+	l.table.free = append(l.table.free, slot)
+}
+
+// Lookup returns the upgraded connection with the given ID, or nil if there
+// is none or it is closing. Safe from any goroutine.
+func (s *Server) Lookup(id uint64) *Conn {
+	loops := s.eventLoops()
+	idx := int(id>>slotBits) & maxLoopIdx
+	if idx >= len(loops) {
+		return nil
+	}
+	p := loops[idx].table.slots.Load()
+	slot := uint32(id)
+	if p == nil || int(slot) >= len(*p) {
+		return nil
+	}
+	c := (*p)[slot].Load()
+	if c == nil || c.id != id || !c.upgraded.Load() || c.closing.Load() {
+		return nil
+	}
+	return c
+}
+
+// forEachConn calls fn for each connection of loop idx from slot on, until
+// fn returns false, off the loop. It returns the slot after the last one
+// visited, or -1 when the table was exhausted.
+func (s *Server) forEachConn(idx int, from uint32, fn func(c *Conn) bool) int64 {
+	loops := s.eventLoops()
+	if idx >= len(loops) {
+		return -1
+	}
+	p := loops[idx].table.slots.Load()
+	if p == nil {
+		return -1
+	}
+	for i := int(from); i < len(*p); i++ {
+		if c := (*p)[i].Load(); c != nil && c.upgraded.Load() && !c.closing.Load() {
+			if !fn(c) {
+				return int64(i) + 1
+			}
+		}
+	}
+	return -1
+}

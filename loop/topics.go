@@ -1,0 +1,355 @@
+package loop
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// Topics. The topicRegistry knows, per topic, how many subscribers each loop
+// has; each loop keeps the set of its own connections subscribed to a
+// topic, loop-owned and lock-free. Publish encodes the frame once into a
+// shared read-only buffer and hands it to each loop that has subscribers,
+// one command per loop, and each loop writes it to its subscribers. So a
+// publish to 100,000 subscribers costs one frame of memory and one inbox
+// entry per loop.
+//
+// Lock order: topicRegistry.mu, then a loop's inbox mu. A loop never holds its
+// inbox lock while it takes the topicRegistry's.
+
+// ErrBadTopic is returned for an empty topic name.
+var ErrBadTopic = errors.New("loop: empty topic name")
+
+// ErrBadCursor is returned by List for a cursor it did not make.
+var ErrBadCursor = errors.New("loop: bad list cursor")
+
+type topicRegistry struct {
+	mu     sync.RWMutex
+	topics map[string]*topic
+}
+
+// topic is a registry entry, guarded by topicRegistry.mu. loops routes
+// publishes: Subscribe counts there at once, so that a Publish that starts
+// after Subscribe returns reaches the connection's loop. subs counts the
+// subscriptions the loops have actually made (duplicates and connections
+// gone meanwhile are not).
+type topic struct {
+	name   string
+	loops  []int32 // routed subscriptions per loop, by eventLoop.idx
+	routes int     // sum of loops
+	subs   int
+}
+
+// loopTopic is one loop's subscribers to a topic.
+type loopTopic struct {
+	t    *topic
+	subs map[*Conn]struct{}
+}
+
+// sharedFrame is a pre-encoded frame shared by the loops of one publish.
+// The last loop to finish with it returns it to the pool.
+type sharedFrame struct {
+	buf  *buffer
+	refs atomic.Int32
+}
+
+var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
+
+func (f *sharedFrame) release() {
+	if f.refs.Add(-1) == 0 {
+		putBuffer(f.buf)
+		f.buf = nil
+		sharedFrames.Put(f)
+	}
+}
+
+// acquire counts a subscription of a connection on loop idx to name,
+// creating the topic if needed, and returns it.
+func (r *topicRegistry) acquire(name string, idx int) *topic {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.topics[name]
+	if t == nil {
+		if r.topics == nil {
+			r.topics = make(map[string]*topic)
+		}
+		t = &topic{name: name}
+		r.topics[name] = t
+	}
+	for len(t.loops) <= idx {
+		t.loops = append(t.loops, 0)
+	}
+	t.loops[idx]++
+	t.routes++
+	return t
+}
+
+// counted records that a loop made an acquired subscription.
+func (r *topicRegistry) counted(t *topic) {
+	r.mu.Lock()
+	t.subs++
+	r.mu.Unlock()
+}
+
+// release undoes one acquire, and one counted if made is set.
+func (r *topicRegistry) release(t *topic, idx int, made bool) {
+	r.mu.Lock()
+	t.loops[idx]--
+	t.routes--
+	if made {
+		t.subs--
+	}
+	if t.routes == 0 && r.topics[t.name] == t {
+		delete(r.topics, t.name)
+	}
+	r.mu.Unlock()
+}
+
+// Subscribe adds the connection to topic name. It takes effect in order
+// with the connection's other commands: a Publish that starts after
+// Subscribe returns reaches it.
+func (c *Conn) Subscribe(name string) error {
+	if name == "" {
+		return ErrBadTopic
+	}
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	s := c.loop.srv
+	t := s.topics.acquire(name, c.loop.idx)
+	if !c.loop.enqueue(command{kind: cmdSubscribe, c: c, topic: t}) {
+		s.topics.release(t, c.loop.idx, false)
+		return ErrServerClosed
+	}
+	return nil
+}
+
+// Unsubscribe removes the connection from topic name; it is a no-op if
+// the connection is not subscribed.
+func (c *Conn) Unsubscribe(name string) error {
+	if c.closing.Load() {
+		return ErrClosed
+	}
+	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, reason: name}) {
+		return ErrServerClosed
+	}
+	return nil
+}
+
+// subscribe runs on the loop for cmdSubscribe.
+func (l *eventLoop) subscribe(c *Conn, t *topic) {
+	lt := l.topics[t]
+	if c.state != stateOpen || (lt != nil && hasSub(lt, c)) {
+		l.srv.topics.release(t, l.idx, false) // closed meanwhile, or a duplicate
+		return
+	}
+	l.srv.topics.counted(t)
+	if lt == nil {
+		if l.topics == nil {
+			l.topics = make(map[*topic]*loopTopic)
+		}
+		lt = &loopTopic{t: t, subs: make(map[*Conn]struct{})}
+		l.topics[t] = lt
+	}
+	lt.subs[c] = struct{}{}
+	c.subs = append(c.subs, lt)
+}
+
+func hasSub(lt *loopTopic, c *Conn) bool {
+	_, ok := lt.subs[c]
+	return ok
+}
+
+// unsubscribe runs on the loop for cmdUnsubscribe, and for every topic of
+// a closing connection with name "".
+func (l *eventLoop) unsubscribe(c *Conn, name string) {
+	for i := 0; i < len(c.subs); i++ {
+		lt := c.subs[i]
+		if name != "" && lt.t.name != name {
+			continue
+		}
+		delete(lt.subs, c)
+		if len(lt.subs) == 0 {
+			delete(l.topics, lt.t)
+		}
+		l.srv.topics.release(lt.t, l.idx, true)
+		c.subs[i] = c.subs[len(c.subs)-1]
+		c.subs[len(c.subs)-1] = nil
+		c.subs = c.subs[:len(c.subs)-1]
+		i--
+		if name != "" {
+			return
+		}
+	}
+}
+
+// Topics returns the names of the topics c is subscribed to. It must run
+// on the loop; Conn.Topics asks the loop for it.
+func (c *Conn) topicNames() []string {
+	names := make([]string, len(c.subs))
+	for i, lt := range c.subs {
+		names[i] = lt.t.name
+	}
+	return names
+}
+
+// Publish sends one message to every subscriber of topic name and returns
+// how many subscribers there were (see Subscribers). The frame is encoded once; each
+// subscriber whose outbound queue is full is handled by the slow-consumer
+// policy and counted in Stats.DeliveriesDropped. Messages published from
+// one goroutine reach each subscriber in order.
+func (s *Server) Publish(name string, op OpCode, data []byte) (int, error) {
+	if err := checkSend(op, data); err != nil {
+		return 0, err
+	}
+	s.counters.publishes.Add(1)
+	// The read lock is held while the commands are queued, so a
+	// concurrent unsubscribe cannot remove the topic's loops mid-way.
+	s.topics.mu.RLock()
+	defer s.topics.mu.RUnlock()
+	t := s.topics.topics[name]
+	if t == nil {
+		return 0, nil
+	}
+	var buf [64]*eventLoop
+	targets := buf[:0]
+	loops := s.eventLoops()
+	for idx, n := range t.loops {
+		if n > 0 && idx < len(loops) {
+			targets = append(targets, loops[idx])
+		}
+	}
+	return t.subs, s.fanOut(op, data, t, targets)
+}
+
+// Subscribers returns the number of connections subscribed to topic name,
+// as far as their loops have processed Subscribe and Unsubscribe.
+func (s *Server) Subscribers(name string) int {
+	s.topics.mu.RLock()
+	defer s.topics.mu.RUnlock()
+	if t := s.topics.topics[name]; t != nil {
+		return t.subs
+	}
+	return 0
+}
+
+// Broadcast sends one message to every open connection and returns how many
+// were open when it was called.
+func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
+	if err := checkSend(op, data); err != nil {
+		return 0, err
+	}
+	s.counters.publishes.Add(1)
+	var buf [64]*eventLoop
+	targets := buf[:0]
+	var n int64
+	for _, l := range s.eventLoops() {
+		if open := l.stats.connsOpen.Load(); open > 0 {
+			n += open
+			targets = append(targets, l)
+		}
+	}
+	return int(n), s.fanOut(op, data, nil, targets)
+}
+
+// fanOut encodes the frame once and hands it to each target loop; t nil
+// means every open connection of the loop.
+func (s *Server) fanOut(op OpCode, data []byte, t *topic, targets []*eventLoop) error {
+	if len(targets) == 0 {
+		return nil
+	}
+	f := sharedFrames.Get().(*sharedFrame)
+	f.buf = getBuffer(codec.MaxHeaderSize + len(data))
+	f.buf.b = codec.AppendFrame(f.buf.b, op, true, data)
+	f.refs.Store(int32(len(targets)) + 1) // +1 held until all are queued
+	var err error
+	for _, l := range targets {
+		if !l.enqueue(command{kind: cmdPublish, topic: t, shared: f}) {
+			f.release()
+			err = ErrServerClosed
+		}
+	}
+	f.release()
+	return err
+}
+
+// maxCoalesce bounds how many queued publishes to one topic a loop writes
+// to each subscriber with a single writev.
+const maxCoalesce = 64
+
+// publishRun runs on the loop for a run of consecutive cmdPublish commands
+// to the same topic (t nil: broadcast): each subscriber gets all their
+// frames in one writev, so a burst of publishes costs one system call per
+// subscriber rather than one per message.
+func (l *eventLoop) publishRun(cmds []command) {
+	t := cmds[0].topic
+	iov := l.iov[:0]
+	for i := range cmds {
+		iov = append(iov, cmds[i].shared.buf.b)
+	}
+	if t == nil {
+		for c := l.head; c != nil; {
+			next := c.next // a failed write unlinks c
+			l.deliverShared(c, iov)
+			c = next
+		}
+	} else if lt := l.topics[t]; lt != nil {
+		for c := range lt.subs {
+			l.deliverShared(c, iov)
+		}
+	}
+	clear(iov)
+	l.iov = iov[:0]
+	for i := range cmds {
+		cmds[i].shared.release()
+	}
+}
+
+// deliverShared writes the frames of a publish run to c, those that fit
+// its outbound queue; the others go to the slow-consumer policy.
+func (l *eventLoop) deliverShared(c *Conn, frames [][]byte) {
+	if c.state != stateOpen {
+		return
+	}
+	total := 0
+	for _, f := range frames {
+		total += len(f)
+	}
+	if !l.fits(c, total) {
+		// Deliver what fits, one frame at a time, then refuse the rest.
+		for i, f := range frames {
+			if !l.fits(c, len(f)) {
+				l.stats.deliveriesDropped.Add(int64(len(frames) - i))
+				l.refusedOnLoop(c)
+				return
+			}
+			if !l.writeDelivered(c, frames[i:i+1]) {
+				return
+			}
+		}
+		return
+	}
+	l.writeDelivered(c, frames)
+}
+
+// writeDelivered writes frames to c with one writev and counts them.
+func (l *eventLoop) writeDelivered(c *Conn, frames [][]byte) bool {
+	gc := c.gc
+	if gc == nil {
+		return false
+	}
+	n, err := gc.Writev(frames)
+	if err != nil {
+		return false
+	}
+	l.stats.bytesOut.Add(int64(n))
+	l.stats.deliveries.Add(int64(len(frames)))
+	l.stats.messagesOut.Add(int64(len(frames)))
+	c.msgsOut += int64(len(frames))
+	c.bytesOut += int64(n)
+	c.lastData = l.srv.now()
+	l.wrote(c)
+	return true
+}
