@@ -172,3 +172,21 @@ func TestRFC6455_9_LargeMessagesCoder(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 }
+
+// TestRFC6455_10_4_MaxMessageSizeIsTheLimit: MaxMessageSize is the limit
+// a client meets, with 1009 above it. Raised above the handler mailbox's
+// byte bound (MailboxBytes, 1 MiB by default) and with the handler idle,
+// a message up to MaxMessageSize is delivered: the mailbox bound is about
+// a client outrunning its handler, and must not turn into a lower, silent
+// message limit closed with 1008.
+func TestRFC6455_10_4_MaxMessageSizeIsTheLimit(t *testing.T) {
+	srv := startConformance(t, gateway.Config{MaxMessageSize: 4 << 20}, gateway.Echo{})
+	c := dialRaw(t, srv)
+	for _, n := range []int{1<<20 + 1, 4 << 20} {
+		p := binaryPayload(n)
+		c.send(binaryMsg(p))
+		c.expectMessage(opBinary, p)
+	}
+	c.send(wframe{fin: true, op: opBinary, announce: 4<<20 + 1})
+	c.expectCloseFrame(1009)
+}
