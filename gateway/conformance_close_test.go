@@ -446,9 +446,12 @@ func TestRFC6455_7_4_1_ShutdownSendsGoingAway(t *testing.T) {
 // MUST send a Close frame in response" (§5.5.1). Here the client closes
 // while the server still holds megabytes of echoes it has not been able to
 // write (the client reads slowly). Every echo the server accepted must
-// still arrive whole, then the close answer, then the end of TCP.
+// still arrive whole, then the close answer, then the end of TCP. The
+// outbound bound is raised so that 16 MiB can wait in the server; at its
+// default (1 MiB) the same can happen with less, but then the kernel's
+// socket buffers hide it on loopback.
 func TestRFC6455_5_5_1_CloseAnswerAfterPendingOutput(t *testing.T) {
-	srv := startConformance(t, gateway.Config{MaxMessageSize: 1 << 20}, gateway.Echo{})
+	srv := startConformance(t, gateway.Config{MaxOutbound: 64 << 20, MailboxBytes: 32 << 20}, gateway.Echo{})
 	// A small receive buffer, set before connecting so that the window
 	// is small from the start, keeps most of the echoes in the server.
 	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
