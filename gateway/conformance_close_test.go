@@ -1,15 +1,12 @@
 package gateway_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -452,26 +449,8 @@ func TestRFC6455_7_4_1_ShutdownSendsGoingAway(t *testing.T) {
 // socket buffers hide it on loopback.
 func TestRFC6455_5_5_1_CloseAnswerAfterPendingOutput(t *testing.T) {
 	srv := startConformance(t, gateway.Config{MaxOutbound: 64 << 20, MailboxBytes: 32 << 20}, gateway.Echo{})
-	// A small receive buffer, set before connecting so that the window
-	// is small from the start, keeps most of the echoes in the server.
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var err error
-		rc.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
-		})
-		return err
-	}}
-	conn, err := d.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &rawClient{t: t, conn: conn, r: bufio.NewReaderSize(conn, 1<<16)}
-	key := codec.NewClientKey()
-	c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
-	if status, resp := c.readHTTP(); status != 101 {
-		t.Fatalf("upgrade: %d\n%s", status, resp)
-	}
+	// A small receive buffer keeps most of the echoes in the server.
+	c := dialSmallWindow(t, srv)
 	const n = 16
 	p := binaryPayload(1 << 20)
 	for range n {

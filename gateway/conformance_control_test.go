@@ -268,3 +268,42 @@ func TestRFC6455_5_5_2_LongFrameIsProofOfLife(t *testing.T) {
 		return
 	}
 }
+
+// TestRFC6455_5_5_2_PongsRespectTheOutboundBound: a client that pings and
+// never reads must not make the server queue pongs without end. Pongs
+// count against MaxOutbound like any output: past it the slow-consumer
+// policy applies (SlowClose, the default: 1008), which §5.5.3 allows since
+// a pong may answer only the most recent ping. The client's small receive
+// buffer keeps the kernel from absorbing the pongs.
+func TestRFC6455_5_5_2_PongsRespectTheOutboundBound(t *testing.T) {
+	srv := startConformance(t, gateway.Config{}, gateway.Echo{}) // MaxOutbound 1 MiB
+	c := dialSmallWindow(t, srv)
+	one := c.wire(msg(opPing, pingPayload(125)))
+	var batch []byte
+	for range 8192 {
+		batch = append(batch, one...)
+	}
+	const pings = 16 * 8192 // 16 MiB of pings, 16 MiB of pongs
+	for range pings / 8192 {
+		if _, err := c.conn.Write(batch); err != nil {
+			break // the server gave up on us: fine
+		}
+	}
+	for i := 0; i < pings; i++ {
+		f, err := c.tryNext()
+		if err != nil {
+			t.Fatalf("after %d pongs: %v, want a 1008 close", i, err)
+		}
+		if f.op == opClose {
+			if code, reason := closePayload(t, f.data); code != 1008 {
+				t.Fatalf("close %d %q, want 1008", code, reason)
+			}
+			t.Logf("closed with 1008 after %d pongs (%d KiB)", i, i*127>>10)
+			return
+		}
+		if f.op != opPong {
+			t.Fatalf("got %s", f)
+		}
+	}
+	t.Fatalf("the server queued all %d pongs (%d MiB) for a client that did not read", pings, pings*127>>20)
+}

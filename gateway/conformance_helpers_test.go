@@ -1,16 +1,19 @@
 package gateway_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
 )
 
@@ -38,6 +41,33 @@ func startConformance(t testing.TB, cfg gateway.Config, h gateway.Handler) *gate
 		cfg.PingInterval = -1
 	}
 	return startServer(t, cfg, h)
+}
+
+// dialSmallWindow is dialRaw with an 8 KiB receive buffer, set before
+// connecting so that the TCP window is small from the start (shrinking it
+// later can stall the connection): what the client does not read then
+// stays in the server instead of in the kernel's buffers.
+func dialSmallWindow(t testing.TB, srv *gateway.Server) *rawClient {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10)
+		})
+		return err
+	}}
+	conn, err := d.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{t: t, conn: conn, r: bufio.NewReaderSize(conn, 1<<16)}
+	key := codec.NewClientKey()
+	c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
+	if status, resp := c.readHTTP(); status != 101 {
+		t.Fatalf("upgrade: %d\n%s", status, resp)
+	}
+	return c
 }
 
 // Opcodes (RFC 6455 §5.2, §11.8), spelled out so that tests read like the

@@ -17,6 +17,13 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 		// between the fragments of a message (§5.4).
 		if c.state == stateOpen {
 			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, true, p)
+			if !l.fits(c, len(l.scratch)) {
+				// Pongs count against MaxOutbound too, or a client that
+				// pings without reading grows our queue without end;
+				// §5.5.3 lets a later pong answer the skipped pings.
+				l.refusedOnLoop(c)
+				break
+			}
 			if !l.write(c, l.scratch) {
 				return gnet.Close, true
 			}
