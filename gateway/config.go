@@ -4,11 +4,48 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime"
+	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/loop"
 )
+
+// proxyMode parses Config.ProxyProtocol.
+func proxyMode(s string) (loop.ProxyMode, error) {
+	switch s {
+	case "", "off":
+		return loop.ProxyOff, nil
+	case "optional":
+		return loop.ProxyOptional, nil
+	case "required":
+		return loop.ProxyRequired, nil
+	}
+	return 0, fmt.Errorf("gateway: Config.ProxyProtocol %q: want off, optional or required", s)
+}
+
+// parsePrefixes parses Config.TrustedProxies: CIDRs or single addresses.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: Config.TrustedProxies: %q is not a CIDR or an address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
 
 // Defaults used for the zero values of Config's fields.
 const (
@@ -24,6 +61,9 @@ const (
 	DefaultMaxOutbound      = 1 << 20
 	DefaultMailboxMessages  = 64
 	DefaultMailboxBytes     = 1 << 20
+	DefaultProxyMaxBytes    = codec.DefaultProxyMaxBytes
+	DefaultDrainWindow      = 30 * time.Second
+	DefaultDrainGrace       = 5 * time.Second
 )
 
 // SlowPolicy says what happens to a message that would overflow a
@@ -107,6 +147,39 @@ type Config struct {
 	// MaxMsgRate (one second's worth).
 	MaxMsgBurst int
 
+	// ProxyProtocol is "off" (or empty), "optional" or "required": whether
+	// connections start with a PROXY protocol v1/v2 header, as sent by
+	// HAProxy (send-proxy, send-proxy-v2) or AWS NLB. Its address becomes
+	// the connection's RemoteAddr everywhere. With "required", a connection
+	// without one is closed.
+	ProxyProtocol string
+	// TrustedProxies lists the CIDRs (or single addresses) of the proxies
+	// whose PROXY headers are believed; a header from anyone else closes
+	// the connection. If empty, every peer is trusted.
+	TrustedProxies []string
+	// ProxyMaxBytes bounds a PROXY header. If zero, DefaultProxyMaxBytes.
+	ProxyMaxBytes int
+
+	// MaxConns bounds the WebSocket connections of the server; an upgrade
+	// over it gets 503 with Retry-After. If zero, unbounded.
+	MaxConns int
+	// MaxConnsPerIP bounds the connections of one client address (after
+	// PROXY protocol). If zero, unbounded.
+	MaxConnsPerIP int
+	// AcceptRate limits upgrades per second (token bucket, AcceptBurst
+	// deep); over it, 503 with Retry-After. If zero, unlimited.
+	AcceptRate float64
+	// AcceptBurst is the bucket size for AcceptRate. If zero, one second's
+	// worth (at least 1).
+	AcceptBurst int
+
+	// DrainWindow is the time over which Drain spreads the closes of open
+	// connections. If zero, DefaultDrainWindow (30s).
+	DrainWindow time.Duration
+	// DrainGrace is how long after the window Drain waits before closing
+	// what remains at once. If zero, DefaultDrainGrace (5s).
+	DrainGrace time.Duration
+
 	// Logger receives the server's logs. If nil, logs are discarded.
 	Logger *slog.Logger
 }
@@ -150,6 +223,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxMsgBurst == 0 {
 		c.MaxMsgBurst = c.MaxMsgRate
 	}
+	if c.ProxyMaxBytes == 0 {
+		c.ProxyMaxBytes = DefaultProxyMaxBytes
+	}
+	if c.AcceptBurst == 0 && c.AcceptRate > 0 {
+		c.AcceptBurst = max(1, int(c.AcceptRate))
+	}
+	def(&c.DrainWindow, DefaultDrainWindow)
+	def(&c.DrainGrace, DefaultDrainGrace)
 	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
@@ -168,10 +249,14 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("gateway: Config.MaxHeaderBytes must be at least 256")
 	case c.MaxOutbound < 0, c.MailboxMessages < 0, c.MailboxBytes < 0, c.MaxMsgRate < 0, c.MaxMsgBurst < 0:
 		return c, errors.New("gateway: Config limits must not be negative")
+	case c.MaxConns < 0, c.MaxConnsPerIP < 0, c.AcceptRate < 0, c.AcceptBurst < 0:
+		return c, errors.New("gateway: Config admission limits must not be negative")
+	case c.ProxyMaxBytes < codec.ProxyV1MaxBytes || c.ProxyMaxBytes > codec.ProxyV2MaxBytes:
+		return c, fmt.Errorf("gateway: Config.ProxyMaxBytes must be within %d..%d", codec.ProxyV1MaxBytes, codec.ProxyV2MaxBytes)
 	case c.SlowPolicy != SlowClose && c.SlowPolicy != SlowDrop:
 		return c, errors.New("gateway: Config.SlowPolicy is not SlowClose or SlowDrop")
 	case c.HandshakeTimeout < 0, c.PongTimeout < 0, c.CloseTimeout < 0, c.TimerTick < 0,
-		c.IdleTimeout < 0, c.MaxLifetime < 0:
+		c.IdleTimeout < 0, c.MaxLifetime < 0, c.DrainWindow < 0, c.DrainGrace < 0:
 		return c, errors.New("gateway: Config durations other than PingInterval must not be negative")
 	}
 	return c, nil

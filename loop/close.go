@@ -54,7 +54,7 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			// gnet drops the output it cannot write at once when it
 			// closes, our close frame last: close once it is out, or at
 			// the close timeout. fire looks at each tick.
-			c.discard, c.drain = true, true
+			c.discard, c.linger = true, true
 			l.armClose(c)
 			l.schedule(c, l.srv.now()+int64(l.srv.opts.TimerTick))
 			return gnet.None, true
@@ -157,7 +157,7 @@ func (l *eventLoop) closeAll(code StatusCode, reason string) {
 		switch c.state {
 		case stateOpen:
 			l.startClose(c, code, reason, causeShutdown)
-		case stateHandshake, stateDeferred:
+		case stateProxy, stateHandshake, stateDeferred:
 			l.drop(c, causeShutdown)
 		}
 		c = next
@@ -194,8 +194,9 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)
+	l.release(c)
 	l.stats.connsOpen.Add(-1)
-	if prev == stateHandshake || prev == stateDeferred {
+	if prev < stateOpen {
 		return // never upgraded: the handler never heard of it
 	}
 	if c.user != "" {

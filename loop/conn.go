@@ -48,7 +48,8 @@ var (
 
 // Connection states. Transitions happen on the owning loop only.
 const (
-	stateHandshake uint8 = iota // reading the HTTP upgrade request
+	stateProxy     uint8 = iota // reading a PROXY protocol header
+	stateHandshake              // reading the HTTP upgrade request
 	stateDeferred               // request read; a hook decides (pending.go)
 	stateOpen                   // frames flow both ways
 	stateClosing                // our close frame is out; waiting for the peer's
@@ -69,17 +70,19 @@ type Conn struct {
 	value       atomic.Value
 
 	// Loop-owned state.
-	gc      gnet.Conn // nil once the TCP connection is closed
-	state   uint8
-	discard bool // framing is lost: input is dropped until the end
-	drain   bool // closing handshake done: close once our output is written
-	cause   closeCause
-	hs      *codec.Request // parse state of a request split across reads
-	prev    *Conn          // the loop's list of sessions
-	next    *Conn
-	frame   frameState
-	msgBuf  *buffer // the message being reassembled
-	utf8    codec.UTF8
+	gc       gnet.Conn // nil once the TCP connection is closed
+	state    uint8
+	discard  bool // framing is lost: input is dropped until the end
+	admitted bool // counted by admission control (admission.go)
+	draining bool // expireAt is a drain close (drain.go)
+	linger   bool // closing handshake done: close once our output is written
+	cause    closeCause
+	hs       *codec.Request // parse state of a request split across reads
+	prev     *Conn          // the loop's list of sessions
+	next     *Conn
+	frame    frameState
+	msgBuf   *buffer // the message being reassembled
+	utf8     codec.UTF8
 	// closeCode and closeReason describe how the connection ended, for
 	// the handler's OnClose.
 	closeCode   StatusCode

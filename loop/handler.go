@@ -31,6 +31,9 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := h.s
 	l := s.loopOf(gc.EventLoop())
 	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano()}
+	if s.opts.ProxyMode != ProxyOff {
+		c.state = stateProxy
+	}
 	l.insert(c)
 	c.remote = addrPort(gc.RemoteAddr())
 	gc.SetContext(c)

@@ -112,6 +112,11 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 			switch {
 			case bytes.Equal(path, pathHealthz):
 				return l.serve(c, s.healthResp)
+			case bytes.Equal(path, pathReadyz):
+				if s.draining.Load() {
+					return l.serve(c, s.notReadyResp)
+				}
+				return l.serve(c, s.readyResp)
 			case len(path) == 1 && path[0] == '/' && s.demoResp != nil:
 				return l.serve(c, s.demoResp)
 			}
@@ -121,8 +126,9 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	if err := r.CheckUpgrade(); err != nil {
 		return l.refuse(c, err, nil)
 	}
-	if s.draining.Load() {
-		return l.refuse(c, codec.ErrHandshakeUnavailable, retryAfter)
+	if why := l.admit(c); why != admitOK {
+		l.stats.refusals[why].Add(1)
+		return l.refuse(c, codec.ErrHandshakeUnavailable, refusalRetryAfter[why])
 	}
 	if s.hook != nil {
 		req := Request{r: r, c: c}
@@ -167,7 +173,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 var (
 	methodGET   = []byte("GET")
 	pathHealthz = []byte("/healthz")
-	retryAfter  = []byte("Retry-After: 5\r\n")
+	pathReadyz  = []byte("/readyz")
 )
 
 // serve answers a plain HTTP request with a prebuilt response and closes.

@@ -111,13 +111,15 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 	if a.Value != nil {
 		c.SetValue(a.Value)
 	}
-	if !l.upgrade(c, p.req.Key()) {
-		return
-	}
+	// Subscribe before the 101 goes out, so that a publish the client
+	// provokes as soon as it is connected reaches it.
 	for _, name := range a.Topics {
 		if name != "" {
 			l.subscribe(c, l.srv.topics.acquire(name, l.idx))
 		}
+	}
+	if !l.upgrade(c, p.req.Key()) {
+		return
 	}
 	l.opened(c)
 	if c.gc != nil && c.gc.InboundBuffered() > 0 {

@@ -10,6 +10,8 @@ import (
 // traffic handles a read event for c.
 func (l *eventLoop) traffic(c *Conn) gnet.Action {
 	switch c.state {
+	case stateProxy:
+		return l.readProxy(c)
 	case stateHandshake:
 		return l.readHandshake(c)
 	case stateDeferred:

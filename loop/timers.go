@@ -79,7 +79,7 @@ func (l *eventLoop) opened(c *Conn) {
 func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 	c := n.Value
 	switch c.state {
-	case stateHandshake, stateDeferred:
+	case stateProxy, stateHandshake, stateDeferred:
 		if now < c.expireAt {
 			l.schedule(c, c.expireAt)
 			return
@@ -88,13 +88,13 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
-		if c.drain && c.gc.OutboundBuffered() == 0 {
+		if c.linger && c.gc.OutboundBuffered() == 0 {
 			l.drop(c, c.cause) // our close frame is out: done
 			return
 		}
 		if now < c.expireAt {
 			at := c.expireAt
-			if c.drain {
+			if c.linger {
 				at = min(at, now+int64(l.srv.opts.TimerTick))
 			}
 			l.schedule(c, at)
@@ -115,7 +115,11 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	next := int64(math.MaxInt64)
 	if c.expireAt > 0 {
 		if now >= c.expireAt {
-			l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			if c.draining {
+				l.startClose(c, ws.StatusGoingAway, l.drainReason(), causeShutdown)
+			} else {
+				l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			}
 			return
 		}
 		next = c.expireAt

@@ -141,7 +141,7 @@ func (c *Conn) Unsubscribe(name string) error {
 // subscribe runs on the loop for cmdSubscribe.
 func (l *eventLoop) subscribe(c *Conn, t *topic) {
 	lt := l.topics[t]
-	if c.state != stateOpen || (lt != nil && hasSub(lt, c)) {
+	if (c.state != stateOpen && c.state != stateDeferred) || (lt != nil && hasSub(lt, c)) {
 		l.srv.topics.release(t, l.idx, false) // closed meanwhile, or a duplicate
 		return
 	}
