@@ -29,6 +29,10 @@ import (
 // Every expectation is about order, never about time: to show that the
 // server ignored something, a test sends a probe after it (a ping with a
 // fresh payload) and requires the probe's answer to be the very next frame.
+// The exceptions are the keepalive tests (ServerPing, LongFrameIsProofOfLife
+// in conformance_control_test.go), which need the server's own timers; they
+// leave margins of hundreds of milliseconds, and fail spuriously only if a
+// process stalls for that long.
 
 // startConformance is startServer with the server's keepalive pings off
 // unless cfg sets PingInterval. A connection's first ping comes at a random
