@@ -17,6 +17,13 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 		// between the fragments of a message (§5.4).
 		if c.state == stateOpen {
 			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, true, p)
+			if !l.fits(c, len(l.scratch)) {
+				// Pongs count against MaxOutbound too, or a client that
+				// pings without reading grows our queue without end;
+				// §5.5.3 lets a later pong answer the skipped pings.
+				l.refusedOnLoop(c)
+				break
+			}
 			if !l.write(c, l.scratch) {
 				return gnet.Close, true
 			}
@@ -43,7 +50,15 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 		c.closing.Store(true)
 		c.closeCode, c.closeReason, c.cause = code, string(reason), causePeer
 		l.scratch = codec.AppendClose(l.scratch[:0], reply, "")
-		l.write(c, l.scratch)
+		if l.write(c, l.scratch) && c.gc.OutboundBuffered() > 0 {
+			// gnet drops the output it cannot write at once when it
+			// closes, our close frame last: close once it is out, or at
+			// the close timeout. fire looks at each tick.
+			c.discard, c.linger = true, true
+			l.armClose(c)
+			l.schedule(c, l.srv.now()+int64(l.srv.opts.TimerTick))
+			return gnet.None, true
+		}
 		return gnet.Close, true
 	}
 	return gnet.None, false

@@ -75,6 +75,7 @@ type Conn struct {
 	discard  bool // framing is lost: input is dropped until the end
 	admitted bool // counted by admission control (admission.go)
 	draining bool // expireAt is a drain close (drain.go)
+	linger   bool // closing handshake done: close once our output is written
 	cause    closeCause
 	hs       *codec.Request // parse state of a request split across reads
 	prev     *Conn          // the loop's list of sessions
@@ -90,7 +91,7 @@ type Conn struct {
 	// Deadlines (loop-owned; times on the server's coarse clock, see
 	// timers.go).
 	timer    timerwheel.Node[*Conn]
-	lastRead int64 // last frame of any kind from the peer
+	lastRead int64 // last frame header or payload bytes from the peer
 	lastData int64 // last data message either way
 	pingSent int64 // our unanswered ping; 0 if none
 	expireAt int64 // handshake, closing or lifetime deadline by state

@@ -36,8 +36,10 @@ func (l *eventLoop) deliver(c *Conn, ev event) {
 		if ev.buf != nil {
 			n = len(ev.buf.b)
 		}
+		// A message over MailboxBytes is still taken when no bytes are
+		// queued, as MaxOutbound does: MaxMessageSize stays the limit.
 		depth := len(c.mailbox) - c.mhead
-		if depth >= l.srv.opts.MailboxMessages || c.mbytes+n > l.srv.opts.MailboxBytes {
+		if depth >= l.srv.opts.MailboxMessages || c.mbytes > 0 && c.mbytes+n > l.srv.opts.MailboxBytes {
 			c.mu.Unlock()
 			putBuffer(ev.buf)
 			l.stats.droppedIn.Add(1)

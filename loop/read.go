@@ -53,6 +53,9 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		if f.inFrame {
 			n := int(min(int64(avail), f.remaining))
 			if n > 0 {
+				// Payload is proof of life too: a peer in the middle of
+				// a frame cannot send its pong before the frame ends.
+				c.lastRead = l.srv.now()
 				p, _ := gc.Peek(n)
 				ok := true
 				if c.state == stateOpen {

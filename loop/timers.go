@@ -102,8 +102,16 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
+		if c.linger && c.gc.OutboundBuffered() == 0 {
+			l.drop(c, c.cause) // our close frame is out: done
+			return
+		}
 		if now < c.expireAt {
-			l.schedule(c, c.expireAt)
+			at := c.expireAt
+			if c.linger {
+				at = min(at, now+int64(l.srv.opts.TimerTick))
+			}
+			l.schedule(c, at)
 			return
 		}
 		l.stats.closeTimeouts.Add(1)
