@@ -243,8 +243,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("gateway: Config.Loops is negative")
 	case c.Workers < 0:
 		return c, errors.New("gateway: Config.Workers is negative")
-	case c.MaxMessageSize < 0:
-		return c, errors.New("gateway: Config.MaxMessageSize is negative")
+	case c.MaxMessageSize < 0 || c.MaxMessageSize > 1<<30:
+		return c, errors.New("gateway: Config.MaxMessageSize must be within 0..1GiB")
+	case c.MailboxBytes > 1<<30:
+		return c, errors.New("gateway: Config.MailboxBytes must not exceed 1GiB")
 	case c.MaxHeaderBytes < 256:
 		return c, errors.New("gateway: Config.MaxHeaderBytes must be at least 256")
 	case c.MaxOutbound < 0, c.MailboxMessages < 0, c.MailboxBytes < 0, c.MaxMsgRate < 0, c.MaxMsgBurst < 0:

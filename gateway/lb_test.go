@@ -67,8 +67,8 @@ func TestProxyProtocol(t *testing.T) {
 	t.Run("required", func(t *testing.T) {
 		rec := &remoteRecorder{}
 		srv := startServer(t, gateway.Config{ProxyProtocol: "required"}, rec)
-		if _, st := upgradeAfter(t, srv, v1); st != 101 || rec.last() != src {
-			t.Fatalf("v1: status %d, handler saw %v, want %v", st, rec.last(), src)
+		if _, st := upgradeAfter(t, srv, v1); st != 101 {
+			t.Fatalf("v1: status %d", st)
 		}
 		waitFor(t, func() bool { return rec.last() == src })
 		if _, st := upgradeAfter(t, srv, v2); st != 101 {

@@ -48,7 +48,10 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 		}
 		c.state = stateClosing
 		c.closing.Store(true)
-		c.closeCode, c.closeReason, c.cause = code, string(reason), causePeer
+		c.closeCode, c.cause = code, causePeer
+		if len(reason) > 0 {
+			c.x().closeReason = string(reason)
+		}
 		l.scratch = codec.AppendClose(l.scratch[:0], reply, "")
 		if l.write(c, l.scratch) && c.gc.OutboundBuffered() > 0 {
 			// gnet drops the output it cannot write at once when it
@@ -72,7 +75,10 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 	}
 	c.state = stateClosing
 	c.closing.Store(true)
-	c.closeCode, c.closeReason, c.cause = code, reason, cause
+	c.closeCode, c.cause = code, cause
+	if reason != "" {
+		c.x().closeReason = reason
+	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
@@ -152,15 +158,13 @@ func (l *eventLoop) drop(c *Conn, cause closeCause) {
 // closeAll closes every connection of the loop: open ones with a closing
 // handshake, the others at once.
 func (l *eventLoop) closeAll(code StatusCode, reason string) {
-	for c := l.head; c != nil; {
-		next := c.next // drop unlinks c
+	for c := range l.conns {
 		switch c.state {
 		case stateOpen:
 			l.startClose(c, code, reason, causeShutdown)
 		case stateProxy, stateHandshake, stateDeferred:
 			l.drop(c, causeShutdown)
 		}
-		c = next
 	}
 }
 
@@ -185,10 +189,9 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.state = stateClosed
 	c.closing.Store(true)
 	c.gc = nil
-	l.unlink(c)
 	l.remove(c)
 	l.disarm(c)
-	if len(c.subs) > 0 {
+	if e := c.ext.Load(); e != nil && len(e.subs) > 0 {
 		l.unsubscribe(c, "")
 	}
 	putBuffer(c.msgBuf)
@@ -199,7 +202,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	if prev < stateOpen {
 		return // never upgraded: the handler never heard of it
 	}
-	if c.user != "" {
+	if c.User() != "" {
 		l.srv.users.del(c)
 	}
 	l.stats.closes[c.cause].Add(1)
@@ -207,7 +210,10 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	if code == 0 || code == ws.StatusNoStatusRcvd && c.cause != causePeer {
 		code = ws.StatusAbnormalClosure // no close frame was exchanged (§7.1.5)
 	}
-	reason := c.closeReason
+	var reason string
+	if e := c.ext.Load(); e != nil {
+		reason = e.closeReason
+	}
 	if reason == "" && err != nil && code == ws.StatusAbnormalClosure {
 		reason = err.Error()
 	}

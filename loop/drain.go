@@ -70,7 +70,7 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // two loops line up. It runs on the loop.
 func (l *eventLoop) scheduleDrain(start int64, window time.Duration) {
 	var open int64
-	for c := l.head; c != nil; c = c.next {
+	for c := range l.conns {
 		if c.state == stateOpen {
 			open++
 		}
@@ -80,7 +80,7 @@ func (l *eventLoop) scheduleDrain(start int64, window time.Duration) {
 	}
 	slot := int64(window) / open
 	i := int64(0)
-	for c := l.head; c != nil; c = c.next {
+	for c := range l.conns {
 		if c.state != stateOpen {
 			continue
 		}
@@ -107,12 +107,10 @@ func (l *eventLoop) drainReason() string {
 // dropAll ends every connection of the loop now: open ones get a 1001
 // frame first, none waits for an answer.
 func (l *eventLoop) dropAll() {
-	for c := l.head; c != nil; {
-		next := c.next
+	for c := range l.conns {
 		if c.state == stateOpen {
 			l.startClose(c, ws.StatusGoingAway, "going away", causeShutdown)
 		}
 		l.drop(c, c.cause)
-		c = next
 	}
 }

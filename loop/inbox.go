@@ -83,7 +83,6 @@ type eventLoop struct {
 	tickDue    atomic.Bool
 	retryArmed atomic.Bool  // retry is not empty
 	tickWanted atomic.Bool  // the wheel or a gauge needs ticks
-	conns      atomic.Int32 // sessions on this loop, in any state
 	writers    atomic.Int32 // wakers between reading wakeFd and writing it
 	wakeClosed atomic.Bool  // set before wakeFd's descriptor is closed
 }

@@ -107,9 +107,12 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 	if c.state != stateDeferred {
 		return // gone meanwhile
 	}
-	c.subprotocol, c.user = a.Subprotocol, a.User
-	if a.Value != nil {
-		c.SetValue(a.Value)
+	if a.Subprotocol != "" || a.User != "" || a.Value != nil {
+		e := c.x()
+		e.subprotocol, e.user = a.Subprotocol, a.User
+		if a.Value != nil {
+			e.value.Store(valueBox{a.Value})
+		}
 	}
 	// Subscribe before the 101 goes out, so that a publish the client
 	// provokes as soon as it is connected reaches it.

@@ -155,6 +155,8 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, errors.New("loop: Timeouts.PongTimeout must be positive when pings are on")
 	case opts.MailboxMessages <= 0 || opts.MailboxBytes <= 0:
 		return nil, errors.New("loop: Options.MailboxMessages and MailboxBytes must be positive")
+	case opts.MailboxBytes > 1<<30 || opts.MaxMessageSize > 1<<30:
+		return nil, errors.New("loop: Options.MailboxBytes and MaxMessageSize must not exceed 1 GiB")
 	case opts.MaxMsgRate > 0 && opts.MaxMsgBurst <= 0:
 		return nil, errors.New("loop: Options.MaxMsgBurst must be positive with MaxMsgRate")
 	case opts.AcceptRate > 0 && opts.AcceptBurst <= 0:
