@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,10 +34,16 @@ type admin struct {
 	http     *http.Server
 	ln       net.Listener
 	served   chan struct{}
+
+	// Drains started by POST /v1/drain; shutdown ends and waits for them.
+	drains      sync.WaitGroup
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
 }
 
 func newAdmin(s *Server) *admin {
 	a := &admin{s: s, mux: http.NewServeMux(), served: make(chan struct{})}
+	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
 	if s.cfg.AdminToken != "" {
 		a.token, a.hasToken = sha256.Sum256([]byte(s.cfg.AdminToken)), true
 	}
@@ -89,6 +96,15 @@ func (a *admin) start() error {
 // shutdown stops the admin server, waiting for requests in flight until
 // ctx ends.
 func (a *admin) shutdown(ctx context.Context) error {
+	// A drain that POST /v1/drain started ends with the connections, which
+	// Server.Shutdown has closed by now, or at once when told to.
+	a.drainCancel()
+	drained := make(chan struct{})
+	go func() { a.drains.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+	}
 	if a.ln == nil {
 		return nil
 	}

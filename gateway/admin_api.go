@@ -291,9 +291,24 @@ func (a *admin) topicOp(w http.ResponseWriter, r *http.Request, op func(*Conn, s
 	}
 }
 
-// POST /v1/drain: see drain.go.
-func (a *admin) drain(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotImplemented, "drain is not available in this build")
+// POST /v1/drain: starts Server.Drain in the background and answers 202
+// at once; 409 if a drain or shutdown has already started.
+func (a *admin) drain(w http.ResponseWriter, _ *http.Request) {
+	if a.s.Draining() {
+		writeError(w, http.StatusConflict, "already draining")
+		return
+	}
+	a.drains.Add(1)
+	go func() {
+		defer a.drains.Done()
+		_ = a.s.Drain(a.drainCtx)
+	}()
+	writeJSON(w, http.StatusAccepted, map[string]any{
+		"draining":    true,
+		"connections": a.s.Stats().WSConns,
+		"window":      a.s.cfg.DrainWindow.String(),
+		"grace":       a.s.cfg.DrainGrace.String(),
+	})
 }
 
 // GET /v1/stats: Server.Stats with snake_case keys.

@@ -208,3 +208,25 @@ func TestAdminToken(t *testing.T) {
 	}
 	_ = srv
 }
+
+// POST /v1/drain starts a drain: readiness fails, upgrades get 503, open
+// connections are closed with 1001 over the window.
+func TestAdminDrain(t *testing.T) {
+	srv, a := adminServer(t, gateway.Config{DrainWindow: 200 * time.Millisecond})
+	c, _ := dialUser(t, srv, "d")
+	res := a.json("POST", "/v1/drain", "", nil, 202)
+	if res["draining"] != true || res["connections"] != 1.0 {
+		t.Fatalf("drain: %v", res)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+		t.Fatalf("client saw %v, want 1001", err)
+	}
+	if status := dialStatus(t, wsURL(srv), nil); status != 503 {
+		t.Fatalf("upgrade while draining: %d", status)
+	}
+	a.json("POST", "/v1/drain", "", nil, 409)
+	if m := scrape(t, a); m["wsgate_draining"] != 1 || m[`wsgate_admission_refusals_total{reason="draining"}`] != 1 {
+		t.Fatalf("metrics while draining: draining=%v refusals=%v", m["wsgate_draining"], m[`wsgate_admission_refusals_total{reason="draining"}`])
+	}
+}

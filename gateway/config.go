@@ -6,11 +6,47 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/loop"
 )
+
+// proxyMode parses Config.ProxyProtocol.
+func proxyMode(s string) (loop.ProxyMode, error) {
+	switch s {
+	case "", "off":
+		return loop.ProxyOff, nil
+	case "optional":
+		return loop.ProxyOptional, nil
+	case "required":
+		return loop.ProxyRequired, nil
+	}
+	return 0, badField("ProxyProtocol", "want off, optional or required, got "+s)
+}
+
+// parsePrefixes parses Config.TrustedProxies: CIDRs or single addresses.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, badField("TrustedProxies", strconv.Quote(v)+" is not a CIDR or an address")
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
 
 // Defaults used for the zero values of Config's fields.
 const (
@@ -26,6 +62,9 @@ const (
 	DefaultMaxOutbound      = 1 << 20
 	DefaultMailboxMessages  = 64
 	DefaultMailboxBytes     = 1 << 20
+	DefaultProxyMaxBytes    = codec.DefaultProxyMaxBytes
+	DefaultDrainWindow      = 30 * time.Second
+	DefaultDrainGrace       = 5 * time.Second
 	DefaultBackendTimeout   = 5 * time.Second
 	DefaultBackendRetries   = 2
 )
@@ -122,6 +161,39 @@ type Config struct {
 	// MaxMsgBurst is the token bucket size for MaxMsgRate. If zero,
 	// MaxMsgRate (one second's worth).
 	MaxMsgBurst int `wsgate:"max_msg_burst" help:"burst allowed above max_msg_rate (0: one second's worth)"`
+
+	// ProxyProtocol is "off" (or empty), "optional" or "required": whether
+	// connections start with a PROXY protocol v1/v2 header, as sent by
+	// HAProxy (send-proxy, send-proxy-v2) or AWS NLB. Its address becomes
+	// the connection's RemoteAddr everywhere. With "required", a connection
+	// without one is closed.
+	ProxyProtocol string `wsgate:"proxy_protocol" help:"PROXY protocol v1/v2 header from a load balancer: off, optional or required"`
+	// TrustedProxies lists the CIDRs (or single addresses) of the proxies
+	// whose PROXY headers are believed; a header from anyone else closes
+	// the connection. If empty, every peer is trusted.
+	TrustedProxies []string `wsgate:"trusted_proxies" help:"CIDRs whose PROXY headers are believed (empty: all)"`
+	// ProxyMaxBytes bounds a PROXY header. If zero, DefaultProxyMaxBytes.
+	ProxyMaxBytes int `wsgate:"proxy_max_bytes,size" help:"largest PROXY protocol header"`
+
+	// MaxConns bounds the WebSocket connections of the server; an upgrade
+	// over it gets 503 with Retry-After. If zero, unbounded.
+	MaxConns int `wsgate:"max_conns" help:"WebSocket connections before upgrades get 503 (0: unbounded)"`
+	// MaxConnsPerIP bounds the connections of one client address (after
+	// PROXY protocol). If zero, unbounded.
+	MaxConnsPerIP int `wsgate:"max_conns_per_ip" help:"connections per client address before 503 (0: unbounded)"`
+	// AcceptRate limits upgrades per second (token bucket, AcceptBurst
+	// deep); over it, 503 with Retry-After. If zero, unlimited.
+	AcceptRate float64 `wsgate:"accept_rate" help:"upgrades per second before 503 (0: unlimited)"`
+	// AcceptBurst is the bucket size for AcceptRate. If zero, one second's
+	// worth (at least 1).
+	AcceptBurst int `wsgate:"accept_burst" help:"burst above accept_rate (0: one second's worth)"`
+
+	// DrainWindow is the time over which Drain spreads the closes of open
+	// connections. If zero, DefaultDrainWindow (30s).
+	DrainWindow time.Duration `wsgate:"drain_window" help:"on SIGTERM or POST /v1/drain, spread the 1001 closes over this long"`
+	// DrainGrace is how long after the window Drain waits before closing
+	// what remains at once. If zero, DefaultDrainGrace (5s).
+	DrainGrace time.Duration `wsgate:"drain_grace" help:"after the drain window, wait this long before closing the rest"`
 
 	// AllowedOrigins, if not empty, refuses (403) a browser whose Origin
 	// header matches none of its entries: an exact origin
@@ -246,6 +318,12 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.MaxMsgBurst == 0 {
 		c.MaxMsgBurst = c.MaxMsgRate
 	}
+	if c.ProxyMaxBytes == 0 {
+		c.ProxyMaxBytes = DefaultProxyMaxBytes
+	}
+	if c.AcceptBurst == 0 && c.AcceptRate > 0 {
+		c.AcceptBurst = max(1, int(c.AcceptRate))
+	}
 	if c.BackendRetries == 0 {
 		c.BackendRetries = DefaultBackendRetries
 	}
@@ -261,6 +339,8 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.CloseTimeout, DefaultCloseTimeout)
 	def(&c.TimerTick, DefaultTimerTick)
 	def(&c.BackendTimeout, DefaultBackendTimeout)
+	def(&c.DrainWindow, DefaultDrainWindow)
+	def(&c.DrainGrace, DefaultDrainGrace)
 	return c, c.check()
 }
 
@@ -274,6 +354,7 @@ func (c *Config) check() error {
 		{"MaxMessageSize", c.MaxMessageSize}, {"MaxOutbound", c.MaxOutbound},
 		{"MailboxMessages", c.MailboxMessages}, {"MailboxBytes", c.MailboxBytes},
 		{"MaxMsgRate", c.MaxMsgRate}, {"MaxMsgBurst", c.MaxMsgBurst}, {"BackendMaxConns", c.BackendMaxConns},
+		{"MaxConns", c.MaxConns}, {"MaxConnsPerIP", c.MaxConnsPerIP}, {"AcceptBurst", c.AcceptBurst},
 	} {
 		if f.v < 0 {
 			return badField(f.name, "must not be negative")
@@ -285,7 +366,7 @@ func (c *Config) check() error {
 	}{
 		{"HandshakeTimeout", c.HandshakeTimeout}, {"PongTimeout", c.PongTimeout}, {"CloseTimeout", c.CloseTimeout},
 		{"TimerTick", c.TimerTick}, {"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime},
-		{"BackendTimeout", c.BackendTimeout},
+		{"BackendTimeout", c.BackendTimeout}, {"DrainWindow", c.DrainWindow}, {"DrainGrace", c.DrainGrace},
 	} {
 		if f.v < 0 {
 			return badField(f.name, "must not be negative")
@@ -296,10 +377,24 @@ func (c *Config) check() error {
 		return badField("Path", "must start with /")
 	case c.MaxHeaderBytes < 256:
 		return badField("MaxHeaderBytes", "must be at least 256")
+	case c.MaxMessageSize > 1<<30:
+		return badField("MaxMessageSize", "must not exceed 1GiB")
+	case c.MailboxBytes > 1<<30:
+		return badField("MailboxBytes", "must not exceed 1GiB")
+	case c.AcceptRate < 0:
+		return badField("AcceptRate", "must not be negative")
+	case c.ProxyMaxBytes < codec.ProxyV1MaxBytes || c.ProxyMaxBytes > codec.ProxyV2MaxBytes:
+		return badField("ProxyMaxBytes", "must be within "+strconv.Itoa(codec.ProxyV1MaxBytes)+".."+strconv.Itoa(codec.ProxyV2MaxBytes))
 	case c.SlowPolicy != SlowClose && c.SlowPolicy != SlowDrop:
 		return badField("SlowPolicy", "is not SlowClose or SlowDrop")
 	case c.JWTSecret != "" && c.JWTKeyFile != "":
 		return badField("JWTKeyFile", "JWTSecret and JWTKeyFile exclude each other")
+	}
+	if _, err := proxyMode(c.ProxyProtocol); err != nil {
+		return err
+	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		return err
 	}
 	for _, o := range c.AllowedOrigins {
 		if _, err := parseOriginPattern(o); err != nil {

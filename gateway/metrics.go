@@ -19,7 +19,11 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descConnsOpen     = desc("connections_open", "TCP connections in any state: upgrading, open or closing.")
+	descConnsOpen     = desc("connections_open", "WebSocket connections admitted and not yet closed (upgrading or open): the figure max_conns bounds.")
+	descTCPOpen       = desc("tcp_connections_open", "TCP connections in any state: reading the request, upgrading, open or closing.")
+	descAdmission     = desc("admission_refusals_total", "Upgrades refused by admission control with 503, by reason.", "reason")
+	descProxyErrors   = desc("proxy_errors_total", "Connections closed at the PROXY protocol header, by reason.", "reason")
+	descDraining      = desc("draining", "1 while the server drains or shuts down: upgrades are refused and /readyz fails.")
 	descConnsAccepted = desc("connections_accepted_total", "TCP connections accepted.")
 	descUpgrades      = desc("upgrades_total", "Upgrade requests answered, by HTTP status: 101 upgraded, others refused.", "status")
 	descHTTPRequests  = desc("http_requests_total", "Plain HTTP requests served on the WebSocket address (health, demo page).")
@@ -46,7 +50,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{
-	descConnsOpen, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
+	descConnsOpen, descTCPOpen, descAdmission, descProxyErrors, descDraining, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
 	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
 	descDeliveriesDrop, descRefusals, descDisconnectsDrop,
@@ -72,7 +76,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
-	gauge(descConnsOpen, st.ConnsOpen)
+	gauge(descConnsOpen, st.WSConns)
+	gauge(descTCPOpen, st.ConnsOpen)
+	for reason, n := range st.Refused {
+		counter(descAdmission, n, reason)
+	}
+	for reason, n := range st.ProxyErrors {
+		counter(descProxyErrors, n, reason)
+	}
+	draining := int64(0)
+	if st.Draining {
+		draining = 1
+	}
+	gauge(descDraining, draining)
 	counter(descConnsAccepted, st.ConnsAccepted)
 	for status, n := range st.Upgrades {
 		counter(descUpgrades, n, status)

@@ -59,6 +59,7 @@ var (
 	ErrSlowConsumer = loop.ErrSlowConsumer
 	ErrBadTopic     = loop.ErrBadTopic
 	ErrBadCursor    = loop.ErrBadCursor
+	ErrDraining     = loop.ErrDraining
 )
 
 //go:embed demo.html
@@ -158,6 +159,13 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.DemoPage {
 		opts.DemoPage = renderDemo(cfg.Path)
 	}
+	// WithDefaults checked both.
+	opts.ProxyMode, _ = proxyMode(cfg.ProxyProtocol)
+	opts.TrustedProxies, _ = parsePrefixes(cfg.TrustedProxies)
+	opts.ProxyMaxBytes = cfg.ProxyMaxBytes
+	opts.MaxConns, opts.MaxConnsPerIP = cfg.MaxConns, cfg.MaxConnsPerIP
+	opts.AcceptRate, opts.AcceptBurst = cfg.AcceptRate, cfg.AcceptBurst
+	opts.DrainWindow, opts.DrainGrace = cfg.DrainWindow, cfg.DrainGrace
 	s.srv, err = loop.NewServer(opts, handler)
 	if err != nil {
 		s.releasePools()
@@ -277,6 +285,18 @@ func (s *Server) UserConns(user string, dst []*Conn) []*Conn { return s.srv.User
 func (s *Server) List(ctx context.Context, o ListOptions) ([]ConnInfo, string, error) {
 	return s.srv.List(ctx, o)
 }
+
+// Drain takes the server out of service without a reconnect storm: /readyz
+// answers 503 and new upgrades get 503 with Retry-After at once; open
+// connections are closed with 1001 "going away; retry-after=N", spread
+// evenly with jitter over Config.DrainWindow; after the window and
+// Config.DrainGrace the rest are closed at once. It returns when no
+// connection is left, or when ctx ends (closing the rest at once). The
+// listener stays open until Shutdown.
+func (s *Server) Drain(ctx context.Context) error { return s.srv.Drain(ctx) }
+
+// Draining reports whether a drain or a shutdown has started.
+func (s *Server) Draining() bool { return s.srv.Draining() }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats { return s.srv.Stats() }

@@ -17,6 +17,13 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 		// between the fragments of a message (§5.4).
 		if c.state == stateOpen {
 			l.scratch = codec.AppendFrame(l.scratch[:0], ws.OpPong, true, p)
+			if !l.fits(c, len(l.scratch)) {
+				// Pongs count against MaxOutbound too, or a client that
+				// pings without reading grows our queue without end;
+				// §5.5.3 lets a later pong answer the skipped pings.
+				l.refusedOnLoop(c)
+				break
+			}
 			if !l.write(c, l.scratch) {
 				return gnet.Close, true
 			}
@@ -41,9 +48,20 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 		}
 		c.state = stateClosing
 		c.closing.Store(true)
-		c.closeCode, c.closeReason, c.cause = code, string(reason), causePeer
+		c.closeCode, c.cause = code, causePeer
+		if len(reason) > 0 {
+			c.x().closeReason = string(reason)
+		}
 		l.scratch = codec.AppendClose(l.scratch[:0], reply, "")
-		l.write(c, l.scratch)
+		if l.write(c, l.scratch) && c.gc.OutboundBuffered() > 0 {
+			// gnet drops the output it cannot write at once when it
+			// closes, our close frame last: close once it is out, or at
+			// the close timeout. fire looks at each tick.
+			c.discard, c.linger = true, true
+			l.armClose(c)
+			l.schedule(c, l.srv.now()+int64(l.srv.opts.TimerTick))
+			return gnet.None, true
+		}
 		return gnet.Close, true
 	}
 	return gnet.None, false
@@ -57,7 +75,10 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 	}
 	c.state = stateClosing
 	c.closing.Store(true)
-	c.closeCode, c.closeReason, c.cause = code, reason, cause
+	c.closeCode, c.cause = code, cause
+	if reason != "" {
+		c.x().closeReason = reason
+	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
@@ -137,15 +158,13 @@ func (l *eventLoop) drop(c *Conn, cause closeCause) {
 // closeAll closes every connection of the loop: open ones with a closing
 // handshake, the others at once.
 func (l *eventLoop) closeAll(code StatusCode, reason string) {
-	for c := l.head; c != nil; {
-		next := c.next // drop unlinks c
+	for c := range l.conns {
 		switch c.state {
 		case stateOpen:
 			l.startClose(c, code, reason, causeShutdown)
-		case stateHandshake, stateDeferred:
+		case stateProxy, stateHandshake, stateDeferred:
 			l.drop(c, causeShutdown)
 		}
-		c = next
 	}
 }
 
@@ -170,21 +189,21 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.state = stateClosed
 	c.closing.Store(true)
 	c.gc = nil
-	l.unlink(c)
 	l.remove(c)
 	l.disarm(c)
-	if len(c.subs) > 0 {
+	if e := c.ext.Load(); e != nil && len(e.subs) > 0 {
 		l.unsubscribe(c, "")
 	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)
+	l.release(c)
 	l.stats.connsOpen.Add(-1)
 	c.gone.Store(true) // after the last write of the traffic counts
-	if prev == stateHandshake || prev == stateDeferred {
+	if prev < stateOpen {
 		return // never upgraded: the handler never heard of it
 	}
-	if c.user != "" {
+	if c.User() != "" {
 		l.srv.users.del(c)
 	}
 	l.stats.closes[c.cause].Add(1)
@@ -192,7 +211,10 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	if code == 0 || code == ws.StatusNoStatusRcvd && c.cause != causePeer {
 		code = ws.StatusAbnormalClosure // no close frame was exchanged (§7.1.5)
 	}
-	reason := c.closeReason
+	var reason string
+	if e := c.ext.Load(); e != nil {
+		reason = e.closeReason
+	}
 	if reason == "" && err != nil && code == ws.StatusAbnormalClosure {
 		reason = err.Error()
 	}

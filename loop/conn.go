@@ -48,7 +48,8 @@ var (
 
 // Connection states. Transitions happen on the owning loop only.
 const (
-	stateHandshake uint8 = iota // reading the HTTP upgrade request
+	stateProxy     uint8 = iota // reading a PROXY protocol header
+	stateHandshake              // reading the HTTP upgrade request
 	stateDeferred               // request read; a hook decides (pending.go)
 	stateOpen                   // frames flow both ways
 	stateClosing                // our close frame is out; waiting for the peer's
@@ -63,61 +64,57 @@ type Conn struct {
 	id          uint64
 	loop        *eventLoop
 	remote      netip.AddrPort
-	subprotocol string
-	user        string
 	connectedAt int64 // Unix nanoseconds
-	value       atomic.Value
+	// ext holds what most connections never need (see connExt).
+	ext atomic.Pointer[connExt]
 
-	// Loop-owned state.
-	gc      gnet.Conn // nil once the TCP connection is closed
-	state   uint8
-	discard bool // framing is lost: input is dropped until the end
-	cause   closeCause
-	hs      *codec.Request // parse state of a request split across reads
-	prev    *Conn          // the loop's list of sessions
-	next    *Conn
-	frame   frameState
-	msgBuf  *buffer // the message being reassembled
-	utf8    codec.UTF8
-	// closeCode and closeReason describe how the connection ended, for
-	// the handler's OnClose.
-	closeCode   StatusCode
-	closeReason string
+	// Loop-owned read state.
+	gc     gnet.Conn // nil once the TCP connection is closed
+	frame  frameState
+	msgBuf *buffer // the message being reassembled
 
 	// Deadlines (loop-owned; times on the server's coarse clock, see
 	// timers.go).
 	timer    timerwheel.Node[*Conn]
-	lastRead int64 // last frame of any kind from the peer
+	lastRead int64 // last frame header or payload bytes from the peer
 	lastData int64 // last data message either way
 	pingSent int64 // our unanswered ping; 0 if none
 	expireAt int64 // handshake, closing or lifetime deadline by state
 
-	// Outbound accounting (see outbound.go) and subscriptions.
+	// Outbound accounting (see outbound.go).
 	outQueued   atomic.Int64 // bytes handed to the loop, not yet written
 	outBuffered atomic.Int64 // snapshot of gnet's outbound buffer
-	flushWatch  bool         // on the loop's flushing list (loop-owned)
-	subs        []*loopTopic // loop-owned
-
-	// Message rate limit (loop-owned, see ratelimit.go).
-	tokens     int64
-	lastRefill int64
 
 	// Traffic counts, loop-owned (read through Info).
 	msgsIn, msgsOut   int64
 	bytesIn, bytesOut int64
 
-	// Shared with other goroutines.
-	upgraded atomic.Bool // the upgrade completed: Lookup finds it
-	closing  atomic.Bool // set once a close has started; Send refuses
-	gone     atomic.Bool // set once the loop has forgotten c: counts are final
+	// Dispatch state, guarded by mu (see dispatch.go); inflight and
+	// waiting below too.
+	mu      sync.Mutex
+	mailbox []event
+	mbytes  int32 // payload bytes in the mailbox
+	mhead   int32 // next event to run
 
-	// Dispatch state, guarded by mu (see dispatch.go).
-	mu       sync.Mutex
-	mailbox  []event
-	mbytes   int  // payload bytes in the mailbox
-	mhead    int  // next event to run
-	inflight bool // a worker owns the mailbox
-	waiting  bool // on the loop's retry list, waiting for a free worker
+	// Small fields, packed together: the struct fits Go's 288-byte size
+	// class, and a million idle connections carry nothing else of ours
+	// but their table slot (see table.go).
+	state      uint8      // loop-owned, like everything to upgraded
+	cause      closeCause // why it ended, for Stats
+	utf8       codec.UTF8 // the text message's validation state
+	discard    bool       // framing is lost: input is dropped until the end
+	admitted   bool       // counted by admission control (admission.go)
+	draining   bool       // expireAt is a drain close (drain.go)
+	linger     bool       // closing handshake done: close once our output is written
+	flushWatch bool       // on the loop's flushing list
+	inflight   bool       // a worker owns the mailbox (under mu)
+	waiting    bool       // on the loop's retry list (under mu)
+	// closeCode (and ext.closeReason) describe how the connection ended,
+	// for the handler's OnClose.
+	closeCode StatusCode
+	upgraded  atomic.Bool // the upgrade completed: Lookup finds it
+	closing   atomic.Bool // set once a close has started; Send refuses
+	gone      atomic.Bool // set once the loop has forgotten c: counts are final
 }
 
 // frameState is the reader's position within the current frame and message.
@@ -137,8 +134,42 @@ func (c *Conn) ID() uint64 { return c.id }
 // IDString returns ID in decimal.
 func (c *Conn) IDString() string { return strconv.FormatUint(c.id, 10) }
 
+// connExt is the part of a connection that most connections never need:
+// allocated on first use, so that an idle connection does not carry it.
+type connExt struct {
+	// Set on the loop before the upgrade completes; read-only after.
+	subprotocol string
+	user        string
+
+	value atomic.Value // any goroutine
+
+	// Loop-owned.
+	hs          *codec.Request // parse state of a request split across reads
+	closeReason string
+	subs        []*loopTopic
+	tokens      int64 // message rate limit (ratelimit.go)
+	lastRefill  int64
+}
+
+// x returns c's extension, creating it if needed. Safe from any goroutine.
+func (c *Conn) x() *connExt {
+	if e := c.ext.Load(); e != nil {
+		return e
+	}
+	e := new(connExt)
+	if c.ext.CompareAndSwap(nil, e) {
+		return e
+	}
+	return c.ext.Load()
+}
+
 // User returns the user the handshake authenticated, or "".
-func (c *Conn) User() string { return c.user }
+func (c *Conn) User() string {
+	if e := c.ext.Load(); e != nil {
+		return e.user
+	}
+	return ""
+}
 
 // ConnectedAt returns when the TCP connection was accepted.
 func (c *Conn) ConnectedAt() time.Time { return time.Unix(0, c.connectedAt) }
@@ -147,14 +178,23 @@ func (c *Conn) ConnectedAt() time.Time { return time.Unix(0, c.connectedAt) }
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
 // Subprotocol returns the subprotocol selected at the handshake, or "".
-func (c *Conn) Subprotocol() string { return c.subprotocol }
+func (c *Conn) Subprotocol() string {
+	if e := c.ext.Load(); e != nil {
+		return e.subprotocol
+	}
+	return ""
+}
 
 // SetValue attaches an application value to the connection.
-func (c *Conn) SetValue(v any) { c.value.Store(valueBox{v}) }
+func (c *Conn) SetValue(v any) { c.x().value.Store(valueBox{v}) }
 
 // Value returns the value set by SetValue, or nil.
 func (c *Conn) Value() any {
-	if b, ok := c.value.Load().(valueBox); ok {
+	e := c.ext.Load()
+	if e == nil {
+		return nil
+	}
+	if b, ok := e.value.Load().(valueBox); ok {
 		return b.v
 	}
 	return nil

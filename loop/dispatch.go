@@ -36,16 +36,21 @@ func (l *eventLoop) deliver(c *Conn, ev event) {
 		if ev.buf != nil {
 			n = len(ev.buf.b)
 		}
-		depth := len(c.mailbox) - c.mhead
-		if depth >= l.srv.opts.MailboxMessages || c.mbytes+n > l.srv.opts.MailboxBytes {
+		// A message over MailboxBytes is still taken when no bytes are
+		// queued, as MaxOutbound does: MaxMessageSize stays the limit.
+		depth := len(c.mailbox) - int(c.mhead)
+		if depth >= l.srv.opts.MailboxMessages || c.mbytes > 0 && int(c.mbytes)+n > l.srv.opts.MailboxBytes {
 			c.mu.Unlock()
 			putBuffer(ev.buf)
 			l.stats.droppedIn.Add(1)
 			l.startClose(c, ws.StatusPolicyViolation, "too many queued messages", causeInboundOverflow)
 			return
 		}
-		c.mbytes += n
-		l.mailboxWindow = max(l.mailboxWindow, depth+1)
+		c.mbytes += int32(n) // both bounds are under 1 GiB (NewServer)
+		if depth+1 > l.mailboxWindow {
+			l.mailboxWindow = depth + 1
+			l.wantTicks() // to publish and reset the gauge
+		}
 	}
 	c.mailbox = append(c.mailbox, ev)
 	start := !c.inflight && !c.waiting
@@ -84,7 +89,7 @@ func (l *eventLoop) retryDispatch() {
 	for i, c := range l.retry {
 		c.mu.Lock()
 		c.waiting = false
-		start := !c.inflight && c.mhead < len(c.mailbox)
+		start := !c.inflight && int(c.mhead) < len(c.mailbox)
 		if start {
 			c.inflight = true
 		}
@@ -117,7 +122,7 @@ func (l *eventLoop) retryDispatch() {
 func (s *Server) work(c *Conn) {
 	for {
 		c.mu.Lock()
-		if c.mhead == len(c.mailbox) {
+		if int(c.mhead) == len(c.mailbox) {
 			clear(c.mailbox)
 			c.mailbox = c.mailbox[:0]
 			c.mhead = 0
@@ -129,7 +134,7 @@ func (s *Server) work(c *Conn) {
 		c.mailbox[c.mhead] = event{}
 		c.mhead++
 		if ev.buf != nil {
-			c.mbytes -= len(ev.buf.b)
+			c.mbytes -= int32(len(ev.buf.b))
 		}
 		c.mu.Unlock()
 		s.run(c, &ev)

@@ -31,10 +31,12 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := h.s
 	l := s.loopOf(gc.EventLoop())
 	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano()}
+	if s.opts.ProxyMode != ProxyOff {
+		c.state = stateProxy
+	}
 	l.insert(c)
 	c.remote = addrPort(gc.RemoteAddr())
 	gc.SetContext(c)
-	l.link(c)
 	l.stats.connsOpen.Add(1)
 	l.stats.connsAccepted.Add(1)
 	l.armHandshake(c)
@@ -67,30 +69,6 @@ func addrPort(a net.Addr) netip.AddrPort {
 		return t.AddrPort()
 	}
 	return netip.AddrPort{}
-}
-
-// link adds c to the loop's list of connections.
-func (l *eventLoop) link(c *Conn) {
-	c.next = l.head
-	if l.head != nil {
-		l.head.prev = c
-	}
-	l.head = c
-	l.conns.Add(1)
-}
-
-// unlink removes c from the loop's list.
-func (l *eventLoop) unlink(c *Conn) {
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else if l.head == c {
-		l.head = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	}
-	c.prev, c.next = nil, nil
-	l.conns.Add(-1)
 }
 
 // gnetLogger sends gnet's log lines to the server's slog.Logger.

@@ -70,7 +70,11 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	// Parse sees at most max+1 bytes: enough to tell a complete header
 	// block from one that is too large.
 	buf, _ := gc.Peek(min(gc.InboundBuffered(), max+1))
-	r := c.hs
+	var hs *codec.Request
+	if e := c.ext.Load(); e != nil {
+		hs = e.hs
+	}
+	r := hs
 	if r == nil {
 		r = &l.req
 		r.Reset()
@@ -80,9 +84,10 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 		return l.refuse(c, err, nil)
 	}
 	if n == 0 {
-		if c.hs == nil { // keep the parse state for the next read
-			c.hs = requestPool.Get().(*codec.Request)
-			*c.hs = *r
+		if hs == nil { // keep the parse state for the next read
+			hs = requestPool.Get().(*codec.Request)
+			*hs = *r
+			c.x().hs = hs
 			l.stats.handshaking.Add(1)
 		}
 		return gnet.None
@@ -112,6 +117,11 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 			switch {
 			case bytes.Equal(path, pathHealthz):
 				return l.serve(c, s.healthResp)
+			case bytes.Equal(path, pathReadyz):
+				if s.draining.Load() {
+					return l.serve(c, s.notReadyResp)
+				}
+				return l.serve(c, s.readyResp)
 			case len(path) == 1 && path[0] == '/' && s.demoResp != nil:
 				return l.serve(c, s.demoResp)
 			}
@@ -121,8 +131,9 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	if err := r.CheckUpgrade(); err != nil {
 		return l.refuse(c, err, nil)
 	}
-	if s.draining.Load() {
-		return l.refuse(c, codec.ErrHandshakeUnavailable, retryAfter)
+	if why := l.admit(c); why != admitOK {
+		l.stats.refusals[why].Add(1)
+		return l.refuse(c, codec.ErrHandshakeUnavailable, refusalRetryAfter[why])
 	}
 	if s.hook != nil {
 		req := Request{r: r, c: c}
@@ -137,7 +148,10 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 			c.state = stateDeferred
 			return gnet.None
 		}
-		c.subprotocol, c.user = req.subprotocol, req.user
+		if req.subprotocol != "" || req.user != "" {
+			e := c.x()
+			e.subprotocol, e.user = req.subprotocol, req.user
+		}
 	}
 	if !l.upgrade(c, r.Key()) {
 		return gnet.Close
@@ -149,8 +163,8 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 // upgrade writes the 101 response and opens c.
 func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	var sub []byte
-	if c.subprotocol != "" {
-		sub = []byte(c.subprotocol)
+	if p := c.Subprotocol(); p != "" {
+		sub = []byte(p)
 	}
 	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], key, sub, nil)
 	if !l.write(c, l.scratch) {
@@ -158,7 +172,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	}
 	c.state = stateOpen
 	l.stats.upgrades[0].Add(1)
-	if c.user != "" {
+	if c.User() != "" {
 		l.srv.users.add(c)
 	}
 	return true
@@ -167,7 +181,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 var (
 	methodGET   = []byte("GET")
 	pathHealthz = []byte("/healthz")
-	retryAfter  = []byte("Retry-After: 5\r\n")
+	pathReadyz  = []byte("/readyz")
 )
 
 // serve answers a plain HTTP request with a prebuilt response and closes.
@@ -187,10 +201,10 @@ func (l *eventLoop) refuse(c *Conn, err error, extra []byte) gnet.Action {
 
 // releaseRequest gives back the parse state of a split request.
 func (l *eventLoop) releaseRequest(c *Conn) {
-	if c.hs != nil {
-		c.hs.Reset()
-		requestPool.Put(c.hs)
-		c.hs = nil
+	if e := c.ext.Load(); e != nil && e.hs != nil {
+		e.hs.Reset()
+		requestPool.Put(e.hs)
+		e.hs = nil
 		l.stats.handshaking.Add(-1)
 	}
 }

@@ -82,7 +82,7 @@ type eventLoop struct {
 	armed      atomic.Bool
 	tickDue    atomic.Bool
 	retryArmed atomic.Bool  // retry is not empty
-	conns      atomic.Int32 // sessions on this loop, in any state
+	tickWanted atomic.Bool  // the wheel or a gauge needs ticks
 	writers    atomic.Int32 // wakers between reading wakeFd and writing it
 	wakeClosed atomic.Bool  // set before wakeFd's descriptor is closed
 }
@@ -175,13 +175,11 @@ func (l *eventLoop) Run(context.Context) error {
 	return nil
 }
 
-// drain runs on the loop: the timer tick if one is due, every queued
-// command, then dispatch retries.
+// drain runs on the loop: every queued command, the timer tick if one is
+// due, then dispatch retries. Commands go first so that frames queued for a
+// connection are written before a close that a deadline starts.
 func (l *eventLoop) drain() {
 	l.armed.Store(false)
-	if l.tickDue.Swap(false) {
-		l.tick()
-	}
 	l.mu.Lock()
 	batch := l.inbox
 	l.inbox = l.spare[:0]
@@ -201,6 +199,9 @@ func (l *eventLoop) drain() {
 		batch[i] = command{}
 	}
 	l.spare = batch[:0]
+	if l.tickDue.Swap(false) {
+		l.tick()
+	}
 	if len(l.retry) > 0 {
 		l.retryDispatch()
 	}

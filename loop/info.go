@@ -24,7 +24,7 @@ type ConnInfo struct {
 }
 
 func (c *Conn) basicInfo() ConnInfo {
-	return ConnInfo{ID: c.id, Remote: c.remote, User: c.user, Subprotocol: c.subprotocol, ConnectedAt: c.ConnectedAt()}
+	return ConnInfo{ID: c.id, Remote: c.remote, User: c.User(), Subprotocol: c.Subprotocol(), ConnectedAt: c.ConnectedAt()}
 }
 
 // runOnLoop runs fn on c's loop and waits for it, or for ctx.

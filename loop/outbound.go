@@ -28,7 +28,9 @@ var ErrSlowConsumer = errors.New("loop: slow consumer: outbound queue full")
 // every write and, while it is not zero, on every tick). gnet only drains
 // between our writes, so the snapshot is never below the truth, and the
 // check outQueued + outBuffered + n <= MaxOutbound bounds the real queue.
-// A message larger than the bound is still taken when the queue is empty,
+// The snapshot is at most one tick old, and is also refreshed whenever the
+// client sends something, so a client that has caught up is not refused for
+// long. A message larger than the bound is still taken when the queue is empty,
 // so that MaxOutbound below MaxMessageSize does not make large messages
 // impossible: the queue never holds more than MaxOutbound plus one message.
 
@@ -88,6 +90,7 @@ func (l *eventLoop) wrote(c *Conn) {
 	if b > 0 && !c.flushWatch {
 		c.flushWatch = true
 		l.flushing = append(l.flushing, c)
+		l.wantTicks()
 	}
 }
 

@@ -107,17 +107,22 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 	if c.state != stateDeferred {
 		return // gone meanwhile
 	}
-	c.subprotocol, c.user = a.Subprotocol, a.User
-	if a.Value != nil {
-		c.SetValue(a.Value)
+	if a.Subprotocol != "" || a.User != "" || a.Value != nil {
+		e := c.x()
+		e.subprotocol, e.user = a.Subprotocol, a.User
+		if a.Value != nil {
+			e.value.Store(valueBox{a.Value})
+		}
 	}
-	if !l.upgrade(c, p.req.Key()) {
-		return
-	}
+	// Subscribe before the 101 goes out, so that a publish the client
+	// provokes as soon as it is connected reaches it.
 	for _, name := range a.Topics {
 		if name != "" {
 			l.subscribe(c, l.srv.topics.acquire(name, l.idx))
 		}
+	}
+	if !l.upgrade(c, p.req.Key()) {
+		return
 	}
 	l.opened(c)
 	if c.gc != nil && c.gc.InboundBuffered() > 0 {

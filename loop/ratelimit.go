@@ -7,9 +7,10 @@ package loop
 const tokenUnit = 1_000_000_000
 
 // allowMessage takes one token from c's bucket, or reports false.
-func (l *eventLoop) allowMessage(c *Conn, now int64) bool {
+func (l *eventLoop) allowMessage(conn *Conn, now int64) bool {
 	o := &l.srv.opts
 	capacity := int64(o.MaxMsgBurst) * tokenUnit
+	c := conn.x()
 	if c.lastRefill == 0 {
 		c.tokens, c.lastRefill = capacity, now
 	} else if elapsed := now - c.lastRefill; elapsed > 0 {

@@ -10,6 +10,8 @@ import (
 // traffic handles a read event for c.
 func (l *eventLoop) traffic(c *Conn) gnet.Action {
 	switch c.state {
+	case stateProxy:
+		return l.readProxy(c)
 	case stateHandshake:
 		return l.readHandshake(c)
 	case stateDeferred:
@@ -20,6 +22,12 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		}
 		return gnet.None
 	case stateOpen, stateClosing:
+		if c.flushWatch {
+			// Refresh the outbound snapshot (outbound.go) before the
+			// handler sees this input: a client that has caught up and
+			// speaks again must not be refused on a stale figure.
+			c.outBuffered.Store(int64(c.gc.OutboundBuffered()))
+		}
 		if c.discard {
 			_, _ = c.gc.Discard(-1)
 			return gnet.None
@@ -45,6 +53,9 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		if f.inFrame {
 			n := int(min(int64(avail), f.remaining))
 			if n > 0 {
+				// Payload is proof of life too: a peer in the middle of
+				// a frame cannot send its pong before the frame ends.
+				c.lastRead = l.srv.now()
 				p, _ := gc.Peek(n)
 				ok := true
 				if c.state == stateOpen {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,18 @@ type Options struct {
 	MailboxBytes    int        // their payload bytes, per connection
 	MaxMsgRate      int        // messages per second per connection; 0: off
 	MaxMsgBurst     int        // token bucket size for MaxMsgRate
+
+	// Deployment behind a load balancer (see proxy.go, admission.go,
+	// drain.go).
+	ProxyMode      ProxyMode
+	TrustedProxies []netip.Prefix // peers whose PROXY headers are believed; none: all
+	ProxyMaxBytes  int            // largest PROXY header
+	MaxConns       int            // WebSocket connections; 0: unbounded
+	MaxConnsPerIP  int            // per client address; 0: unbounded
+	AcceptRate     float64        // upgrades per second; 0: unlimited
+	AcceptBurst    int            // token bucket size for AcceptRate
+	DrainWindow    time.Duration  // closes of a drain spread over this
+	DrainGrace     time.Duration  // then this long before the rest are dropped
 }
 
 // Timeouts holds the deadlines the timer wheels keep. A zero duration
@@ -79,19 +92,22 @@ type HandshakeHook interface {
 
 // Server runs the event loops and the worker pool.
 type Server struct {
-	opts     Options
-	handler  Handler
-	hook     HandshakeHook
-	log      *slog.Logger
-	pool     *ants.PoolWithFuncGeneric[*Conn]
-	counters counters // events off the loops
-	topics   topicRegistry
-	users    userIndex
+	opts      Options
+	handler   Handler
+	hook      HandshakeHook
+	log       *slog.Logger
+	pool      *ants.PoolWithFuncGeneric[*Conn]
+	counters  counters // events off the loops
+	topics    topicRegistry
+	users     userIndex
+	admission admission
 
 	// Built once: shared, read-only responses.
-	wsPath     []byte
-	demoResp   []byte
-	healthResp []byte
+	wsPath       []byte
+	demoResp     []byte
+	healthResp   []byte
+	readyResp    []byte
+	notReadyResp []byte
 
 	// Lifecycle.
 	eng      gnet.Engine
@@ -139,8 +155,16 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, errors.New("loop: Timeouts.PongTimeout must be positive when pings are on")
 	case opts.MailboxMessages <= 0 || opts.MailboxBytes <= 0:
 		return nil, errors.New("loop: Options.MailboxMessages and MailboxBytes must be positive")
+	case opts.MailboxBytes > 1<<30 || opts.MaxMessageSize > 1<<30:
+		return nil, errors.New("loop: Options.MailboxBytes and MaxMessageSize must not exceed 1 GiB")
 	case opts.MaxMsgRate > 0 && opts.MaxMsgBurst <= 0:
 		return nil, errors.New("loop: Options.MaxMsgBurst must be positive with MaxMsgRate")
+	case opts.AcceptRate > 0 && opts.AcceptBurst <= 0:
+		return nil, errors.New("loop: Options.AcceptBurst must be positive with AcceptRate")
+	case opts.ProxyMode != ProxyOff && opts.ProxyMaxBytes < codec.ProxyV1MaxBytes:
+		return nil, fmt.Errorf("loop: Options.ProxyMaxBytes must be at least %d", codec.ProxyV1MaxBytes)
+	case opts.DrainWindow < 0 || opts.DrainGrace < 0:
+		return nil, errors.New("loop: Options.DrainWindow and DrainGrace must not be negative")
 	}
 	s := &Server{
 		opts:      opts,
@@ -155,6 +179,7 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
 	}
 	s.users.seed = maphash.MakeSeed()
+	s.admission.seed = maphash.MakeSeed()
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -162,6 +187,8 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		s.hook = hook
 	}
 	s.healthResp = codec.AppendHTTPResponse(nil, 200, "text/plain; charset=utf-8", nil, []byte("ok\n"), true)
+	s.readyResp = codec.AppendHTTPResponse(nil, 200, "text/plain; charset=utf-8", nil, []byte("ready\n"), true)
+	s.notReadyResp = codec.AppendHTTPResponse(nil, 503, "text/plain; charset=utf-8", []byte("Retry-After: 5\r\n"), []byte("draining\n"), true)
 	if opts.DemoPage != nil {
 		s.demoResp = codec.AppendHTTPResponse(nil, 200, "text/html; charset=utf-8", nil, opts.DemoPage, true)
 	}
@@ -321,7 +348,7 @@ func (s *Server) ticker() {
 		}
 		s.clock.Store(int64(time.Since(s.start)))
 		for _, l := range s.eventLoops() {
-			if l.conns.Load() > 0 || l.retryArmed.Load() {
+			if l.tickWanted.Load() || l.retryArmed.Load() {
 				l.tickDue.Store(true)
 				l.wake()
 			}

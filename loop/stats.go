@@ -76,6 +76,8 @@ type counters struct {
 	publishes             atomic.Int64
 	handlerPanics         atomic.Int64
 	closes                [numCauses]atomic.Int64
+	refusals              [numRefusals]atomic.Int64
+	proxyErrors           [numProxyErrors]atomic.Int64
 
 	// Gauges, loop-owned.
 	connsOpen   atomic.Int64
@@ -133,6 +135,17 @@ type Stats struct {
 	Deliveries        int64 // published messages written to a subscriber
 	DeliveriesDropped int64 // published messages refused by a full outbound queue
 
+	// Refused counts upgrades refused by admission control (503), by
+	// reason: draining, max_conns, per_ip, rate.
+	Refused map[string]int64
+	// ProxyErrors counts connections closed at the PROXY protocol stage:
+	// untrusted, missing, malformed.
+	ProxyErrors map[string]int64
+	// WSConns is a gauge of admitted WebSocket connections, the figure
+	// MaxConns bounds.
+	WSConns  int64
+	Draining bool
+
 	// Closes counts ended connections by cause: peer, app, protocol,
 	// too_big, liveness, idle, lifetime, shutdown, handshake_timeout,
 	// slow_consumer, inbound_overflow, rate_limit, handler_panic.
@@ -174,17 +187,25 @@ func (s *Stats) add(c *counters) {
 	for i := range c.closes {
 		s.Closes[closeCause(i).String()] += c.closes[i].Load()
 	}
+	for i := 1; i < int(numRefusals); i++ {
+		s.Refused[refusalNames[i]] += c.refusals[i].Load()
+	}
+	for i := range c.proxyErrors {
+		s.ProxyErrors[proxyErrorNames[i]] += c.proxyErrors[i].Load()
+	}
 }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}}
+	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}, Refused: map[string]int64{}, ProxyErrors: map[string]int64{}}
 	st.add(&s.counters)
 	for _, l := range s.eventLoops() {
 		st.add(&l.stats)
 	}
 	st.PoolRunning = int64(s.pool.Running())
 	st.PoolCap = int64(s.pool.Cap())
+	st.WSConns = s.admission.open.Load()
+	st.Draining = s.draining.Load()
 	return st
 }
 

@@ -111,3 +111,17 @@ func (s *Server) forEachConn(idx int, from uint32, fn func(c *Conn) bool) int64 
 	}
 	return -1
 }
+
+// conns ranges over the loop's connections, on the loop. The body may
+// close them.
+func (l *eventLoop) conns(yield func(*Conn) bool) {
+	p := l.table.slots.Load()
+	if p == nil {
+		return
+	}
+	for i := range *p {
+		if c := (*p)[i].Load(); c != nil && !yield(c) {
+			return
+		}
+	}
+}

@@ -29,13 +29,27 @@ func (l *eventLoop) initTimers() {
 func (l *eventLoop) tick() {
 	l.wheel.Advance(l.srv.now())
 	l.watchFlushes()
-	l.stats.mailboxMax.Store(int64(l.mailboxWindow))
+	published := l.mailboxWindow
+	l.stats.mailboxMax.Store(int64(published))
 	l.mailboxWindow = 0
+	// The ticker wakes only loops that want it: an idle loop with no
+	// deadline pending costs no wakeup at all. (A gauge just published
+	// needs one more tick to fall back to zero.)
+	l.tickWanted.Store(l.wheel.Len() > 0 || len(l.flushing) > 0 || published != 0)
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {
 	c.timer.Value = c
 	l.wheel.Schedule(&c.timer, at)
+	l.wantTicks()
+}
+
+// wantTicks asks the ticker to wake the loop each tick until tick finds
+// nothing left to do.
+func (l *eventLoop) wantTicks() {
+	if !l.tickWanted.Load() {
+		l.tickWanted.Store(true)
+	}
 }
 
 func (l *eventLoop) disarm(c *Conn) {
@@ -79,7 +93,7 @@ func (l *eventLoop) opened(c *Conn) {
 func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 	c := n.Value
 	switch c.state {
-	case stateHandshake, stateDeferred:
+	case stateProxy, stateHandshake, stateDeferred:
 		if now < c.expireAt {
 			l.schedule(c, c.expireAt)
 			return
@@ -88,8 +102,16 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
+		if c.linger && c.gc.OutboundBuffered() == 0 {
+			l.drop(c, c.cause) // our close frame is out: done
+			return
+		}
 		if now < c.expireAt {
-			l.schedule(c, c.expireAt)
+			at := c.expireAt
+			if c.linger {
+				at = min(at, now+int64(l.srv.opts.TimerTick))
+			}
+			l.schedule(c, at)
 			return
 		}
 		l.stats.closeTimeouts.Add(1)
@@ -107,7 +129,11 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	next := int64(math.MaxInt64)
 	if c.expireAt > 0 {
 		if now >= c.expireAt {
-			l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			if c.draining {
+				l.startClose(c, ws.StatusGoingAway, l.drainReason(), causeShutdown)
+			} else {
+				l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
+			}
 			return
 		}
 		next = c.expireAt

@@ -141,7 +141,7 @@ func (c *Conn) Unsubscribe(name string) error {
 // subscribe runs on the loop for cmdSubscribe.
 func (l *eventLoop) subscribe(c *Conn, t *topic) {
 	lt := l.topics[t]
-	if c.state != stateOpen || (lt != nil && hasSub(lt, c)) {
+	if (c.state != stateOpen && c.state != stateDeferred) || (lt != nil && hasSub(lt, c)) {
 		l.srv.topics.release(t, l.idx, false) // closed meanwhile, or a duplicate
 		return
 	}
@@ -154,7 +154,8 @@ func (l *eventLoop) subscribe(c *Conn, t *topic) {
 		l.topics[t] = lt
 	}
 	lt.subs[c] = struct{}{}
-	c.subs = append(c.subs, lt)
+	e := c.x()
+	e.subs = append(e.subs, lt)
 }
 
 func hasSub(lt *loopTopic, c *Conn) bool {
@@ -165,8 +166,12 @@ func hasSub(lt *loopTopic, c *Conn) bool {
 // unsubscribe runs on the loop for cmdUnsubscribe, and for every topic of
 // a closing connection with name "".
 func (l *eventLoop) unsubscribe(c *Conn, name string) {
-	for i := 0; i < len(c.subs); i++ {
-		lt := c.subs[i]
+	e := c.ext.Load()
+	if e == nil {
+		return
+	}
+	for i := 0; i < len(e.subs); i++ {
+		lt := e.subs[i]
 		if name != "" && lt.t.name != name {
 			continue
 		}
@@ -175,9 +180,9 @@ func (l *eventLoop) unsubscribe(c *Conn, name string) {
 			delete(l.topics, lt.t)
 		}
 		l.srv.topics.release(lt.t, l.idx, true)
-		c.subs[i] = c.subs[len(c.subs)-1]
-		c.subs[len(c.subs)-1] = nil
-		c.subs = c.subs[:len(c.subs)-1]
+		e.subs[i] = e.subs[len(e.subs)-1]
+		e.subs[len(e.subs)-1] = nil
+		e.subs = e.subs[:len(e.subs)-1]
 		i--
 		if name != "" {
 			return
@@ -188,8 +193,12 @@ func (l *eventLoop) unsubscribe(c *Conn, name string) {
 // Topics returns the names of the topics c is subscribed to. It must run
 // on the loop; Conn.Topics asks the loop for it.
 func (c *Conn) topicNames() []string {
-	names := make([]string, len(c.subs))
-	for i, lt := range c.subs {
+	e := c.ext.Load()
+	if e == nil {
+		return nil
+	}
+	names := make([]string, len(e.subs))
+	for i, lt := range e.subs {
 		names[i] = lt.t.name
 	}
 	return names
@@ -290,10 +299,12 @@ func (l *eventLoop) publishRun(cmds []command) {
 		iov = append(iov, cmds[i].shared.buf.b)
 	}
 	if t == nil {
-		for c := l.head; c != nil; {
-			next := c.next // a failed write unlinks c
-			l.deliverShared(c, iov)
-			c = next
+		if p := l.table.slots.Load(); p != nil {
+			for i := range *p {
+				if c := (*p)[i].Load(); c != nil {
+					l.deliverShared(c, iov)
+				}
+			}
 		}
 	} else if lt := l.topics[t]; lt != nil {
 		for c := range lt.subs {

@@ -25,19 +25,21 @@ func (u *userIndex) shard(user string) int {
 }
 
 func (u *userIndex) add(c *Conn) {
-	sh := &u.shards[u.shard(c.user)]
+	user := c.User()
+	sh := &u.shards[u.shard(user)]
 	sh.mu.Lock()
 	if sh.users == nil {
 		sh.users = make(map[string][]*Conn)
 	}
-	sh.users[c.user] = append(sh.users[c.user], c)
+	sh.users[user] = append(sh.users[user], c)
 	sh.mu.Unlock()
 }
 
 func (u *userIndex) del(c *Conn) {
-	sh := &u.shards[u.shard(c.user)]
+	user := c.User()
+	sh := &u.shards[u.shard(user)]
 	sh.mu.Lock()
-	list := sh.users[c.user]
+	list := sh.users[user]
 	for i, x := range list {
 		if x == c {
 			list[i] = list[len(list)-1]
@@ -47,9 +49,9 @@ func (u *userIndex) del(c *Conn) {
 		}
 	}
 	if len(list) == 0 {
-		delete(sh.users, c.user)
+		delete(sh.users, user)
 	} else {
-		sh.users[c.user] = list
+		sh.users[user] = list
 	}
 	sh.mu.Unlock()
 }

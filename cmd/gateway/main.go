@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -74,9 +75,16 @@ func run(args []string) error {
 	fs.Var(sizeFlag{&cfg.MailboxBytes}, "mailbox-bytes", "bytes waiting for a connection's handler before 1008, e.g. 1MiB")
 	fs.IntVar(&cfg.MaxMsgRate, "max-msg-rate", 0, "messages per second per connection before 1008 (0: off)")
 	fs.IntVar(&cfg.MaxMsgBurst, "max-msg-burst", 0, "burst allowed above --max-msg-rate (0: one second's worth)")
+	fs.StringVar(&cfg.ProxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header from a load balancer: off, optional or required")
+	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs whose PROXY headers are believed (empty: all)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "WebSocket connections before upgrades get 503 (0: unbounded)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", 0, "connections per client address before 503 (0: unbounded)")
+	fs.Float64Var(&cfg.AcceptRate, "accept-rate", 0, "upgrades per second before 503 (0: unlimited)")
+	fs.IntVar(&cfg.AcceptBurst, "accept-burst", 0, "burst above --accept-rate (0: one second's worth)")
+	fs.DurationVar(&cfg.DrainWindow, "drain-window", gateway.DefaultDrainWindow, "on SIGTERM, spread the 1001 closes over this long")
+	fs.DurationVar(&cfg.DrainGrace, "drain-grace", gateway.DefaultDrainGrace, "after the drain window, wait this long before closing the rest")
 	app := fs.String("app", "echo", "built-in application: echo (each message back to its sender) or broadcast (each message to every client)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
-	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "time to close connections on SIGTERM/SIGINT")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -94,6 +102,9 @@ func run(args []string) error {
 	cfg.Logger = log
 	cfg.DemoPage = *demo
 	cfg.PingInterval = *ping
+	if *trusted != "" {
+		cfg.TrustedProxies = strings.Split(*trusted, ",")
+	}
 	if *ping == 0 {
 		cfg.PingInterval = -1 // the flag's 0 means off; Config's 0 means default
 	}
@@ -134,19 +145,29 @@ func run(args []string) error {
 		log.Info("demo page", "url", fmt.Sprintf("http://localhost:%d/", port(srv)))
 	}
 
+	// SIGTERM or SIGINT drains: /readyz turns 503, upgrades are refused,
+	// and open connections are closed with 1001 over --drain-window. A
+	// second signal closes the rest at once.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	s := <-sig
-	log.Info("shutting down", "signal", s.String())
-	ctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	log.Info("draining", "signal", s.String(), "window", eff.DrainWindow.String(), "conns", srv.Stats().WSConns)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { // a second signal cuts the wait short
-		<-sig
+	go func() {
+		s := <-sig
+		log.Info("second signal: closing every connection now", "signal", s.String())
 		cancel()
 	}()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if err := srv.Drain(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	shut, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShut()
+	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Info("stopped")
 	return nil
 }
 

@@ -45,7 +45,13 @@ var listenRE = regexp.MustCompile(`msg="wsgate listening" addr=(\S+)`)
 // start runs the binary on a free port and waits for its listening line.
 func start(t *testing.T, args ...string) *gatewayProc {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	return startAt(t, "127.0.0.1:0", args...)
+}
+
+// startAt runs the binary on addr and waits for its listening line.
+func startAt(t *testing.T, addr string, args ...string) *gatewayProc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--listen", addr}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -120,9 +126,10 @@ func TestBroadcastApp(t *testing.T) {
 	}
 }
 
-// SIGTERM closes clients with 1001 and the process exits 0.
+// SIGTERM drains: clients get 1001 within the drain window and the process
+// exits 0.
 func TestSIGTERM(t *testing.T) {
-	p := start(t)
+	p := start(t, "--drain-window", "1s", "--drain-grace", "1s")
 	c, _, err := gorilla.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,89 @@
+package loop
+
+import (
+	"net/netip"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// ProxyMode says whether connections start with a PROXY protocol header
+// (v1 or v2, as HAProxy's send-proxy and AWS NLB send).
+type ProxyMode uint8
+
+const (
+	// ProxyOff reads no PROXY header.
+	ProxyOff ProxyMode = iota
+	// ProxyOptional reads a PROXY header if the connection starts with one.
+	ProxyOptional
+	// ProxyRequired closes connections that do not start with one.
+	ProxyRequired
+)
+
+// Reasons a connection failed at the PROXY stage, for Stats.
+const (
+	proxyUntrusted = iota // a header from an address outside TrustedProxies
+	proxyMissing          // required, and the connection did not start with one
+	proxyMalformed        // a bad or oversized header
+	numProxyErrors
+)
+
+var proxyErrorNames = [numProxyErrors]string{"untrusted", "missing", "malformed"}
+
+// trusted reports whether a PROXY header from ip may be believed: the
+// peer is one of the configured proxies (all peers if none are).
+func (s *Server) trusted(ip netip.Addr) bool {
+	if len(s.opts.TrustedProxies) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// readProxy parses the PROXY header at the start of the stream. The address
+// it carries replaces the connection's RemoteAddr for everything after:
+// handlers, logs, limits.
+func (l *eventLoop) readProxy(c *Conn) gnet.Action {
+	s := l.srv
+	gc := c.gc
+	max := s.opts.ProxyMaxBytes
+	buf, _ := gc.Peek(min(gc.InboundBuffered(), max))
+	switch codec.ProxySignature(buf) {
+	case codec.ProxyMaybe:
+		return gnet.None
+	case codec.ProxyNo:
+		if s.opts.ProxyMode == ProxyRequired {
+			l.stats.proxyErrors[proxyMissing].Add(1)
+			return gnet.Close
+		}
+		c.state = stateHandshake // optional: a direct client
+		return l.readHandshake(c)
+	}
+	if !s.trusted(c.remote.Addr()) {
+		l.stats.proxyErrors[proxyUntrusted].Add(1)
+		return gnet.Close
+	}
+	h, n, err := codec.ParseProxyHeader(buf, max)
+	if err != nil {
+		l.stats.proxyErrors[proxyMalformed].Add(1)
+		return gnet.Close
+	}
+	if n == 0 {
+		return gnet.None
+	}
+	if !h.Local && h.Source.IsValid() {
+		c.remote = netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
+	}
+	_, _ = gc.Discard(n)
+	c.state = stateHandshake
+	if gc.InboundBuffered() > 0 {
+		return l.readHandshake(c)
+	}
+	return gnet.None
+}
