@@ -35,12 +35,17 @@ func TestMain(m *testing.M) {
 }
 
 type gatewayProc struct {
-	cmd  *exec.Cmd
-	addr string
-	logs chan string
+	cmd   *exec.Cmd
+	addr  string
+	logs  chan string
+	admin string // the admin address, if it listens
 }
 
-var listenRE = regexp.MustCompile(`msg="wsgate listening" addr=(\S+)`)
+// The listening lines, in text or JSON logs.
+var (
+	listenRE = regexp.MustCompile(`(?:msg="wsgate listening" addr=|"msg":"wsgate listening","addr":")([^\s"]+)`)
+	adminRE  = regexp.MustCompile(`(?:msg="admin listening" addr=|"msg":"admin listening","addr":")([^\s"]+)`)
+)
 
 // start runs the binary on a free port and waits for its listening line.
 func start(t *testing.T, args ...string) *gatewayProc {
@@ -48,10 +53,19 @@ func start(t *testing.T, args ...string) *gatewayProc {
 	return startAt(t, "127.0.0.1:0", args...)
 }
 
-// startAt runs the binary on addr and waits for its listening line.
+// startAt runs the binary on addr and waits for its listening line. The
+// admin server gets a free port too, unless args say otherwise: tests run
+// in parallel with other packages' gateways.
 func startAt(t *testing.T, addr string, args ...string) *gatewayProc {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--listen", addr}, args...)...)
+	return startEnv(t, nil, append([]string{"--listen", addr, "--admin", "127.0.0.1:0"}, args...)...)
+}
+
+// startEnv runs the binary with extra environment variables.
+func startEnv(t *testing.T, env []string, args ...string) *gatewayProc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,9 +78,13 @@ func startAt(t *testing.T, addr string, args ...string) *gatewayProc {
 	sc := bufio.NewScanner(stderr)
 	deadline := time.After(20 * time.Second)
 	found := make(chan string, 1)
+	admin := make(chan string, 1)
 	go func() {
 		for sc.Scan() {
 			line := sc.Text()
+			if m := adminRE.FindStringSubmatch(line); m != nil {
+				admin <- m[1]
+			}
 			if m := listenRE.FindStringSubmatch(line); m != nil {
 				found <- m[1]
 			}
@@ -81,6 +99,10 @@ func startAt(t *testing.T, addr string, args ...string) *gatewayProc {
 	case p.addr = <-found:
 	case <-deadline:
 		t.Fatal("gateway did not report its address")
+	}
+	select { // logged before the listening line, if at all
+	case p.admin = <-admin:
+	default:
 	}
 	return p
 }
@@ -167,7 +189,8 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("%v: exit 0, want failure", args)
 			continue
 		}
-		if !strings.Contains(string(out), strings.TrimPrefix(args[0], "--")) && !strings.Contains(strings.ToLower(string(out)), "path") {
+		name := strings.ReplaceAll(strings.TrimPrefix(args[0], "--"), "-", "_")
+		if !strings.Contains(string(out), "config: "+name+": ") {
 			t.Errorf("%v: message does not name the flag: %s", args, out)
 		}
 	}
