@@ -125,7 +125,9 @@ func startServer(t *testing.T, extra ...string) *server {
 func launchGateway(port int, extra ...string) (*exec.Cmd, *syncBuffer, error) {
 	// A short drain, so that SIGTERM in the storm test closes everyone
 	// within its run rather than over the default 30s window.
-	args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--path", "/ws", "--drain-window", "500ms", "--drain-grace", "500ms"}, extra...)
+	// No admin server: its default port would be shared by every gateway
+	// the tests start.
+	args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--path", "/ws", "--drain-window", "500ms", "--drain-grace", "500ms", "--admin", ""}, extra...)
 	cmd := exec.Command(gw.bin, args...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

@@ -30,7 +30,7 @@ func (o *options) start(name string) (*server, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", o.port)
 	args := []string{"-c", o.serverCPU, filepath.Join(o.bin, name), "--listen", addr, "--path", "/ws"}
 	if name == "wsgate" {
-		args = append(args, "--loops", strconv.Itoa(cpuCount(o.serverCPU)))
+		args = append(args, "--loops", strconv.Itoa(cpuCount(o.serverCPU)), "--admin", "")
 	}
 	cmd := exec.Command("taskset", args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cpuCount(o.serverCPU)))
