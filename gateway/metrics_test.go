@@ -85,6 +85,9 @@ func TestMetricsAfterSession(t *testing.T) {
 	if len(page) != 2 {
 		t.Fatalf("listed %d connections", len(page))
 	}
+	for _, c := range clients[1:] {
+		go c.ReadMessage() // answers the close frame at once
+	}
 	a.json("DELETE", "/v1/connections/"+page[0].(map[string]any)["id"].(string)+"?code=4000", "", nil, 202)
 	for range 1 {
 		<-b.disconnects

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/panjf2000/ants/v2"
 
@@ -177,10 +178,11 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	return s, nil
 }
 
-// releasePools stops the goroutines NewServer started.
+// releasePools stops the goroutines NewServer started, waiting a while
+// for connect hooks in flight (each bounded by its own timeout).
 func (s *Server) releasePools() {
 	if s.hook != nil && s.hook.pool != nil {
-		s.hook.pool.Release()
+		_ = s.hook.pool.ReleaseTimeout(s.cfg.BackendTimeout + time.Second)
 	}
 }
 
