@@ -60,7 +60,24 @@ type setting struct {
 }
 
 func (s *setting) flag() string { return strings.ReplaceAll(s.name, "_", "-") }
-func (s *setting) env() string  { return "WSGATE_" + strings.ToUpper(s.name) }
+
+// kind names the setting's value in --help.
+func (s *setting) kind() string {
+	switch {
+	case s.v.Kind() == reflect.Bool:
+		return ""
+	case s.v.Type() == durationType:
+		return " duration"
+	case s.size:
+		return " size"
+	case s.v.Kind() == reflect.Int, s.v.Kind() == reflect.Float64:
+		return " number"
+	case s.v.Kind() == reflect.Slice:
+		return " list"
+	}
+	return " string"
+}
+func (s *setting) env() string { return "WSGATE_" + strings.ToUpper(s.name) }
 
 // fields returns the settings of st in declaration order, addressable.
 func fields(st *settings) []*setting {
@@ -359,17 +376,26 @@ func load(args []string, environ []string) (st settings, opts options, warnings 
 		effByName[s.name] = s
 	}
 	for _, s := range list {
-		help := s.help
-		if s.secret {
-			help += " (env " + s.env() + " keeps it out of ps)"
-		}
-		fs.Var(&rawFlag{s: s, def: fmt.Sprint(effByName[s.name].format()), seen: &seen}, s.flag(), help)
+		fs.Var(&rawFlag{s: s, def: fmt.Sprint(effByName[s.name].format()), seen: &seen}, s.flag(), s.help)
 	}
 	fs.StringVar(&opts.configFile, "config", env["WSGATE_CONFIG"], "YAML configuration file (env WSGATE_CONFIG); environment and flags override it")
 	fs.BoolVar(&opts.printConfig, "print-config", false, "print the effective configuration as YAML and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nEvery flag --name-x is also the YAML key name_x and the variable WSGATE_NAME_X.\n\n")
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: gateway [flags]\n\nEvery flag --name-x is also the YAML key name_x and the variable WSGATE_NAME_X;\n"+
+			"a file (--config), then the environment, then flags, each overriding the last.\n\n")
+		fmt.Fprintf(w, "  --config file\n    \tYAML configuration file (env WSGATE_CONFIG)\n  --print-config\n    \tprint the effective configuration as YAML and exit\n")
+		for _, s := range list {
+			e := effByName[s.name]
+			fmt.Fprintf(w, "  --%s%s\n    \t%s", s.flag(), e.kind(), s.help)
+			if d := fmt.Sprint(e.format()); d != "" && d != "[]" && d != "0" && d != "0s" && d != "false" {
+				fmt.Fprintf(w, " (default %s)", d)
+			}
+			if s.secret {
+				fmt.Fprintf(w, "; %s keeps it out of ps", s.env())
+			}
+			fmt.Fprintln(w)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return st, opts, nil, err
