@@ -14,7 +14,13 @@
 // connection and in order: OnOpen, each message, OnClose. Conn.Send and
 // Conn.Close are safe from any goroutine.
 //
-// The package never starts a goroutine per connection and keeps no timer
-// per connection; see package loop for the engine and package codec for
-// the protocol.
+// Config also makes the server a gateway that needs no Go: Backend bridges
+// clients to an HTTP service (connect, message and disconnect hooks),
+// Admin serves the push and connection API, Prometheus metrics and pprof
+// on an address of its own, and the JWT and origin settings check each
+// upgrade. Their work runs on bounded pools, never on an event loop.
+//
+// The package never starts a goroutine per client connection and keeps no
+// timer per connection; see package loop for the engine and package codec
+// for the protocol.
 package gateway
