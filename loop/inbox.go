@@ -58,7 +58,6 @@ type eventLoop struct {
 	// mailboxWindow is the deepest mailbox since the last tick.
 	mailboxWindow int
 	scratch       []byte // for control frames and handshake responses
-	head          *Conn  // list of the loop's sessions
 	req           codec.Request
 	table         connTable
 	stats         counters
