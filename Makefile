@@ -32,7 +32,7 @@ allocs:
 
 ## lint: gofmt, go vet and staticcheck at a pinned version
 lint: fmt-check vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 
 ## interop: python3-websockets and node ws clients against the real binary
 interop:

@@ -146,7 +146,7 @@ func headerValue(block []byte, name string) []byte {
 		k, v, block = nextHeader(block)
 		if k != nil && asciiEqualFold(k, name) {
 			if v == nil {
-				v = k[len(k):len(k)]
+				v = k[len(k):]
 			}
 			return v
 		}

@@ -262,3 +262,28 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// With a pong timeout longer than the ping interval, an answering client is
+// still pinged every interval, not every pong timeout.
+func TestPingCadenceWithLongPongTimeout(t *testing.T) {
+	cfg := gateway.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second, TimerTick: 10 * time.Millisecond}
+	srv := startServer(t, cfg, gateway.Echo{})
+	client, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	go func() {
+		for {
+			if _, _, err := client.ReadMessage(); err != nil { // answers pings
+				return
+			}
+		}
+	}()
+	time.Sleep(2 * time.Second)
+	// At one ping per interval that is about 20; at one per pong timeout
+	// it would be about 2.
+	if n := srv.Stats().PingsSent; n < 8 {
+		t.Fatalf("%d pings in 2s at a 100ms interval", n)
+	}
+}

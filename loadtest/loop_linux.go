@@ -46,7 +46,6 @@ type loop struct {
 	fastSched  schedule
 	slowSched  schedule
 	dropAt     int64 // storm, drop mode; 0 when done or not a storm
-	closeUntil int64
 
 	// Results.
 	ctr         counters

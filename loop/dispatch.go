@@ -120,11 +120,18 @@ func (l *eventLoop) retryDispatch() {
 // work is the pool's task: it runs c's queued events in order until the
 // mailbox is empty.
 func (s *Server) work(c *Conn) {
+	onlyOpen := true
 	for {
 		c.mu.Lock()
 		if int(c.mhead) == len(c.mailbox) {
 			clear(c.mailbox)
 			c.mailbox = c.mailbox[:0]
+			if onlyOpen {
+				// A connection that has only opened may stay idle for
+				// hours: it keeps no mailbox. One that has talked keeps
+				// it, so that its messages allocate nothing.
+				c.mailbox = nil
+			}
 			c.mhead = 0
 			c.inflight = false
 			c.mu.Unlock()
@@ -133,6 +140,7 @@ func (s *Server) work(c *Conn) {
 		ev := c.mailbox[c.mhead]
 		c.mailbox[c.mhead] = event{}
 		c.mhead++
+		onlyOpen = onlyOpen && ev.kind == evOpen
 		if ev.buf != nil {
 			c.mbytes -= int32(len(ev.buf.b))
 		}

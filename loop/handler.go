@@ -46,7 +46,19 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	switch c := gc.Context().(type) {
 	case *Conn:
-		return c.loop.traffic(c)
+		l := c.loop
+		l.busy.Store(true)
+		act := l.traffic(c)
+		l.busy.Store(false)
+		if l.wanted.Load() {
+			l.drain()
+			if c.state == stateClosed {
+				// drain closed c under us: tell gnet, which then
+				// leaves its released buffers alone.
+				return gnet.Close
+			}
+		}
+		return act
 	case *wakeTag:
 		_, _ = gc.Discard(-1)
 		c.l.drain()

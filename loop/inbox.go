@@ -58,7 +58,6 @@ type eventLoop struct {
 	// mailboxWindow is the deepest mailbox since the last tick.
 	mailboxWindow int
 	scratch       []byte // for control frames and handshake responses
-	head          *Conn  // list of the loop's sessions
 	req           codec.Request
 	table         connTable
 	stats         counters
@@ -80,6 +79,8 @@ type eventLoop struct {
 	// the drain that serves it, so a burst of commands costs one write.
 	wakeFd     atomic.Int32
 	armed      atomic.Bool
+	wanted     atomic.Bool // work is queued for drain (see wake)
+	busy       atomic.Bool // the loop is in OnTraffic of a client connection
 	tickDue    atomic.Bool
 	retryArmed atomic.Bool  // retry is not empty
 	tickWanted atomic.Bool  // the wheel or a gauge needs ticks
@@ -146,7 +147,18 @@ func (l *eventLoop) enqueue(cmd command) bool {
 var wakeByte = [1]byte{1}
 
 // wake makes the loop run drain soon. Safe from any goroutine.
+//
+// While the loop is inside OnTraffic for a client connection (busy), no
+// byte is written at all: the loop drains when that callback returns. Under
+// load, when the loop is almost always busy, replies cost no wakeup system
+// call. wanted and busy are a Dekker pair: wake stores wanted then loads
+// busy; the loop stores busy=false then loads wanted; with sequentially
+// consistent atomics one of them sees the other.
 func (l *eventLoop) wake() {
+	l.wanted.Store(true)
+	if l.busy.Load() {
+		return
+	}
 	if l.armed.Swap(true) {
 		return // a wake is already on its way and drain has not started
 	}
@@ -180,6 +192,7 @@ func (l *eventLoop) Run(context.Context) error {
 // connection are written before a close that a deadline starts.
 func (l *eventLoop) drain() {
 	l.armed.Store(false)
+	l.wanted.Store(false)
 	l.mu.Lock()
 	batch := l.inbox
 	l.inbox = l.spare[:0]

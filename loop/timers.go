@@ -156,14 +156,17 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 				l.drop(c, causeLiveness)
 				return
 			}
-			next = min(next, d)
+			// Look again at the pong deadline, or at the next ping's
+			// time if that comes first (PongTimeout > PingInterval), so
+			// that an answered ping does not stretch the interval.
+			next = min(next, d, c.pingSent+int64(t.PingInterval))
 		} else if due := c.lastRead + int64(t.PingInterval); now >= due {
 			if !l.write(c, s.pingFrame) {
 				return
 			}
 			l.stats.pingsSent.Add(1)
 			c.pingSent = max(now, 1)
-			next = min(next, now+int64(t.PongTimeout))
+			next = min(next, now+int64(t.PongTimeout), now+int64(t.PingInterval))
 		} else {
 			next = min(next, due)
 		}
