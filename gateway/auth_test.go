@@ -80,6 +80,7 @@ func dialAndProtocol(t testing.TB, url string, h http.Header, protocols ...strin
 	if err != nil {
 		if resp == nil {
 			t.Fatalf("dial: %v", err)
+			return 0, ""
 		}
 		if resp.StatusCode == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("401 without WWW-Authenticate: Bearer")

@@ -181,7 +181,7 @@ func mustDial(t testing.TB, url string, h http.Header, protocols ...string) *gor
 	return c
 }
 
-// status dials and returns the handshake's HTTP status (101 on success).
+// dialStatus dials and returns the handshake's HTTP status (101 on success).
 func dialStatus(t testing.TB, url string, h http.Header, protocols ...string) int {
 	t.Helper()
 	c, resp, err := dialWS(t, url, h, protocols...)
@@ -191,11 +191,12 @@ func dialStatus(t testing.TB, url string, h http.Header, protocols ...string) in
 	}
 	if resp == nil {
 		t.Fatalf("dial %s: %v", url, err)
+		return 0
 	}
 	return resp.StatusCode
 }
 
-// readText reads one message with a deadline.
+// readMsg reads one message with a deadline.
 func readMsg(t testing.TB, c *gorilla.Conn) (int, string) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -79,7 +79,6 @@ type rawFlag struct {
 	s    *setting
 	def  string
 	seen *[]flagValue
-	val  string
 }
 
 type flagValue struct {
