@@ -55,7 +55,12 @@ func TestBackendConnectAndMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return srv.Subscribers("news") == 1 && srv.Subscribers("room:7") == 1 })
+	// The client may see the 101 a moment before the loop has registered
+	// the connection for Lookup.
+	waitFor(t, func() bool { return srv.Lookup(id) != nil })
+	if srv.Subscribers("news") != 1 || srv.Subscribers("room:7") != 1 {
+		t.Fatalf("subscribers: news %d, room:7 %d", srv.Subscribers("news"), srv.Subscribers("room:7"))
+	}
 	conn := srv.Lookup(id)
 	if conn == nil || conn.User() != "ann" {
 		t.Fatalf("Lookup(%d) = %v", id, conn)
