@@ -35,7 +35,7 @@ slab_kb() { awk '/^Slab:/{print $2}' /proc/meminfo; }
 
 pids=()
 for i in $(seq 1 "$GATEWAYS"); do
-	"$BIN/wsgate" --listen "127.0.0.1:$PORT" --reuse-port --loops "$LOOPS" --demo=false \
+	"$BIN/wsgate" --listen "127.0.0.1:$PORT" --reuse-port --loops "$LOOPS" --demo=false --admin "" \
 		--log-level warn 2>"$work/gw$i.log" &
 	pids+=($!)
 done

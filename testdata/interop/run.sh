@@ -49,7 +49,7 @@ go build -o "$tmp/wsgate" ./cmd/gateway || die "go build failed"
 
 # Default limits on purpose: the clients check that 1 MiB passes and one
 # byte more does not.
-"$tmp/wsgate" --listen 127.0.0.1:0 --log-level info --demo=false 2>"$tmp/gateway.log" &
+"$tmp/wsgate" --listen 127.0.0.1:0 --admin "" --log-level info --demo=false 2>"$tmp/gateway.log" &
 gw_pid=$!
 
 port=
