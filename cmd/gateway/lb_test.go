@@ -19,7 +19,12 @@ import (
 // wsDial upgrades a raw connection; the returned reader has consumed the
 // 101 response.
 func wsDial(addr string) (net.Conn, *bufio.Reader, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return wsDialWith(&net.Dialer{Timeout: 5 * time.Second}, addr)
+}
+
+// wsDialWith is wsDial through d (a chosen source address, say).
+func wsDialWith(d *net.Dialer, addr string) (net.Conn, *bufio.Reader, error) {
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
