@@ -187,6 +187,26 @@ func BenchmarkLibMemory(b *testing.B) {
 			}
 			return fw
 		}},
+		{"compressor/codec.Deflater", func() any {
+			d := NewDeflater()
+			_ = d.AppendCompress(nil, msg, nil, 15)
+			_ = d.AppendCompress(nil, big, nil, 15)
+			return d
+		}},
+		{"compressor/codec.Deflater+bounded", func() any {
+			d := NewDeflater()
+			_ = d.AppendCompress(nil, msg, nil, 15)
+			_ = d.AppendCompress(nil, big, nil, 10)
+			return d
+		}},
+		{"decompressor/codec.Inflater", func() any {
+			f := NewInflater()
+			f.Reset(NewDeflater().AppendCompress(nil, msg, nil, 15), nil, len(msg))
+			if _, err := f.InflateAll(nil); err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}},
 		{"decompressor/klauspost", func() any { return warmReader(b, kflate.NewReader(nil), msg) }},
 		{"decompressor/stdlib", func() any { return warmReader(b, stdflate.NewReader(bytes.NewReader(nil)), msg) }},
 	}
