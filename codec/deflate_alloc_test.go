@@ -43,6 +43,18 @@ func TestDeflateNoAllocs(t *testing.T) {
 			}
 		}
 	})
+	long := textPayload(80000, 14)
+	zLong := d.AppendCompress(nil, long, nil, 15)
+	if len(zLong) <= stageMax {
+		t.Fatalf("%d compressed bytes do not take the in-place path", len(zLong))
+	}
+	plainLong := make([]byte, 0, len(long)+1)
+	noAllocs(t, "Inflate 80 KB read in place", func() {
+		f.Reset(zLong, nil, 1<<20)
+		if plainLong, _ = f.InflateAll(plainLong[:0]); len(plainLong) != len(long) {
+			t.Fatal(len(plainLong))
+		}
+	})
 	noAllocs(t, "Inflate with a context window", func() {
 		f.Reset(zDict, dict, 1<<20)
 		if plain, _ = f.InflateAll(plain[:0]); !bytes.Equal(plain, small) {

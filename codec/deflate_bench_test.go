@@ -18,9 +18,11 @@ func BenchmarkDeflater(b *testing.B) {
 				out := d.AppendCompress(nil, c.data, nil, bits)
 				b.SetBytes(int64(len(c.data)))
 				b.ReportAllocs()
+				cpu := startCPU(b)
 				for b.Loop() {
 					out = d.AppendCompress(out[:0], c.data, nil, bits)
 				}
+				cpu.report(b)
 				b.ReportMetric(float64(len(out))/float64(len(c.data)), "ratio")
 			})
 		}
@@ -35,6 +37,7 @@ func BenchmarkInflater(b *testing.B) {
 			out := make([]byte, 0, len(c.data)+1)
 			b.SetBytes(int64(len(c.data)))
 			b.ReportAllocs()
+			cpu := startCPU(b)
 			for b.Loop() {
 				f.Reset(z, nil, len(c.data))
 				var err error
@@ -42,6 +45,7 @@ func BenchmarkInflater(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -63,6 +67,7 @@ func BenchmarkContextWindow(b *testing.B) {
 				wire, sent := 0, 0
 				b.ReportAllocs()
 				i := 0
+				cpu := startCPU(b)
 				for b.Loop() {
 					if i%len(msgs) == 0 {
 						send.Init(max(bits, 8))
@@ -87,6 +92,7 @@ func BenchmarkContextWindow(b *testing.B) {
 						recv.Append(plainOut)
 					}
 				}
+				cpu.report(b)
 				b.ReportMetric(float64(wire)/float64(sent), "ratio")
 			})
 		}

@@ -57,10 +57,12 @@ func BenchmarkLibCompress(b *testing.B) {
 				compress(w, c.data)
 				b.SetBytes(int64(len(c.data)))
 				b.ReportAllocs()
+				cpu := startCPU(b)
 				for b.Loop() {
 					w.b = w.b[:0]
 					compress(w, c.data)
 				}
+				cpu.report(b)
 				b.ReportMetric(float64(len(w.b)-len(deflateTail))/float64(len(c.data)), "ratio")
 			})
 		}
@@ -131,9 +133,11 @@ func BenchmarkLibInflate(b *testing.B) {
 					}
 					b.SetBytes(int64(len(c.data)))
 					b.ReportAllocs()
+					cpu := startCPU(b)
 					for b.Loop() {
 						inflate()
 					}
+					cpu.report(b)
 				})
 			}
 		}

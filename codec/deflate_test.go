@@ -318,3 +318,20 @@ func TestWindow(t *testing.T) {
 		t.Fatal("Reset keeps memory")
 	}
 }
+
+// TestDeflateBound: what the Deflater and zlib write for incompressible
+// data fits the bound a receiver enforces.
+func TestDeflateBound(t *testing.T) {
+	d := NewDeflater()
+	for _, n := range []int{0, 1, 100, 65535, 65536, 200000, 1 << 20} {
+		msg := randomPayload(n, uint64(n))
+		for _, bits := range []int{9, 15} {
+			if z := d.AppendCompress(nil, msg, nil, bits); len(z) > DeflateBound(n) {
+				t.Errorf("%d random bytes, bits %d: %d compressed, bound %d", n, bits, len(z), DeflateBound(n))
+			}
+		}
+	}
+	if DeflateBound(1<<30) <= 1<<30 || DeflateBound(1<<30) > 1<<31-1 {
+		t.Fatal("bound out of range for the largest message limit")
+	}
+}
