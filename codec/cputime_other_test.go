@@ -6,5 +6,5 @@ import "testing"
 
 type cpuMeter struct{}
 
-func startCPU(*testing.B) *cpuMeter    { return &cpuMeter{} }
+func startCPU(*testing.B) *cpuMeter { return &cpuMeter{} }
 func (*cpuMeter) report(*testing.B) {}

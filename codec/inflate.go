@@ -150,7 +150,6 @@ func (f *Inflater) fail() {
 	f.src = inflateSource{}
 }
 
-
 // InflateAll inflates the rest of the message into dst: Inflate without a
 // bound per call.
 func (f *Inflater) InflateAll(dst []byte) ([]byte, error) {
