@@ -80,11 +80,11 @@ func (c DeflateConfig) negotiateList(list []byte) (DeflateParams, bool) {
 // send AppendUpgradeResponse: the connection runs uncompressed.
 //
 // A malformed offer (a parameter RFC 7692 does not define, one given twice,
-// a window size outside 8 to 15, a value on a flag, a client_max_window_bits
-// response-style value missing from server_max_window_bits) is declined and
-// the next one considered, as RFC 7692 §7 requires: "A server MUST decline
-// an extension negotiation offer for this extension if" it meets any of
-// those conditions. When every offer is malformed the server declines them
+// a window size outside 8 to 15 or with leading zeros, a value on a flag,
+// server_max_window_bits without a value) is declined and the next one
+// considered, as RFC 7692 §7 requires: "A server MUST decline an extension
+// negotiation offer for this extension if" it meets any of those
+// conditions. When every offer is malformed the server declines them
 // all and the handshake still succeeds, uncompressed: declining is the
 // answer the RFC gives for a bad offer, and RFC 6455 §9.1 lets a server
 // accept none of the extensions offered. No request is refused for its

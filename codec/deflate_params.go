@@ -57,9 +57,11 @@ func windowBits(b uint8) int {
 }
 
 // Send returns how the endpoint playing role compresses what it sends under
-// the agreement p: whether it keeps its LZ77 window between messages
+// the agreement p: whether it may keep its LZ77 window between messages
 // (context takeover), and the base-2 logarithm of the largest distance its
-// matches may reach.
+// matches may reach. With context takeover the sender chooses how much of
+// its past to keep, up to 1<<bits bytes: the peer keeps all of it, so any
+// shorter Window is valid (a server keeps DeflateConfig's window).
 func (p DeflateParams) Send(role Role) (contextTakeover bool, bits int) {
 	if role == RoleServer {
 		return !p.ServerNoContextTakeover, windowBits(p.ServerMaxWindowBits)
