@@ -43,6 +43,14 @@ func AcceptKey(key []byte) (accept [AcceptKeySize]byte) {
 // extra ("Name: value\r\n" each, may be nil) and the blank line. It allocates
 // nothing when dst has room.
 func AppendUpgradeResponse(dst []byte, key []byte, subprotocol []byte, extra []byte) []byte {
+	dst = appendUpgradeHead(dst, key, subprotocol)
+	dst = append(dst, extra...)
+	return append(dst, "\r\n"...)
+}
+
+// appendUpgradeHead appends the 101 response through its
+// Sec-WebSocket-Protocol line.
+func appendUpgradeHead(dst []byte, key []byte, subprotocol []byte) []byte {
 	accept := AcceptKey(key)
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"+
 		"Upgrade: websocket\r\n"+
@@ -55,6 +63,5 @@ func AppendUpgradeResponse(dst []byte, key []byte, subprotocol []byte, extra []b
 		dst = append(dst, subprotocol...)
 		dst = append(dst, "\r\n"...)
 	}
-	dst = append(dst, extra...)
-	return append(dst, "\r\n"...)
+	return dst
 }

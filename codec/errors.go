@@ -47,3 +47,12 @@ var (
 	ErrCloseReasonUTF8        = &CloseError{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in close reason"}
 	ErrMessageTooBig          = &CloseError{ws.StatusMessageTooBig, "message too big"}
 )
+
+// permessage-deflate errors (RFC 7692 §6.1, §6.2). Data that does not
+// inflate gets 1007, as node's ws sends: the payload is not consistent with
+// the message's framing.
+var (
+	ErrCompressedControl      = &CloseError{ws.StatusProtocolError, "RSV1 on a control frame"}
+	ErrCompressedContinuation = &CloseError{ws.StatusProtocolError, "RSV1 on a continuation frame"}
+	ErrCompressedData         = &CloseError{ws.StatusInvalidFramePayloadData, "invalid compressed data"}
+)

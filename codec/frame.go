@@ -36,7 +36,11 @@ const (
 
 // ParseHeader parses a frame header at the start of p and checks it against
 // RFC 6455 §5.2 and §5.5 for the given role. rsv holds the reserved bits a
-// negotiated extension gives meaning to (0 when none was negotiated).
+// negotiated extension gives meaning to (0 when none was negotiated). Rsv1
+// is the bit of permessage-deflate, which marks the first frame of a
+// compressed message: with Rsv1 allowed, it is still refused on a control
+// frame (ErrCompressedControl) and on a continuation frame
+// (ErrCompressedContinuation), as RFC 7692 §6.1 requires.
 //
 // It returns the header and its encoded length n. If p holds less than a
 // whole header, it returns n == 0 and a nil error: read more and call again.
@@ -61,8 +65,15 @@ func ParseHeader(p []byte, role Role, rsv byte) (h ws.Header, n int, err error) 
 		return h, 0, ErrReservedBits
 	}
 	switch h.OpCode {
-	case ws.OpContinuation, ws.OpText, ws.OpBinary:
+	case ws.OpText, ws.OpBinary:
+	case ws.OpContinuation:
+		if h.Rsv&Rsv1 != 0 {
+			return h, 0, ErrCompressedContinuation
+		}
 	case ws.OpClose, ws.OpPing, ws.OpPong:
+		if h.Rsv&Rsv1 != 0 {
+			return h, 0, ErrCompressedControl
+		}
 		// RFC 6455 §5.5: control frames are not fragmented and carry at most
 		// 125 bytes, so their length always fits the 7-bit form.
 		if !h.Fin {

@@ -32,6 +32,8 @@ type Response struct {
 	accept, protocol       span
 	accepts, protocols     uint8 // occurrences, saturating
 	upgradeWS, connUpgrade bool
+	nexts                  uint8 // Sec-WebSocket-Extensions lines, saturating
+	exts                   [maxListLines]span
 }
 
 // Reset clears r for a new response and drops its reference to the last
@@ -142,6 +144,10 @@ func (r *Response) parseHeader(buf, line []byte) bool {
 			if r.protocols == 1 {
 				r.protocol = spanOf(buf, value)
 			}
+		}
+	case 24:
+		if asciiEqualFold(name, "Sec-WebSocket-Extensions") {
+			r.nexts = addSpan(&r.exts, r.nexts, spanOf(buf, value))
 		}
 	}
 	return true
