@@ -34,6 +34,9 @@ func (el *eventloop) accept0(fd int, _ netpoll.IOEvent, _ netpoll.IOFlags) error
 		case nil:
 		case unix.EAGAIN: // the Accept queue has been drained out, we can return now
 			return nil
+		case unix.EINVAL: // wsgate patch: the listener was shut down; forget it, keep the engine
+			_ = el.poller.Delete(fd)
+			return nil
 		case unix.EINTR, unix.ECONNRESET, unix.ECONNABORTED:
 			// ECONNRESET or ECONNABORTED could indicate that a socket
 			// in the Accept queue was closed before we Accept()ed it.
@@ -87,6 +90,9 @@ func (el *eventloop) accept(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) e
 		// ECONNRESET or ECONNABORTED could indicate that a socket
 		// in the Accept queue was closed before we Accept()ed it.
 		// It's a silly error, let's retry it.
+		return nil
+	case unix.EINVAL: // wsgate patch: the listener was shut down; forget it, keep the loop
+		_ = el.poller.Delete(fd)
 		return nil
 	default:
 		el.getLogger().Errorf("Accept() failed due to error: %v", err)

@@ -285,7 +285,7 @@ loop:
 	_, _ = c.inboundBuffer.Write(c.buffer)
 	c.buffer = c.buffer[:0]
 
-	if c.isEOF || (isET && recv < chunk) {
+	if !c.pollAttachment.ReadPaused && (c.isEOF || (isET && recv < chunk)) { // wsgate patch: a pause ends the loop
 		goto loop
 	}
 

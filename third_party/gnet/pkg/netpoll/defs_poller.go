@@ -23,4 +23,9 @@ type PollEventHandler func(int, IOEvent, IOFlags) error
 type PollAttachment struct {
 	FD       int
 	Callback PollEventHandler
+	// ReadPaused keeps read interest off (wsgate patch, see PATCH.md): with
+	// epoll, ModRead and ModReadWrite leave EPOLLIN out while it is set, so
+	// that the write paths, which switch between the two, do not undo a
+	// pause. Set it through Poller.SetReadPaused.
+	ReadPaused bool
 }

@@ -218,6 +218,9 @@ func (p *Poller) AddWrite(pa *PollAttachment, edgeTriggered bool) error {
 // ModRead modifies the given file descriptor with readable event in the poller.
 func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 	var ev uint32 = ReadEvents
+	if pa.ReadPaused { // wsgate patch: no event but errors and hangups
+		ev = 0
+	}
 	if edgeTriggered {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
@@ -228,11 +231,26 @@ func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 // ModReadWrite modifies the given file descriptor with readable and writable events in the poller.
 func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 	var ev uint32 = ReadWriteEvents
+	if pa.ReadPaused { // wsgate patch
+		ev = WriteEvents
+	}
 	if edgeTriggered {
 		ev |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	return os.NewSyscallError("epoll_ctl mod",
 		unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+}
+
+// SetReadPaused turns read interest off (paused) or back on for the given
+// file descriptor, keeping write interest if writing (wsgate patch, see
+// PATCH.md). While paused, the poller reports only errors and hangups
+// for it.
+func (p *Poller) SetReadPaused(pa *PollAttachment, paused, writing bool) error {
+	pa.ReadPaused = paused
+	if writing {
+		return p.ModReadWrite(pa, false)
+	}
+	return p.ModRead(pa, false)
 }
 
 // Delete removes the given file descriptor from the poller.

@@ -224,6 +224,9 @@ func (p *Poller) AddWrite(pa *PollAttachment, edgeTriggered bool) error {
 func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 	var ev epollevent
 	ev.events = ReadEvents
+	if pa.ReadPaused { // wsgate patch: no event but errors and hangups
+		ev.events = 0
+	}
 	if edgeTriggered {
 		ev.events |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
@@ -235,11 +238,26 @@ func (p *Poller) ModRead(pa *PollAttachment, edgeTriggered bool) error {
 func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 	var ev epollevent
 	ev.events = ReadWriteEvents
+	if pa.ReadPaused { // wsgate patch
+		ev.events = WriteEvents
+	}
 	if edgeTriggered {
 		ev.events |= unix.EPOLLET | unix.EPOLLRDHUP
 	}
 	convertPollAttachment(unsafe.Pointer(&ev.data), pa)
 	return os.NewSyscallError("epoll_ctl mod", epollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &ev))
+}
+
+// SetReadPaused turns read interest off (paused) or back on for the given
+// file descriptor, keeping write interest if writing (wsgate patch, see
+// PATCH.md). While paused, the poller reports only errors and hangups
+// for it.
+func (p *Poller) SetReadPaused(pa *PollAttachment, paused, writing bool) error {
+	pa.ReadPaused = paused
+	if writing {
+		return p.ModReadWrite(pa, false)
+	}
+	return p.ModRead(pa, false)
 }
 
 // Delete removes the given file descriptor from the poller.

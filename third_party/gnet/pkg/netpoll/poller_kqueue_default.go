@@ -218,6 +218,21 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 	return os.NewSyscallError("kevent add", err)
 }
 
+// SetReadPaused disables the read filter of the given file descriptor
+// (paused) or enables it again (wsgate patch, see PATCH.md). The write
+// filter is added and deleted on its own, so writing does not matter here.
+func (p *Poller) SetReadPaused(pa *PollAttachment, paused, _ bool) error {
+	pa.ReadPaused = paused
+	var flags IOFlags = unix.EV_ENABLE
+	if paused {
+		flags = unix.EV_DISABLE
+	}
+	_, err := unix.Kevent(p.fd, []unix.Kevent_t{
+		{Ident: keventIdent(pa.FD), Flags: flags, Filter: unix.EVFILT_READ},
+	}, nil, nil)
+	return os.NewSyscallError("kevent", err)
+}
+
 // Delete removes the given file descriptor from the poller.
 func (*Poller) Delete(_ int) error {
 	return nil

@@ -231,6 +231,23 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 	return os.NewSyscallError("kevent add", err)
 }
 
+// SetReadPaused disables the read filter of the given file descriptor
+// (paused) or enables it again (wsgate patch, see PATCH.md). The write
+// filter is added and deleted on its own, so writing does not matter here.
+func (p *Poller) SetReadPaused(pa *PollAttachment, paused, _ bool) error {
+	pa.ReadPaused = paused
+	var evs [1]unix.Kevent_t
+	evs[0].Ident = keventIdent(pa.FD)
+	evs[0].Filter = unix.EVFILT_READ
+	evs[0].Flags = unix.EV_ENABLE
+	if paused {
+		evs[0].Flags = unix.EV_DISABLE
+	}
+	convertPollAttachment(unsafe.Pointer(&evs[0].Udata), pa)
+	_, err := unix.Kevent(p.fd, evs[:], nil, nil)
+	return os.NewSyscallError("kevent", err)
+}
+
 // Delete removes the given file descriptor from the poller.
 func (p *Poller) Delete(_ int) error {
 	return nil
