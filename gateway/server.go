@@ -61,6 +61,7 @@ var (
 	ErrBadTopic     = loop.ErrBadTopic
 	ErrBadCursor    = loop.ErrBadCursor
 	ErrDraining     = loop.ErrDraining
+	ErrNotOpen      = loop.ErrNotOpen
 )
 
 //go:embed demo.html
@@ -144,6 +145,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		SlowPolicy:      cfg.SlowPolicy,
 		MailboxMessages: cfg.MailboxMessages,
 		MailboxBytes:    cfg.MailboxBytes,
+		MaxInbound:      cfg.MaxInbound,
 		MaxMsgRate:      cfg.MaxMsgRate,
 		MaxMsgBurst:     cfg.MaxMsgBurst,
 		TimerTick:       cfg.TimerTick,
