@@ -153,6 +153,7 @@ type connExt struct {
 	failErr     error // a protocol error whose close waits for the handler (close.go)
 	failAt      int64 // when that close goes out anyway
 	failStream  bool  // the error lost the framing: input is discarded after it
+	congestedAt int64 // since when its outbound queue is over half the bound (pacing.go)
 	subs        []*loopTopic
 	tokens      int64 // message rate limit (ratelimit.go)
 	lastRefill  int64
