@@ -234,3 +234,87 @@ func (c *rawClient) probeEcho() {
 	c.send(text("still open"))
 	c.expectMessage(opText, []byte("still open"))
 }
+
+// deferAll defers every upgrade and hands the pending ones to the test.
+type deferAll struct {
+	gateway.Echo
+	pending chan *gateway.PendingUpgrade
+}
+
+func (h deferAll) OnHandshake(r *gateway.Request) error {
+	h.pending <- r.Defer()
+	return nil
+}
+
+// An upgrade a hook accepts after the drain began is drained too: it gets
+// its 1001 within the window.
+func TestDrainDeferredUpgrade(t *testing.T) {
+	h := deferAll{pending: make(chan *gateway.PendingUpgrade, 1)}
+	window := time.Second
+	srv := startServer(t, gateway.Config{DrainWindow: window, DrainGrace: 5 * time.Second, PingInterval: -1, TimerTick: 10 * time.Millisecond}, h)
+	type dial struct {
+		c   *gorilla.Conn
+		err error
+	}
+	dialed := make(chan dial, 1)
+	go func() {
+		c, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
+		dialed <- dial{c, err}
+	}()
+	p := <-h.pending
+	start := time.Now()
+	drained := make(chan error, 1)
+	go func() { drained <- srv.Drain(context.Background()) }()
+	waitFor(t, srv.Draining)
+	if err := p.Accept(gateway.Accept{}); err != nil {
+		t.Fatal(err)
+	}
+	d := <-dialed
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	defer d.c.Close()
+	d.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := d.c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+		t.Fatalf("deferred connection: %v, want 1001", err)
+	}
+	if took := time.Since(start); took > window+window/2 {
+		t.Fatalf("the 1001 came %v after the drain began, window %v", took, window)
+	}
+	if err := <-drained; err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+}
+
+// Drain honours its context: when it ends, the rest are closed with 1001
+// at once and Drain returns the context's error.
+func TestDrainContext(t *testing.T) {
+	srv := startServer(t, gateway.Config{DrainWindow: time.Minute, DrainGrace: time.Minute, PingInterval: -1}, gateway.Echo{})
+	var cs []*gorilla.Conn
+	for range 10 {
+		c, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Drain(ctx) }()
+	for _, c := range cs {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+			t.Fatalf("client: %v, want 1001", err)
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Drain: %v, want the context's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Drain did not return after its context ended")
+	}
+}

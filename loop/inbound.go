@@ -98,7 +98,7 @@ func readsPaused(c *Conn) bool {
 // Options.MaxInbound).
 func (l *eventLoop) pauseReads(c *Conn) bool {
 	p, ok := c.gc.(readPauser)
-	if !ok {
+	if !ok || l.srv.opts.noPause {
 		return false
 	}
 	if p.ReadPaused() {

@@ -57,6 +57,10 @@ type Options struct {
 	AcceptBurst    int            // token bucket size for AcceptRate
 	DrainWindow    time.Duration  // closes of a drain spread over this
 	DrainGrace     time.Duration  // then this long before the rest are dropped
+
+	// noPause makes every pause of reads fail, as where the poller
+	// cannot pause (tests of the MaxInbound backstop).
+	noPause bool
 }
 
 // Timeouts holds the deadlines the timer wheels keep. A zero duration
