@@ -39,7 +39,8 @@ type engine struct {
 	eventLoops   loadBalancer      // event-loops for handling events
 	inShutdown   atomic.Bool       // whether the engine is in shutdown
 	turnOff      context.CancelFunc
-	eventHandler EventHandler // user eventHandler
+	eventHandler EventHandler  // user eventHandler
+	booted       chan struct{} // wsgate patch: closed once start has run (StopAccepting waits)
 	concurrency  struct {
 		*errgroup.Group
 
@@ -243,6 +244,7 @@ func run(eventHandler EventHandler, listeners []*listener, options *Options, add
 		opts:         options,
 		turnOff:      shutdown,
 		eventHandler: eventHandler,
+		booted:       make(chan struct{}),
 		concurrency: struct {
 			*errgroup.Group
 			ctx context.Context
@@ -261,10 +263,13 @@ func run(eventHandler EventHandler, listeners []*listener, options *Options, add
 	switch eng.eventHandler.OnBoot(e) {
 	case None, Close:
 	case Shutdown:
+		close(eng.booted) // wsgate patch
 		return nil
 	}
 
-	if err := eng.start(ctx, numEventLoop); err != nil {
+	err := eng.start(ctx, numEventLoop)
+	close(eng.booted) // wsgate patch
+	if err != nil {
 		eng.closeEventLoops()
 		eng.opts.Logger.Errorf("gnet engine is stopping with error: %v", err)
 		return err

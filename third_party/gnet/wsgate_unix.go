@@ -68,12 +68,17 @@ func (c *conn) setReadPaused(paused bool) error {
 // sockets of the group (another process on the same port); without one,
 // new connections are refused. Connections already accepted are served as
 // before. It returns once every listener is shut down, or with the errors
-// met.
+// met. Called from OnBoot, it would wait for itself.
 func (e Engine) StopAccepting() error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
 	eng := e.eng
+	// The engine's loops are set up after OnBoot: wait for them.
+	<-eng.booted
+	if eng.isShutdown() {
+		return errorx.ErrEngineInShutdown
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
