@@ -137,39 +137,6 @@ func TestSlowDropPolicy(t *testing.T) {
 	}
 }
 
-// A client that outruns its handler beyond the mailbox bound is closed
-// with 1008; the refused message is counted.
-func TestMailboxBound(t *testing.T) {
-	release := make(chan struct{})
-	h := gateway.HandlerFuncs{Message: func(c *gateway.Conn, op gateway.OpCode, data []byte) { <-release }}
-	srv := startServer(t, gateway.Config{Workers: 4, MailboxMessages: 8}, h)
-	defer close(release)
-	c := dialRaw(t, srv)
-	var burst []byte
-	for i := range 50 {
-		burst = codec.AppendFrameMasked(burst, ws.OpBinary, true, []byte{byte(i)}, c.key)
-	}
-	c.writeRaw(burst)
-	c.expectClose(ws.StatusPolicyViolation)
-	st := srv.Stats()
-	if st.Closes["inbound_overflow"] != 1 || st.DroppedIn != 1 {
-		t.Fatalf("inbound_overflow %d, DroppedIn %d", st.Closes["inbound_overflow"], st.DroppedIn)
-	}
-}
-
-// The mailbox byte bound applies too.
-func TestMailboxByteBound(t *testing.T) {
-	release := make(chan struct{})
-	h := gateway.HandlerFuncs{Message: func(c *gateway.Conn, op gateway.OpCode, data []byte) { <-release }}
-	srv := startServer(t, gateway.Config{MailboxBytes: 10 << 10}, h)
-	defer close(release)
-	c := dialRaw(t, srv)
-	for range 4 {
-		c.frame(ws.OpBinary, true, make([]byte, 4<<10))
-	}
-	c.expectClose(ws.StatusPolicyViolation)
-}
-
 // Over --max-msg-rate the connection is closed with 1008.
 func TestMessageRateLimit(t *testing.T) {
 	srv := startServer(t, gateway.Config{MaxMsgRate: 10, MaxMsgBurst: 5}, gateway.Echo{})

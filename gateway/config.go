@@ -62,6 +62,7 @@ const (
 	DefaultMaxOutbound      = 1 << 20
 	DefaultMailboxMessages  = 64
 	DefaultMailboxBytes     = 1 << 20
+	DefaultMaxInbound       = 4 << 20
 	DefaultProxyMaxBytes    = codec.DefaultProxyMaxBytes
 	DefaultDrainWindow      = 30 * time.Second
 	DefaultDrainGrace       = 5 * time.Second
@@ -149,11 +150,21 @@ type Config struct {
 	// zero value is SlowClose.
 	SlowPolicy SlowPolicy `wsgate:"slow_policy" help:"full outbound queue: close (1008 slow consumer) or drop (count and drop)"`
 	// MailboxMessages and MailboxBytes bound the messages waiting for a
-	// connection's handler; a client that outruns its handler is closed
-	// with 1008. If zero, DefaultMailboxMessages (64) and
-	// DefaultMailboxBytes (1 MiB).
-	MailboxMessages int `wsgate:"mailbox_messages" help:"messages waiting for a client's handler; over it 1008"`
-	MailboxBytes    int `wsgate:"mailbox_bytes,size" help:"bytes waiting for a client's handler; over it 1008"`
+	// connection's handler: when either is reached, the gateway stops
+	// reading from the client, whose TCP sends slow down, until the
+	// handler has worked the mailbox down to half. Nothing is dropped and
+	// no connection is closed for a burst, whatever its size. If zero,
+	// DefaultMailboxMessages (64) and DefaultMailboxBytes (1 MiB).
+	MailboxMessages int `wsgate:"mailbox_messages" help:"messages waiting for a client's handler before reading from it pauses"`
+	MailboxBytes    int `wsgate:"mailbox_bytes,size" help:"bytes waiting for a client's handler before reading from it pauses"`
+	// MaxInbound bounds the bytes one connection holds inbound: messages
+	// waiting for its handler plus bytes read and not parsed yet. With
+	// reads paused at the mailbox bounds this is not reached; it is the
+	// backstop where a pause cannot be applied, and closes with 1008. If
+	// zero, the larger of DefaultMaxInbound (4 MiB) and twice
+	// MailboxBytes + MaxMessageSize; it must be at least MailboxBytes +
+	// MaxMessageSize.
+	MaxInbound int `wsgate:"max_inbound,size" help:"bytes one client may have the gateway hold inbound (waiting messages and unparsed input); over it 1008"`
 	// MaxMsgRate limits each connection to that many messages per second
 	// (token bucket, MaxMsgBurst deep); over it the connection is closed
 	// with 1008. If zero, off.
@@ -315,6 +326,9 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.MailboxBytes == 0 {
 		c.MailboxBytes = DefaultMailboxBytes
 	}
+	if c.MaxInbound == 0 && c.MailboxBytes > 0 && c.MaxMessageSize > 0 {
+		c.MaxInbound = max(DefaultMaxInbound, 2*(c.MailboxBytes+c.MaxMessageSize))
+	}
 	if c.MaxMsgBurst == 0 {
 		c.MaxMsgBurst = c.MaxMsgRate
 	}
@@ -352,7 +366,7 @@ func (c *Config) check() error {
 	}{
 		{"Loops", c.Loops}, {"Workers", c.Workers}, {"HandshakeWorkers", c.HandshakeWorkers},
 		{"MaxMessageSize", c.MaxMessageSize}, {"MaxOutbound", c.MaxOutbound},
-		{"MailboxMessages", c.MailboxMessages}, {"MailboxBytes", c.MailboxBytes},
+		{"MailboxMessages", c.MailboxMessages}, {"MailboxBytes", c.MailboxBytes}, {"MaxInbound", c.MaxInbound},
 		{"MaxMsgRate", c.MaxMsgRate}, {"MaxMsgBurst", c.MaxMsgBurst}, {"BackendMaxConns", c.BackendMaxConns},
 		{"MaxConns", c.MaxConns}, {"MaxConnsPerIP", c.MaxConnsPerIP}, {"AcceptBurst", c.AcceptBurst},
 	} {
@@ -381,6 +395,8 @@ func (c *Config) check() error {
 		return badField("MaxMessageSize", "must not exceed 1GiB")
 	case c.MailboxBytes > 1<<30:
 		return badField("MailboxBytes", "must not exceed 1GiB")
+	case c.MaxInbound < c.MailboxBytes+c.MaxMessageSize:
+		return badField("MaxInbound", "must be at least MailboxBytes + MaxMessageSize ("+strconv.Itoa(c.MailboxBytes+c.MaxMessageSize)+")")
 	case c.AcceptRate < 0:
 		return badField("AcceptRate", "must not be negative")
 	case c.ProxyMaxBytes < codec.ProxyV1MaxBytes || c.ProxyMaxBytes > codec.ProxyV2MaxBytes:

@@ -167,6 +167,17 @@ func TestRFC6455_5_4_ContinuationWithoutStart(t *testing.T) {
 			})
 		}
 	}
+	// Autobahn 5.15: a fragmented message, then a continuation with
+	// nothing to continue, in one write: the message is echoed before the
+	// close (strict).
+	for _, mode := range allWriteModes {
+		t.Run("whole fragmented message and the bad frame in one write/"+mode.name, func(t *testing.T) {
+			c := dialRaw(t, srv)
+			c.sendIn(mode, newRand(t), c.wire(frag(opText, []byte("fragment1")), msg(opCont, []byte("fragment2")),
+				frag(opCont, []byte("fragment3")), text("fragment4"), ping("must not be answered")))
+			c.expectFailAfterEcho(1002, text("fragment1fragment2"))
+		})
+	}
 }
 
 // TestRFC6455_5_4_NewMessageBeforeTheLastFragment: while a fragmented

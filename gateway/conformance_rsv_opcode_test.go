@@ -26,8 +26,9 @@ import (
 // badFrameSetups are the ways a bad frame reaches the server: on its own,
 // after a message whose echo the client has already read, and in one write
 // between a message and a ping (Autobahn 3.3, 4.1.3). In the last, the
-// echo may or may not come before the close (Autobahn calls a missing echo
-// non-strict), but the ping after the bad frame must never be answered.
+// message before the bad frame was received whole and valid: its echo must
+// come before the close frame (what Autobahn calls strict), and the ping
+// after the bad frame must never be answered.
 var badFrameSetups = []struct {
 	name string
 	run  func(c *rawClient, bad ...wframe)
@@ -45,25 +46,25 @@ var badFrameSetups = []struct {
 	{"between a message and a ping, one write", func(c *rawClient, bad ...wframe) {
 		frames := append([]wframe{text("valid")}, bad...)
 		c.send(append(frames, ping("must not be answered"))...)
-		c.expectFailAfterOptionalEcho(1002, text("valid"))
+		c.expectFailAfterEcho(1002, text("valid"))
 	}},
 	{"between a message and a ping, byte by byte", func(c *rawClient, bad ...wframe) {
 		frames := append([]wframe{text("valid")}, bad...)
 		c.sendIn(byteByByte, nil, c.wire(append(frames, ping("must not be answered"))...))
-		c.expectFailAfterOptionalEcho(1002, text("valid"))
+		c.expectFailAfterEcho(1002, text("valid"))
 	}},
 }
 
-// expectFailAfterOptionalEcho is expectFail where the echo of echo may come
-// first.
-func (c *rawClient) expectFailAfterOptionalEcho(code uint16, echo wframe) {
+// expectFailAfterEcho is expectFail after the echo of echo, which must
+// come first: a message received whole before the bad frame is handled,
+// and its reply written, before the close frame.
+func (c *rawClient) expectFailAfterEcho(code uint16, echo wframe) {
 	c.t.Helper()
 	f := c.next()
-	if f.op == echo.op && f.fin && string(f.data) == string(echo.data) {
-		f = c.next()
-	} else {
-		c.t.Logf("non-strict: the echo of the message before the bad frame was not sent")
+	if f.op != echo.op || !f.fin || string(f.data) != string(echo.data) {
+		c.t.Fatalf("got %s, want the echo of the message before the bad frame (Autobahn: non-strict)", f)
 	}
+	f = c.next()
 	if f.op != opClose {
 		c.t.Fatalf("got %s, want close %d", f, code)
 	}

@@ -16,6 +16,13 @@ func (Echo) OnClose(*Conn, error) {}
 // Broadcast is a Handler that sends every message to every connected
 // client, the sender included, as the chat examples of Node's ws do. Set
 // Server before the server starts.
+//
+// It goes at the pace of the slowest reader: each message waits until it
+// is written and no client's outbound queue is over half of MaxOutbound,
+// so a client that publishes faster than the others read is slowed (its
+// input pauses, then TCP), not cut, and a reading client gets everything.
+// A client whose queue stays that full for a second has stopped reading:
+// it paces no one, and SlowPolicy applies to it.
 type Broadcast struct {
 	Server *Server
 }
@@ -24,7 +31,9 @@ type Broadcast struct {
 func (*Broadcast) OnOpen(*Conn) {}
 
 // OnMessage implements Handler.
-func (b *Broadcast) OnMessage(_ *Conn, op OpCode, data []byte) { _, _ = b.Server.Broadcast(op, data) }
+func (b *Broadcast) OnMessage(_ *Conn, op OpCode, data []byte) {
+	_, _ = b.Server.srv.BroadcastPaced(op, data)
+}
 
 // OnClose implements Handler.
 func (*Broadcast) OnClose(*Conn, error) {}

@@ -32,7 +32,14 @@ var (
 	descCloses        = desc("closes_total", "Closed WebSocket connections by cause (liveness: no pong in time).", "cause")
 	descCloseCodes    = desc("close_codes_total", "Closed WebSocket connections by close code (1006: none was exchanged).", "code")
 	descDropped       = desc("messages_dropped_total", "Messages dropped, by reason: slow_consumer (outbound queue full, drop policy), "+
-		"closed (queued for a connection that closed), inbound_overflow (handler mailbox full).", "reason")
+		"closed (queued for a connection that closed).", "reason")
+	descInboundPauses   = desc("inbound_pauses_total", "Times a connection's input paused: its handler mailbox was full (TCP then slows the client).")
+	descInboundPaused   = desc("inbound_paused_seconds_total", "Time connections spent with their input paused, summed.")
+	descInboundPausedN  = desc("inbound_paused_connections", "Connections whose input is paused now.")
+	descInboundMax      = desc("inbound_held_max_bytes", "Most bytes one connection held inbound (messages waiting for its handler and unparsed input) over the last timer tick.")
+	descInboundDropped  = desc("inbound_dropped_bytes_total", "Unparsed input dropped with connections closed by max_inbound (closes_total{cause=\"inbound_overflow\"}).")
+	descHandlerConns    = desc("handler_connections", "Connections whose OnOpen was queued and whose OnClose has not run yet.")
+	descEventsLost      = desc("handler_events_lost_total", "Handler events (open, message, close) still queued when the shutdown deadline ended: they never ran.")
 	descPoolOverloads   = desc("pool_overloads_total", "Dispatches that found every handler worker busy (the messages waited, none was lost).")
 	descPoolWaiting     = desc("pool_waiting_connections", "Connections waiting for a free handler worker.")
 	descPoolRunning     = desc("pool_running_workers", "Busy handler workers.")
@@ -54,6 +61,7 @@ var allDescs = []*prometheus.Desc{
 	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
 	descDeliveriesDrop, descRefusals, descDisconnectsDrop,
+	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
 }
 
 // Describe implements prometheus.Collector.
@@ -108,7 +116,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descDropped, st.SlowDropped, "slow_consumer")
 	counter(descDropped, st.DroppedOut, "closed")
-	counter(descDropped, st.DroppedIn, "inbound_overflow")
+	counter(descInboundPauses, st.InboundPauses)
+	ch <- prometheus.MustNewConstMetric(descInboundPaused, prometheus.CounterValue, float64(st.InboundPausedNanos)/1e9)
+	gauge(descInboundPausedN, st.InboundPaused)
+	gauge(descInboundMax, st.InboundBytesMax)
+	counter(descInboundDropped, st.DroppedInBytes)
+	gauge(descHandlerConns, st.HandlerConns)
+	counter(descEventsLost, st.EventsLost)
 	counter(descPoolOverloads, st.PoolOverloads)
 	gauge(descPoolWaiting, st.PoolWaiting)
 	gauge(descPoolRunning, st.PoolRunning)

@@ -61,6 +61,7 @@ var (
 	ErrBadTopic     = loop.ErrBadTopic
 	ErrBadCursor    = loop.ErrBadCursor
 	ErrDraining     = loop.ErrDraining
+	ErrNotOpen      = loop.ErrNotOpen
 )
 
 //go:embed demo.html
@@ -144,6 +145,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		SlowPolicy:      cfg.SlowPolicy,
 		MailboxMessages: cfg.MailboxMessages,
 		MailboxBytes:    cfg.MailboxBytes,
+		MaxInbound:      cfg.MaxInbound,
 		MaxMsgRate:      cfg.MaxMsgRate,
 		MaxMsgBurst:     cfg.MaxMsgBurst,
 		TimerTick:       cfg.TimerTick,
@@ -233,11 +235,13 @@ func (s *Server) AdminAddr() net.Addr {
 // Addr returns the listening address once the server has started.
 func (s *Server) Addr() net.Addr { return s.srv.Addr() }
 
-// Shutdown refuses new upgrades (503), closes every connection with 1001
+// Shutdown stops accepting connections, closes every connection with 1001
 // "going away", waits for them to go or for ctx to end, and stops the
-// loops and the worker pools. Then it sends the backend's disconnect hooks
-// still queued, until ctx ends, and stops the admin server, which serves
-// until then.
+// loops. It waits, until ctx ends, for the handler to run every event still
+// queued (each connection's OnClose included; what the deadline cuts off is
+// counted in Stats.EventsLost and logged), then stops the worker pools,
+// sends the backend's disconnect hooks still queued, until ctx ends, and
+// stops the admin server, which serves until then.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.backend != nil {
 		s.backend.msgCancel() // replies could not reach the clients anyway
@@ -292,9 +296,13 @@ func (s *Server) List(ctx context.Context, o ListOptions) ([]ConnInfo, string, e
 // answers 503 and new upgrades get 503 with Retry-After at once; open
 // connections are closed with 1001 "going away; retry-after=N", spread
 // evenly with jitter over Config.DrainWindow; after the window and
-// Config.DrainGrace the rest are closed at once. It returns when no
-// connection is left, or when ctx ends (closing the rest at once). The
-// listener stays open until Shutdown.
+// Config.DrainGrace the rest get a close frame and are cut. Connections
+// that have not upgraded do not hold it open. It returns when no WebSocket
+// connection is left and the handler has seen every OnClose, or when ctx
+// ends (closing the rest at once with 1001). With Config.ReusePort the
+// listener stops accepting at once, so that the kernel hands new
+// connections to the other processes on the port; otherwise it stays open
+// until Shutdown, answering upgrades and /readyz with 503.
 func (s *Server) Drain(ctx context.Context) error { return s.srv.Drain(ctx) }
 
 // Draining reports whether a drain or a shutdown has started.

@@ -68,7 +68,8 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 }
 
 // startClose sends our close frame and waits, up to the close timeout, for
-// the peer's (state closing). Data still arriving is read and skipped.
+// the peer's (state closing). Data still arriving is read and skipped; a
+// connection whose input was paused reads again, to find the answer.
 func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause closeCause) {
 	if c.state != stateOpen {
 		return
@@ -79,19 +80,37 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 	if reason != "" {
 		c.x().closeReason = reason
 	}
+	if e := c.ext.Load(); e != nil && e.failErr != nil {
+		l.dropPendingFail(c, e) // this close wins
+	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
 	if l.write(c, l.scratch) {
 		l.armClose(c)
+		if e := c.ext.Load(); c.inPaused || e != nil && e.pausedAt != 0 {
+			l.resumeIn(c)
+		}
 	}
 }
 
 // fail closes the connection for a violation in a stream whose framing is
 // still intact (bad UTF-8, fragmentation rules, size): our close frame goes
-// out and reading goes on, to find the peer's answer. stop reports that the
-// caller must return act.
+// out and reading goes on, to find the peer's answer. If messages received
+// before the violation are still with the handler, the close waits for them
+// (deferFail). stop reports that the caller must return act.
 func (l *eventLoop) fail(c *Conn, err error) (act gnet.Action, stop bool) {
+	if c.state != stateOpen {
+		return gnet.Close, true
+	}
+	if l.deferFail(c, err, false) {
+		return gnet.None, true
+	}
+	return l.failNow(c, err)
+}
+
+// failNow is fail without waiting for the handler.
+func (l *eventLoop) failNow(c *Conn, err error) (act gnet.Action, stop bool) {
 	if c.state != stateOpen {
 		return gnet.Close, true
 	}
@@ -102,6 +121,8 @@ func (l *eventLoop) fail(c *Conn, err error) (act gnet.Action, stop bool) {
 		cause = causeTooBig
 	case err == errRateLimit:
 		cause = causeRateLimit
+	case err == errInboundLimit:
+		cause = causeInboundOverflow
 	}
 	l.startClose(c, code, closeReason(err), cause)
 	if c.state == stateClosed {
@@ -111,19 +132,35 @@ func (l *eventLoop) fail(c *Conn, err error) (act gnet.Action, stop bool) {
 }
 
 // failStream closes the connection when the rest of the stream will not
-// be parsed: after a bad frame header, or a frame too big to read. Our
-// close frame goes out followed by a FIN (shutdown of our sending side), and
-// the input is discarded until the peer closes or the close timeout ends
-// it. Closing the socket at once would risk a reset that destroys our close
-// frame in the peer's receive queue while we still hold unread data from
-// it; the FIN tells the peer we are done without that risk.
+// be parsed: after a bad frame header, or a frame too big to read. If
+// messages received before the bad frame are still with the handler, the
+// close waits for them (deferFail).
 func (l *eventLoop) failStream(c *Conn, err error) gnet.Action {
 	if c.state != stateOpen {
 		return gnet.Close
 	}
+	if l.deferFail(c, err, true) {
+		return gnet.None
+	}
+	return l.failStreamNow(c, err)
+}
+
+// failStreamNow is failStream without waiting for the handler. Our close
+// frame goes out followed by a FIN (shutdown of our sending side), and the
+// input is discarded until the peer closes or the close timeout ends it.
+// Closing the socket at once would risk a reset that destroys our close
+// frame in the peer's receive queue while we still hold unread data from
+// it; the FIN tells the peer we are done without that risk.
+func (l *eventLoop) failStreamNow(c *Conn, err error) gnet.Action {
+	if c.state != stateOpen {
+		return gnet.Close
+	}
 	cause := causeProtocol
-	if err == codec.ErrMessageTooBig {
+	switch err {
+	case codec.ErrMessageTooBig:
 		cause = causeTooBig
+	case errInboundLimit:
+		cause = causeInboundOverflow
 	}
 	l.startClose(c, codec.CloseCode(err), closeReason(err), cause)
 	if c.state == stateClosed {
@@ -136,6 +173,66 @@ func (l *eventLoop) failStream(c *Conn, err error) gnet.Action {
 		_ = unix.Shutdown(gc.Fd(), unix.SHUT_WR)
 	}
 	return gnet.None
+}
+
+// deferFail holds a protocol error back until the handler is done with
+// the messages that arrived, whole and valid, before it: their replies
+// must reach the client before our close frame. The connection parses and
+// reads nothing more meanwhile. The close goes out on cmdFailNow, queued
+// behind the replies in the loop's inbox: by the worker that empties the
+// mailbox, or here if the handler is idle already (its last replies may
+// still be in the inbox). The close timeout bounds the wait. It reports
+// false if the error cannot wait (the inbox is shut).
+func (l *eventLoop) deferFail(c *Conn, err error, stream bool) bool {
+	c.mu.Lock()
+	busy := c.mflags&(mInflight|mWaiting) != 0 || int(c.mhead) < len(c.mailbox)
+	if busy {
+		c.mflags |= mFailPending
+	}
+	c.mu.Unlock()
+	if !busy && !l.enqueue(command{kind: cmdFailNow, c: c}) {
+		return false
+	}
+	e := c.x()
+	e.failErr, e.failStream = err, stream
+	e.failAt = l.srv.now() + int64(l.srv.opts.Timeouts.Close)
+	c.inPaused = true
+	l.pauseReads(c)
+	if !c.timer.Scheduled() || e.failAt < c.timer.Deadline() {
+		l.schedule(c, e.failAt)
+	}
+	return true
+}
+
+// failPendingNow sends the close that deferFail held back, on the loop:
+// the handler has run the messages before the error (cmdFailNow), or the
+// close timeout passed.
+func (l *eventLoop) failPendingNow(c *Conn) {
+	e := c.ext.Load()
+	if e == nil || e.failErr == nil {
+		return
+	}
+	err, stream := e.failErr, e.failStream
+	l.dropPendingFail(c, e)
+	if c.state != stateOpen || c.gc == nil {
+		return
+	}
+	if stream {
+		l.finish(c, l.failStreamNow(c, err))
+		return
+	}
+	// startClose resumes the input, which is parsed in the closing state:
+	// data is skipped, the peer's close frame ends the connection.
+	act, _ := l.failNow(c, err)
+	l.finish(c, act)
+}
+
+// dropPendingFail forgets a held-back protocol error.
+func (l *eventLoop) dropPendingFail(c *Conn, e *connExt) {
+	e.failErr = nil
+	c.mu.Lock()
+	c.mflags &^= mFailPending
+	c.mu.Unlock()
 }
 
 // closeReason returns the short reason to put in a close frame for err.
@@ -191,8 +288,15 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.gc = nil
 	l.remove(c)
 	l.disarm(c)
-	if e := c.ext.Load(); e != nil && len(e.subs) > 0 {
-		l.unsubscribe(c, "")
+	if e := c.ext.Load(); e != nil {
+		if len(e.subs) > 0 {
+			l.unsubscribe(c, "")
+		}
+		if e.pausedAt != 0 {
+			l.stats.pausedNanos.Add(max(l.srv.now()-e.pausedAt, 0))
+			l.stats.pausedConns.Add(-1)
+			e.pausedAt = 0
+		}
 	}
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil

@@ -44,6 +44,9 @@ var (
 	ErrBadCloseCode = errors.New("loop: close code may not be sent")
 	// ErrServerClosed is returned once the server has shut down.
 	ErrServerClosed = errors.New("loop: server closed")
+	// ErrNotOpen is returned by Send and Close on a connection whose
+	// upgrade has not completed (a HandshakeHook's Request.Conn).
+	ErrNotOpen = errors.New("loop: connection not open: the upgrade has not completed")
 )
 
 // Connection states. Transitions happen on the owning loop only.
@@ -89,11 +92,10 @@ type Conn struct {
 	msgsIn, msgsOut   int64
 	bytesIn, bytesOut int64
 
-	// Dispatch state, guarded by mu (see dispatch.go); inflight and
-	// waiting below too.
+	// Dispatch state, guarded by mu (see dispatch.go); mflags below too.
 	mu      sync.Mutex
 	mailbox []event
-	mbytes  int32 // payload bytes in the mailbox
+	mbytes  int32 // payload bytes in the mailbox (see inbound.go)
 	mhead   int32 // next event to run
 
 	// Small fields, packed together: the struct fits Go's 288-byte size
@@ -107,8 +109,8 @@ type Conn struct {
 	draining   bool       // expireAt is a drain close (drain.go)
 	linger     bool       // closing handshake done: close once our output is written
 	flushWatch bool       // on the loop's flushing list
-	inflight   bool       // a worker owns the mailbox (under mu)
-	waiting    bool       // on the loop's retry list (under mu)
+	inPaused   bool       // input is not parsed, reads paused (inbound.go)
+	mflags     mflag      // dispatch flags, under mu (dispatch.go)
 	// closeCode (and ext.closeReason) describe how the connection ended,
 	// for the handler's OnClose.
 	closeCode StatusCode
@@ -120,7 +122,8 @@ type Conn struct {
 // frameState is the reader's position within the current frame and message.
 type frameState struct {
 	remaining int64   // payload bytes of the current frame not yet read
-	msgLen    int     // bytes of the current message read so far
+	msgLen    int32   // bytes of the current message read so far (≤ 1 GiB)
+	unparsed  int32   // bytes left in gnet's inbound buffer (inbound.go)
 	mask      [4]byte // the current frame's masking key
 	maskPos   uint8   // payload bytes of the current frame unmasked, mod 4
 	inFrame   bool    // a data frame's header has been read
@@ -146,6 +149,11 @@ type connExt struct {
 	// Loop-owned.
 	hs          *codec.Request // parse state of a request split across reads
 	closeReason string
+	pausedAt    int64 // when reading paused (inbound.go); 0 if it is not
+	failErr     error // a protocol error whose close waits for the handler (close.go)
+	failAt      int64 // when that close goes out anyway
+	failStream  bool  // the error lost the framing: input is discarded after it
+	congestedAt int64 // since when its outbound queue is over half the bound (pacing.go)
 	subs        []*loopTopic
 	tokens      int64 // message rate limit (ratelimit.go)
 	lastRefill  int64
@@ -207,8 +215,10 @@ type valueBox struct{ v any }
 // copied before Send returns, so the caller may reuse it. Messages sent
 // from one goroutine reach the client in the order of the calls.
 //
-// If the connection's outbound queue (Options.MaxOutbound) cannot take the
-// message, Send returns ErrSlowConsumer and, under the SlowClose policy,
+// Send returns ErrNotOpen before the upgrade has completed and ErrClosed
+// once a close has started. If the connection's outbound queue
+// (Options.MaxOutbound) cannot take the message, Send returns
+// ErrSlowConsumer and, under the SlowClose policy,
 // closes the connection with 1008; under SlowDrop the message is dropped
 // and counted in Stats.SlowDropped.
 func (c *Conn) Send(op OpCode, data []byte) error {
@@ -217,6 +227,9 @@ func (c *Conn) Send(op OpCode, data []byte) error {
 	}
 	if c.closing.Load() {
 		return ErrClosed
+	}
+	if !c.upgraded.Load() {
+		return ErrNotOpen
 	}
 	n := codec.MaxHeaderSize + len(data)
 	if !c.reserve(n) {
@@ -247,7 +260,8 @@ func checkSend(op OpCode, data []byte) error {
 // Close starts the closing handshake with code and reason (cut to 123
 // bytes at a rune boundary). code must be valid on the wire
 // (codec.ValidCloseCode). It returns at once; the handler's OnClose follows when the
-// connection is gone.
+// connection is gone. Like Send, it returns ErrNotOpen before the upgrade
+// has completed and ErrClosed once a close has started.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if !codec.ValidCloseCode(code) {
 		return ErrBadCloseCode
@@ -257,6 +271,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	if c.closing.Load() {
 		return ErrClosed
+	}
+	if !c.upgraded.Load() {
+		return ErrNotOpen
 	}
 	if !c.loop.enqueue(command{kind: cmdClose, c: c, code: code, reason: reason, cause: causeApp}) {
 		return ErrServerClosed

@@ -3,8 +3,6 @@ package loop
 import (
 	"fmt"
 	"runtime/debug"
-
-	"github.com/gobwas/ws"
 )
 
 // evKind is the kind of event a connection's mailbox holds.
@@ -24,38 +22,43 @@ type event struct {
 	op   OpCode
 }
 
+// mflag is a bit of Conn.mflags, the dispatch state shared by the loop and
+// the workers under Conn.mu.
+type mflag uint8
+
+const (
+	mInflight    mflag = 1 << iota // a worker owns the mailbox
+	mWaiting                       // on the loop's retry list
+	mPaused                        // the loop stopped reading: tell it when the mailbox is low (inbound.go)
+	mResumeAsked                   // a worker has asked the loop to resume
+	mFailPending                   // a protocol error waits for the mailbox to empty (close.go)
+)
+
 // deliver queues ev for c's handler. At most one worker task runs per
 // connection, so events reach the handler in order; the loop never waits.
+// A message is always taken: a mailbox at its bounds pauses the
+// connection's input instead (inbound.go), so a client that outruns its
+// handler is slowed by TCP, never cut.
 func (l *eventLoop) deliver(c *Conn, ev event) {
 	c.mu.Lock()
-	if ev.kind == evMessage {
-		// The mailbox is bounded (Options.MailboxMessages, MailboxBytes):
-		// gnet cannot stop reading, so a client that outruns its handler
-		// is told so with 1008 rather than buffered without end.
-		n := 0
-		if ev.buf != nil {
-			n = len(ev.buf.b)
-		}
-		// A message over MailboxBytes is still taken when no bytes are
-		// queued, as MaxOutbound does: MaxMessageSize stays the limit.
-		depth := len(c.mailbox) - int(c.mhead)
-		if depth >= l.srv.opts.MailboxMessages || c.mbytes > 0 && int(c.mbytes)+n > l.srv.opts.MailboxBytes {
-			c.mu.Unlock()
-			putBuffer(ev.buf)
-			l.stats.droppedIn.Add(1)
-			l.startClose(c, ws.StatusPolicyViolation, "too many queued messages", causeInboundOverflow)
-			return
-		}
-		c.mbytes += int32(n) // both bounds are under 1 GiB (NewServer)
-		if depth+1 > l.mailboxWindow {
-			l.mailboxWindow = depth + 1
-			l.wantTicks() // to publish and reset the gauge
-		}
+	if len(c.mailbox) == cap(c.mailbox) && c.mhead > 0 {
+		// Reuse the slots of events already run: a mailbox that never
+		// empties (reads resume at half) must not grow without end.
+		n := copy(c.mailbox, c.mailbox[c.mhead:])
+		clear(c.mailbox[n:])
+		c.mailbox = c.mailbox[:n]
+		c.mhead = 0
 	}
 	c.mailbox = append(c.mailbox, ev)
-	start := !c.inflight && !c.waiting
+	if ev.kind == evMessage {
+		if ev.buf != nil {
+			c.holdIn(len(ev.buf.b))
+		}
+		l.noteMailbox(c)
+	}
+	start := c.mflags&(mInflight|mWaiting) == 0
 	if start {
-		c.inflight = true
+		c.mflags |= mInflight
 	}
 	c.mu.Unlock()
 	if start {
@@ -73,8 +76,7 @@ func (l *eventLoop) invoke(c *Conn) {
 	}
 	l.stats.poolOverloads.Add(1)
 	c.mu.Lock()
-	c.inflight = false
-	c.waiting = true
+	c.mflags = c.mflags&^mInflight | mWaiting
 	c.mu.Unlock()
 	l.retry = append(l.retry, c)
 	l.stats.waiting.Store(int64(len(l.retry)))
@@ -84,14 +86,15 @@ func (l *eventLoop) invoke(c *Conn) {
 }
 
 // retryDispatch retries the connections that met a full pool, in order,
-// until the pool is full again.
+// until the pool is full again. It runs on the loop, or once the loops have
+// stopped, on Shutdown's goroutine (flushEvents).
 func (l *eventLoop) retryDispatch() {
 	for i, c := range l.retry {
 		c.mu.Lock()
-		c.waiting = false
-		start := !c.inflight && int(c.mhead) < len(c.mailbox)
+		c.mflags &^= mWaiting
+		start := c.mflags&mInflight == 0 && int(c.mhead) < len(c.mailbox)
 		if start {
-			c.inflight = true
+			c.mflags |= mInflight
 		}
 		c.mu.Unlock()
 		if !start {
@@ -100,8 +103,7 @@ func (l *eventLoop) retryDispatch() {
 		if l.srv.pool.Invoke(c) != nil {
 			l.stats.poolOverloads.Add(1)
 			c.mu.Lock()
-			c.inflight = false
-			c.waiting = true
+			c.mflags = c.mflags&^mInflight | mWaiting
 			c.mu.Unlock()
 			n := copy(l.retry, l.retry[i:])
 			clear(l.retry[n:])
@@ -118,7 +120,8 @@ func (l *eventLoop) retryDispatch() {
 }
 
 // work is the pool's task: it runs c's queued events in order until the
-// mailbox is empty.
+// mailbox is empty. On the way it tells the loop when a paused connection
+// may read again, and when a protocol error's close may go out.
 func (s *Server) work(c *Conn) {
 	onlyOpen := true
 	for {
@@ -133,8 +136,14 @@ func (s *Server) work(c *Conn) {
 				c.mailbox = nil
 			}
 			c.mhead = 0
-			c.inflight = false
+			fail := c.mflags&mFailPending != 0
+			c.mflags &^= mInflight | mFailPending
 			c.mu.Unlock()
+			if fail {
+				// After the replies this worker sent: the inbox keeps
+				// the order of one goroutine's commands.
+				c.loop.enqueue(command{kind: cmdFailNow, c: c})
+			}
 			break
 		}
 		ev := c.mailbox[c.mhead]
@@ -142,9 +151,16 @@ func (s *Server) work(c *Conn) {
 		c.mhead++
 		onlyOpen = onlyOpen && ev.kind == evOpen
 		if ev.buf != nil {
-			c.mbytes -= int32(len(ev.buf.b))
+			c.releaseIn(len(ev.buf.b))
+		}
+		resume := c.mflags&(mPaused|mResumeAsked) == mPaused && s.lowWater(c)
+		if resume {
+			c.mflags |= mResumeAsked
 		}
 		c.mu.Unlock()
+		if resume {
+			c.loop.enqueue(command{kind: cmdResume, c: c})
+		}
 		s.run(c, &ev)
 	}
 	if s.retries.Load() > 0 {
@@ -179,6 +195,7 @@ func (s *Server) run(c *Conn, ev *event) {
 		}
 		s.handler.OnMessage(c, ev.op, data)
 	case evClose:
+		defer s.handlerConns.Add(-1) // after OnClose, panicking or not
 		s.handler.OnClose(c, ev.err)
 	}
 }

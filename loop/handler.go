@@ -50,7 +50,7 @@ func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		l.busy.Store(true)
 		act := l.traffic(c)
 		l.busy.Store(false)
-		if l.wanted.Load() {
+		if l.wanted.Load() || len(l.reparse) > 0 {
 			l.drain()
 			if c.state == stateClosed {
 				// drain closed c under us: tell gnet, which then

@@ -26,6 +26,8 @@ const (
 	cmdUnsubscribe                    // remove c from the topic named reason
 	cmdPublish                        // write shared to topic's subscribers (all if nil)
 	cmdFunc                           // run fn on the loop
+	cmdResume                         // c's mailbox is low: read its input again (inbound.go)
+	cmdFailNow                        // c's handler is done: send the held-back close (close.go)
 )
 
 // command is work handed to a loop by another goroutine.
@@ -55,9 +57,13 @@ type eventLoop struct {
 	flushing []*Conn   // connections with bytes in gnet's outbound buffer
 	topics   map[*topic]*loopTopic
 	iov      [][]byte // frames of a publish run
-	// mailboxWindow is the deepest mailbox since the last tick.
+	// mailboxWindow is the deepest mailbox since the last tick,
+	// inboundWindow the most bytes a connection held inbound.
 	mailboxWindow int
-	scratch       []byte // for control frames and handshake responses
+	inboundWindow int
+	reparse       []*Conn // resumed connections with input to parse (inbound.go)
+	pauseFailed   bool    // a pause was refused: logged once
+	scratch       []byte  // for control frames and handshake responses
 	req           codec.Request
 	table         connTable
 	stats         counters
@@ -218,6 +224,9 @@ func (l *eventLoop) drain() {
 	if len(l.retry) > 0 {
 		l.retryDispatch()
 	}
+	if len(l.reparse) > 0 {
+		l.resumeParse()
+	}
 }
 
 // exec carries out one command on the loop.
@@ -253,6 +262,10 @@ func (l *eventLoop) exec(cmd *command) {
 		if c.state != stateClosed {
 			l.unsubscribe(c, cmd.reason)
 		}
+	case cmdResume:
+		l.resumeIn(c)
+	case cmdFailNow:
+		l.failPendingNow(c)
 	}
 }
 

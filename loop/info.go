@@ -27,7 +27,9 @@ func (c *Conn) basicInfo() ConnInfo {
 	return ConnInfo{ID: c.id, Remote: c.remote, User: c.User(), Subprotocol: c.Subprotocol(), ConnectedAt: c.ConnectedAt()}
 }
 
-// runOnLoop runs fn on c's loop and waits for it, or for ctx.
+// runOnLoop runs fn on c's loop and waits for it, or for ctx. When ctx
+// ends first, fn may still run later: the caller must not read what fn
+// writes unless runOnLoop returned nil.
 func (l *eventLoop) runOnLoop(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	if !l.enqueue(command{kind: cmdFunc, fn: func() { fn(); close(done) }}) {
@@ -43,22 +45,29 @@ func (l *eventLoop) runOnLoop(ctx context.Context, fn func()) error {
 
 // Info returns the connection's details, its topics and traffic counts.
 func (c *Conn) Info(ctx context.Context) (ConnInfo, error) {
-	var info ConnInfo
-	open := false
+	// The loop fills r, which this goroutine reads only once the loop is
+	// done with it: if ctx ends first, the loop still holds the call.
+	r := new(struct {
+		info ConnInfo
+		open bool
+	})
 	err := c.loop.runOnLoop(ctx, func() {
 		if c.state != stateOpen {
 			return
 		}
-		open = true
-		info = c.basicInfo()
-		info.Topics = c.topicNames()
-		info.MessagesIn, info.MessagesOut = c.msgsIn, c.msgsOut
-		info.BytesIn, info.BytesOut = c.bytesIn, c.bytesOut
+		r.open = true
+		r.info = c.basicInfo()
+		r.info.Topics = c.topicNames()
+		r.info.MessagesIn, r.info.MessagesOut = c.msgsIn, c.msgsOut
+		r.info.BytesIn, r.info.BytesOut = c.bytesIn, c.bytesOut
 	})
-	if err == nil && !open {
-		err = ErrClosed
+	if err != nil {
+		return ConnInfo{}, err
 	}
-	return info, err
+	if !r.open {
+		return ConnInfo{}, ErrClosed
+	}
+	return r.info, nil
 }
 
 // FinalInfo returns the connection's details and final traffic counts

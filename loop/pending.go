@@ -126,7 +126,12 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 	}
 	l.opened(c)
 	if c.gc != nil && c.gc.InboundBuffered() > 0 {
-		l.finish(c, l.readFrames(c)) // frames the client sent early
+		// Frames the client sent early: buffered, and past the header
+		// bound its reads paused (read.go). They raise no new event.
+		l.finish(c, l.traffic(c))
+	}
+	if c.gc != nil && !c.inPaused {
+		l.readsOn(c)
 	}
 }
 

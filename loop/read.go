@@ -16,8 +16,9 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		return l.readHandshake(c)
 	case stateDeferred:
 		// The client should wait for our answer; what it sends early
-		// stays buffered, within the header bound.
-		if c.gc.InboundBuffered() > l.srv.opts.MaxHeaderBytes {
+		// stays buffered, and past the header bound its reads pause
+		// until the upgrade is decided (acceptDeferred parses it).
+		if c.gc.InboundBuffered() > l.srv.opts.MaxHeaderBytes && !l.pauseReads(c) {
 			return gnet.Close
 		}
 		return gnet.None
@@ -32,7 +33,18 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 			_, _ = c.gc.Discard(-1)
 			return gnet.None
 		}
-		return l.readFrames(c)
+		act := l.readFrames(c)
+		if act != gnet.None || c.gc == nil {
+			return act
+		}
+		n := c.gc.InboundBuffered()
+		l.setUnparsed(c, n)
+		if c.inPaused && n > 0 && !readsPaused(c) {
+			// Input keeps arriving although it is not parsed: the
+			// poller refused the pause (inbound.go).
+			act, _ = l.checkHeld(c)
+		}
+		return act
 	}
 	_, _ = c.gc.Discard(-1)
 	return gnet.None
@@ -46,6 +58,13 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 	gc := c.gc
 	f := &c.frame
 	for {
+		if c.inPaused {
+			// The mailbox is full (inbound.go), or a protocol error
+			// waits for the handler (close.go): leave the rest in
+			// gnet's buffer and stop reading the socket.
+			l.pauseReads(c)
+			return gnet.None
+		}
 		avail := gc.InboundBuffered()
 		if avail == 0 {
 			return gnet.None
@@ -176,14 +195,14 @@ func (l *eventLoop) skipFrame(c *Conn, h ws.Header) {
 // UTF-8: the message fails at the chunk that holds the first bad byte.
 func (l *eventLoop) payload(c *Conn, p []byte) bool {
 	f := &c.frame
-	b := growBuffer(c.msgBuf, f.msgLen+len(p))
+	b := growBuffer(c.msgBuf, int(f.msgLen)+len(p))
 	c.msgBuf = b
 	start := len(b.b)
 	b.b = append(b.b, p...)
 	chunk := b.b[start:]
 	codec.Cipher(chunk, f.mask, int(f.maskPos))
 	f.maskPos = uint8((int(f.maskPos) + len(p)) & 3)
-	f.msgLen += len(p)
+	f.msgLen += int32(len(p)) // ≤ MaxMessageSize ≤ 1 GiB (checkData)
 	if f.msgOp == ws.OpText {
 		return c.utf8.Write(chunk)
 	}
@@ -208,7 +227,7 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	}
 	b := c.msgBuf
 	c.msgBuf = nil
-	n := f.msgLen
+	n := int(f.msgLen)
 	f.msgLen = 0
 	l.stats.messagesIn.Add(1)
 	l.stats.bytesIn.Add(int64(n))

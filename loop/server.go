@@ -40,8 +40,9 @@ type Options struct {
 	// Backpressure (see outbound.go, dispatch.go, ratelimit.go).
 	MaxOutbound     int        // bytes queued for a connection; 0: unbounded
 	SlowPolicy      SlowPolicy // what a full outbound queue does
-	MailboxMessages int        // messages waiting for the handler, per connection
-	MailboxBytes    int        // their payload bytes, per connection
+	MailboxMessages int        // messages waiting for the handler before input pauses (inbound.go)
+	MailboxBytes    int        // their payload bytes before input pauses
+	MaxInbound      int        // bytes a connection may hold inbound, mailbox and unparsed; over it 1008
 	MaxMsgRate      int        // messages per second per connection; 0: off
 	MaxMsgBurst     int        // token bucket size for MaxMsgRate
 
@@ -56,6 +57,10 @@ type Options struct {
 	AcceptBurst    int            // token bucket size for AcceptRate
 	DrainWindow    time.Duration  // closes of a drain spread over this
 	DrainGrace     time.Duration  // then this long before the rest are dropped
+
+	// noPause makes every pause of reads fail, as where the poller
+	// cannot pause (tests of the MaxInbound backstop).
+	noPause bool
 }
 
 // Timeouts holds the deadlines the timer wheels keep. A zero duration
@@ -117,6 +122,12 @@ type Server struct {
 	runErr   error
 	draining atomic.Bool
 	stopped  atomic.Bool
+	// drainEnd is when the drain window ends, on the coarse clock.
+	drainEnd       atomic.Int64
+	stopAcceptOnce sync.Once
+	// handlerConns counts the connections whose OnOpen was queued and
+	// whose OnClose has not run yet: Drain and Shutdown wait for zero.
+	handlerConns atomic.Int64
 
 	loops    sync.Map // gnet.EventLoop → *eventLoop
 	loopList atomic.Pointer[[]*eventLoop]
@@ -157,6 +168,8 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, errors.New("loop: Options.MailboxMessages and MailboxBytes must be positive")
 	case opts.MailboxBytes > 1<<30 || opts.MaxMessageSize > 1<<30:
 		return nil, errors.New("loop: Options.MailboxBytes and MaxMessageSize must not exceed 1 GiB")
+	case opts.MaxInbound < opts.MailboxBytes+opts.MaxMessageSize:
+		return nil, errors.New("loop: Options.MaxInbound must be at least MailboxBytes + MaxMessageSize")
 	case opts.MaxMsgRate > 0 && opts.MaxMsgBurst <= 0:
 		return nil, errors.New("loop: Options.MaxMsgBurst must be positive with MaxMsgRate")
 	case opts.AcceptRate > 0 && opts.AcceptBurst <= 0:
@@ -253,15 +266,20 @@ func (s *Server) Wait() error {
 // Addr returns the address the server listens on, once Start returned.
 func (s *Server) Addr() net.Addr { return s.addr }
 
-// Shutdown closes every open connection with 1001 "going away", waits until
-// they are gone or ctx ends, then stops the loops and the worker pool. New
-// upgrades are refused with 503 from the start.
+// Shutdown stops accepting, closes every open connection with 1001 "going
+// away", waits until they are gone or ctx ends, then stops the loops. It
+// then waits, bounded by ctx, until the handler has run every event still
+// queued, OnClose of every connection included, retrying those that wait
+// for a free worker; what cannot run by then is counted (Stats.EventsLost)
+// and logged. New upgrades are refused with 503 from the start.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopped.Swap(true) {
 		<-s.done
 		return ErrServerClosed
 	}
 	s.draining.Store(true)
+	// New connections would keep the wait below from ending.
+	s.stopAccepting()
 	for _, l := range s.eventLoops() {
 		l.enqueue(command{kind: cmdCloseAll, code: 1001, reason: "server shutting down"})
 	}
@@ -289,15 +307,70 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, l := range s.eventLoops() {
 		l.shutdown()
 	}
+	if e := s.flushEvents(ctx); e != nil && err == nil {
+		err = e
+	}
 	// Handlers still running finish on their own; Release waits for the
 	// pool's workers so that none outlives the server.
-	if e := s.pool.ReleaseTimeout(5 * time.Second); e != nil && err == nil {
+	wait := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, max(time.Until(dl), 50*time.Millisecond))
+	}
+	if e := s.pool.ReleaseTimeout(wait); e != nil && err == nil {
 		err = e
 	}
 	for _, l := range s.eventLoops() {
 		l.closeWaker()
 	}
 	return err
+}
+
+// flushEvents runs once the loops have stopped: it hands the connections
+// on the loops' retry lists to workers as they free up (the loops, which
+// did that, are gone; their lists are this goroutine's now), until every
+// OnClose has run or ctx ends. What is left then is dropped, counted and
+// logged.
+func (s *Server) flushEvents(ctx context.Context) error {
+	poll := time.NewTicker(time.Millisecond)
+	defer poll.Stop()
+	for {
+		waiting := false
+		for _, l := range s.eventLoops() {
+			if len(l.retry) > 0 {
+				l.retryDispatch()
+				waiting = waiting || len(l.retry) > 0
+			}
+		}
+		if !waiting && s.handlerConns.Load() == 0 {
+			return nil
+		}
+		select {
+		case <-poll.C:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	var lost int64
+	for _, l := range s.eventLoops() {
+		for _, c := range l.retry {
+			c.mu.Lock()
+			for i := int(c.mhead); i < len(c.mailbox); i++ {
+				putBuffer(c.mailbox[i].buf)
+				lost++
+			}
+			clear(c.mailbox)
+			c.mailbox, c.mhead, c.mbytes = nil, 0, 0
+			c.mflags &^= mWaiting
+			c.mu.Unlock()
+		}
+		clear(l.retry)
+		l.retry = l.retry[:0]
+	}
+	s.counters.eventsLost.Add(lost)
+	s.log.Error("wsgate: shutdown deadline: handler events never ran", "events", lost,
+		"connections_without_onclose", s.handlerConns.Load())
+	return ctx.Err()
 }
 
 // eventLoops returns the loops that have seen a connection.

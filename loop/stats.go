@@ -19,7 +19,7 @@ const (
 	causeShutdown                           // server shutdown or drain
 	causeHandshakeTimeout                   // the upgrade did not complete in time
 	causeSlowConsumer                       // outbound queue over its bound (1008)
-	causeInboundOverflow                    // mailbox over its bound (1008)
+	causeInboundOverflow                    // input over MaxInbound (1008)
 	causeRateLimit                          // message rate over the limit (1008)
 	causeHandlerPanic                       // the handler panicked (1011)
 	numCauses
@@ -65,6 +65,7 @@ type counters struct {
 	bytesOut              atomic.Int64
 	droppedOut            atomic.Int64
 	droppedIn             atomic.Int64
+	droppedInBytes        atomic.Int64
 	droppedOutBytes       atomic.Int64
 	slowDropped           atomic.Int64
 	poolOverloads         atomic.Int64
@@ -75,6 +76,9 @@ type counters struct {
 	deliveriesDropped     atomic.Int64
 	publishes             atomic.Int64
 	handlerPanics         atomic.Int64
+	pauses                atomic.Int64
+	pausedNanos           atomic.Int64
+	eventsLost            atomic.Int64
 	closes                [numCauses]atomic.Int64
 	refusals              [numRefusals]atomic.Int64
 	proxyErrors           [numProxyErrors]atomic.Int64
@@ -84,6 +88,8 @@ type counters struct {
 	handshaking atomic.Int64
 	waiting     atomic.Int64 // connections on the retry list
 	mailboxMax  atomic.Int64 // deepest mailbox over the last tick
+	inboundMax  atomic.Int64 // most bytes a connection held inbound over the last tick
+	pausedConns atomic.Int64 // connections whose reads are paused
 	outboundMax atomic.Int64 // largest outbound queue seen at the last tick
 	_           [64]byte
 }
@@ -111,9 +117,30 @@ type Stats struct {
 	DroppedOut      int64
 	DroppedOutBytes int64
 	SlowDropped     int64
-	// DroppedIn counts received messages refused because the connection's
-	// mailbox was full; each closed its connection with 1008.
-	DroppedIn int64
+	// DroppedIn counts connections closed with 1008 because what they
+	// held inbound went over Options.MaxInbound (only possible where reads
+	// cannot pause), and DroppedInBytes the unparsed input dropped with
+	// them. A full mailbox pauses a connection's input, it drops nothing.
+	DroppedIn      int64
+	DroppedInBytes int64
+
+	// InboundPauses counts the times a connection's input paused because
+	// its mailbox was full (or a protocol error waited for the handler),
+	// InboundPausedNanos the time connections spent paused, summed;
+	// InboundPaused is a gauge of the connections paused now, and
+	// InboundBytesMax the most bytes one connection held inbound (mailbox
+	// and unparsed input) over the last tick.
+	InboundPauses      int64
+	InboundPausedNanos int64
+	InboundPaused      int64
+	InboundBytesMax    int64
+
+	// HandlerConns is a gauge of connections whose OnOpen was queued and
+	// whose OnClose has not run yet. EventsLost counts handler events
+	// (OnOpen, messages, OnClose) still queued when Shutdown's deadline
+	// ended; they never ran.
+	HandlerConns int64
+	EventsLost   int64
 
 	PoolOverloads int64 // dispatches that found every worker busy
 	PoolWaiting   int64 // gauge: connections waiting for a free worker
@@ -173,6 +200,12 @@ func (s *Stats) add(c *counters) {
 	s.DroppedOutBytes += c.droppedOutBytes.Load()
 	s.SlowDropped += c.slowDropped.Load()
 	s.DroppedIn += c.droppedIn.Load()
+	s.DroppedInBytes += c.droppedInBytes.Load()
+	s.InboundPauses += c.pauses.Load()
+	s.InboundPausedNanos += c.pausedNanos.Load()
+	s.InboundPaused += c.pausedConns.Load()
+	s.InboundBytesMax = max(s.InboundBytesMax, c.inboundMax.Load())
+	s.EventsLost += c.eventsLost.Load()
 	s.PoolOverloads += c.poolOverloads.Load()
 	s.PoolWaiting += c.waiting.Load()
 	s.HandlerPanics += c.handlerPanics.Load()
@@ -205,6 +238,7 @@ func (s *Server) Stats() Stats {
 	st.PoolRunning = int64(s.pool.Running())
 	st.PoolCap = int64(s.pool.Cap())
 	st.WSConns = s.admission.open.Load()
+	st.HandlerConns = s.handlerConns.Load()
 	st.Draining = s.draining.Load()
 	return st
 }

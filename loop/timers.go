@@ -29,9 +29,10 @@ func (l *eventLoop) initTimers() {
 func (l *eventLoop) tick() {
 	l.wheel.Advance(l.srv.now())
 	l.watchFlushes()
-	published := l.mailboxWindow
-	l.stats.mailboxMax.Store(int64(published))
-	l.mailboxWindow = 0
+	published := l.mailboxWindow | l.inboundWindow
+	l.stats.mailboxMax.Store(int64(l.mailboxWindow))
+	l.stats.inboundMax.Store(int64(l.inboundWindow))
+	l.mailboxWindow, l.inboundWindow = 0, 0
 	// The ticker wakes only loops that want it: an idle loop with no
 	// deadline pending costs no wakeup at all. (A gauge just published
 	// needs one more tick to fall back to zero.)
@@ -85,6 +86,12 @@ func (l *eventLoop) opened(c *Conn) {
 		c.expireAt = now + int64(t.MaxLifetime)*9/10 + s.jitter(t.MaxLifetime/5)
 	}
 	c.upgraded.Store(true)
+	s.handlerConns.Add(1) // until its OnClose has run (dispatch.go)
+	if s.draining.Load() {
+		// Upgraded after the drain was scheduled (a deferred upgrade, or
+		// a loop that had no connection then): it is drained too.
+		l.drainLate(c, now)
+	}
 	l.checkOpen(c, now)
 	l.deliver(c, event{kind: evOpen})
 }
@@ -127,6 +134,15 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	s := l.srv
 	t := &s.opts.Timeouts
 	next := int64(math.MaxInt64)
+	if e := c.ext.Load(); e != nil && e.failErr != nil {
+		// A protocol error waits for the handler (close.go), at most
+		// the close timeout.
+		if now >= e.failAt {
+			l.failPendingNow(c)
+			return
+		}
+		next = e.failAt
+	}
 	if c.expireAt > 0 {
 		if now >= c.expireAt {
 			if c.draining {
@@ -136,7 +152,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 			}
 			return
 		}
-		next = c.expireAt
+		next = min(next, c.expireAt)
 	}
 	if t.Idle > 0 {
 		d := c.lastData + int64(t.Idle)
@@ -146,7 +162,14 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 		}
 		next = min(next, d)
 	}
-	if t.PingInterval > 0 {
+	if t.PingInterval > 0 && c.inPaused {
+		// Its input is paused (inbound.go): its pong could not be read,
+		// so it is not pinged; readsOn counts it as heard when reads
+		// resume.
+		c.pingSent = 0
+		c.lastRead = now
+		next = min(next, now+int64(t.PingInterval))
+	} else if t.PingInterval > 0 {
 		if c.pingSent != 0 && c.lastRead >= c.pingSent {
 			c.pingSent = 0 // any frame since the ping is proof of life
 		}

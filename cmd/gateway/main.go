@@ -133,7 +133,7 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 
 	// SIGTERM or SIGINT drains: /readyz turns 503, upgrades are refused,
 	// and open connections are closed with 1001 over --drain-window. A
-	// second signal closes the rest at once.
+	// second signal closes every connection at once with 1001 and exits.
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	s := <-sig
@@ -141,35 +141,44 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		s := <-sig
-		log.Info("second signal: closing every connection now", "signal", s.String())
-		cancel()
+		select {
+		case s := <-sig:
+			log.Info("second signal: closing every connection now", "signal", s.String())
+			cancel()
+		case <-ctx.Done():
+		}
 	}()
 	switch err := srv.Drain(ctx); {
 	case errors.Is(err, gateway.ErrDraining):
 		// POST /v1/drain started it: wait for it, bounded by its own
 		// window and grace.
-		waitDrained(ctx, srv)
+		waitDrained(ctx, srv, eff.DrainWindow+eff.DrainGrace+eff.CloseTimeout)
 	case err != nil && !errors.Is(err, context.Canceled):
 		return err
 	}
-	shut, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	// After a second signal ctx is done: Shutdown closes what is left with
+	// 1001 and does not wait.
+	shut, cancelShut := context.WithTimeout(ctx, 5*time.Second)
 	defer cancelShut()
-	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	log.Info("stopped")
+	log.Info("stopped", "events_lost", srv.Stats().EventsLost)
 	return nil
 }
 
-// waitDrained waits until no connection is left, or ctx ends.
-func waitDrained(ctx context.Context, srv *gateway.Server) {
+// waitDrained waits until no WebSocket connection is left and every
+// OnClose has run, ctx ends, or limit passes.
+func waitDrained(ctx context.Context, srv *gateway.Server, limit time.Duration) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for srv.Stats().ConnsOpen > 0 {
+	deadline := time.After(limit)
+	for st := srv.Stats(); st.WSConns > 0 || st.HandlerConns > 0; st = srv.Stats() {
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			return
+		case <-deadline:
 			return
 		}
 	}

@@ -1,0 +1,96 @@
+package loop
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// blockHandler blocks every message until release is closed.
+type blockHandler struct{ release chan struct{} }
+
+func (blockHandler) OnOpen(*Conn)                      {}
+func (h blockHandler) OnMessage(*Conn, OpCode, []byte) { <-h.release }
+func (blockHandler) OnClose(*Conn, error)              {}
+
+// testOptions are working Options on a free loopback port.
+func testOptions() Options {
+	return Options{
+		Addr: "127.0.0.1:0", Path: "/ws", Loops: 1, Workers: 4,
+		MaxMessageSize: 1 << 20, MaxHeaderBytes: 8 << 10,
+		TimerTick:       10 * time.Millisecond,
+		Timeouts:        Timeouts{Handshake: 5 * time.Second, Close: 3 * time.Second},
+		MailboxMessages: 64, MailboxBytes: 256 << 10, MaxInbound: 2 << 20,
+		MaxOutbound: 1 << 20, Logger: slog.New(slog.DiscardHandler),
+	}
+}
+
+// Where reads cannot pause, input keeps arriving; past MaxInbound the
+// connection is closed with 1008 and the unparsed input dropped is
+// counted, never held without bound.
+func TestInboundBackstopWithoutPause(t *testing.T) {
+	h := blockHandler{release: make(chan struct{})}
+	o := testOptions()
+	o.noPause = true
+	s, err := NewServer(o, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(h.release)
+		s.Shutdown(t.Context())
+	}()
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	key := codec.NewClientKey()
+	conn.Write(codec.AppendClientRequest(nil, s.Addr().String(), "/ws", key[:], nil, nil))
+	r := bufio.NewReader(conn)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	go func() {
+		frame := codec.AppendFrameMasked(nil, ws.OpBinary, true, make([]byte, 64<<10), [4]byte{})
+		for i := 0; i < 256; i++ { // 16 MiB
+			if _, err := conn.Write(frame); err != nil {
+				return
+			}
+		}
+	}()
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	if ws.OpCode(hdr[0]&0xf) != ws.OpClose {
+		t.Fatalf("first frame opcode %#x, want close", hdr[0]&0xf)
+	}
+	p := make([]byte, hdr[1]&0x7f)
+	io.ReadFull(r, p)
+	if code, reason, _ := codec.ParseCloseUnsafe(p); code != ws.StatusPolicyViolation {
+		t.Fatalf("close %d %q, want 1008", code, reason)
+	}
+	waitUntil(t, func() bool { return s.Stats().DroppedIn == 1 })
+	st := s.Stats()
+	if st.DroppedInBytes == 0 || st.InboundPauses != 0 || st.InboundBytesMax > int64(o.MaxInbound)+64<<10 {
+		t.Fatalf("DroppedInBytes %d, pauses %d, held %d (bound %d)", st.DroppedInBytes, st.InboundPauses, st.InboundBytesMax, o.MaxInbound)
+	}
+}
