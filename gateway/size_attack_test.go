@@ -3,8 +3,8 @@ package gateway_test
 import (
 	"encoding/binary"
 	"math"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 
