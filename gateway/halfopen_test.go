@@ -260,10 +260,12 @@ func TestPerIPKeys(t *testing.T) {
 			}
 		}
 	})
-	t.Run("bad prefix", func(t *testing.T) {
-		for _, p := range []int{-1, 129} {
-			if _, err := (gateway.Config{IPv6Prefix: p}).WithDefaults(); err == nil {
-				t.Errorf("IPv6Prefix %d accepted", p)
+	t.Run("bad values", func(t *testing.T) {
+		for _, c := range []gateway.Config{
+			{IPv6Prefix: -1}, {IPv6Prefix: 129}, {MaxHeaderBytes: 1<<20 + 1}, {AdminHosts: []string{"a b"}},
+		} {
+			if _, err := c.WithDefaults(); err == nil {
+				t.Errorf("%+v accepted", c)
 			}
 		}
 	})
