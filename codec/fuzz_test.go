@@ -48,6 +48,12 @@ func FuzzParseHeader(f *testing.F) {
 		if n == 0 {
 			return
 		}
+		// Bounds a reader relies on: a length is never negative (§5.2, the
+		// most significant bit is 0), so it cannot make a size sum wrap
+		// backwards, and a control frame fits its 125-byte buffer (§5.5).
+		if h.Length < 0 || h.OpCode.IsControl() && h.Length > MaxControlPayload {
+			t.Fatalf("header %+v passed with length %d", h, h.Length)
+		}
 		// Valid headers use minimal lengths, so encoding is the inverse of
 		// parsing.
 		if enc := AppendHeader(nil, h); !bytes.Equal(enc, data[:n]) || HeaderSize(h) != n {
@@ -83,6 +89,11 @@ func FuzzRequestParse(f *testing.F) {
 		}
 		if n > 0 && (n > len(data) || n > clampMax(int(maxBytes)) || data[n-1] != '\n') {
 			t.Fatalf("n %d for %d bytes, cap %d", n, len(data), maxBytes)
+		}
+		// The caller's buffer never has to grow past the cap: with more
+		// bytes than that, Parse has an answer.
+		if n == 0 && err == nil && len(data) > clampMax(int(maxBytes)) {
+			t.Fatalf("needs more bytes with %d, cap %d", len(data), maxBytes)
 		}
 		if err != nil && HandshakeStatus(err) != 400 && HandshakeStatus(err) != 431 {
 			t.Fatalf("Parse error %v with status %d", err, HandshakeStatus(err))
@@ -124,7 +135,10 @@ func FuzzResponseParse(f *testing.F) {
 		if got := view(&r, n2, err2); got != want {
 			t.Fatalf("split at %d:\ngot  %s\nwant %s", k, got, want)
 		}
-		if n > 0 && (n > len(data) || data[n-1] != '\n' || r.Status() < 100) {
+		if n == 0 && err == nil && len(data) > clampMax(int(maxBytes)) {
+			t.Fatalf("needs more bytes with %d, cap %d", len(data), maxBytes)
+		}
+		if n > 0 && (n > len(data) || n > clampMax(int(maxBytes)) || data[n-1] != '\n' || r.Status() < 100) {
 			t.Fatalf("n %d for %d bytes, status %d", n, len(data), r.Status())
 		}
 	})

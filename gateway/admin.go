@@ -31,6 +31,7 @@ type admin struct {
 	s        *Server
 	token    [sha256.Size]byte
 	hasToken bool
+	hosts    hostPolicy
 	mux      *http.ServeMux
 	http     *http.Server
 	ln       net.Listener
@@ -45,6 +46,7 @@ type admin struct {
 func newAdmin(s *Server) *admin {
 	a := &admin{s: s, mux: http.NewServeMux(), served: make(chan struct{})}
 	a.drainCtx, a.drainCancel = context.WithCancel(context.Background())
+	a.hosts = newHostPolicy(s.cfg.Admin, s.cfg.AdminHosts)
 	if s.cfg.AdminToken != "" {
 		a.token, a.hasToken = sha256.Sum256([]byte(s.cfg.AdminToken)), true
 	}
@@ -118,8 +120,13 @@ func (a *admin) shutdown(ctx context.Context) error {
 	return err
 }
 
-// ServeHTTP checks the bearer token, in constant time, before routing.
+// ServeHTTP checks where the request comes from (see admin_trust.go), then the
+// bearer token, in constant time, before routing.
 func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if why := a.untrusted(r); why != "" {
+		writeError(w, http.StatusForbidden, why)
+		return
+	}
 	if a.hasToken {
 		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))

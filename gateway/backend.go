@@ -41,6 +41,9 @@ const (
 	// maxMeta bounds the meta a connect hook attaches to a connection: it
 	// travels in a header of every message hook.
 	maxMeta = 4 << 10
+	// maxBackendHeader bounds the header block of every backend answer
+	// (net/http's default is 10 MiB, per request in flight).
+	maxBackendHeader = 64 << 10
 )
 
 // Headers of the message hook.
@@ -110,14 +113,15 @@ func newBackend(cfg *Config) *backend {
 		}, []string{"hook"}),
 	}
 	b.transport = &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.BackendTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxConnsPerHost:       cfg.BackendMaxConns,
-		MaxIdleConns:          cfg.BackendMaxConns,
-		MaxIdleConnsPerHost:   cfg.BackendMaxConns,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.BackendTimeout,
-		TLSHandshakeTimeout:   cfg.BackendTimeout,
-		ForceAttemptHTTP2:     true,
+		DialContext:            (&net.Dialer{Timeout: cfg.BackendTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxConnsPerHost:        cfg.BackendMaxConns,
+		MaxIdleConns:           cfg.BackendMaxConns,
+		MaxIdleConnsPerHost:    cfg.BackendMaxConns,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  cfg.BackendTimeout,
+		TLSHandshakeTimeout:    cfg.BackendTimeout,
+		MaxResponseHeaderBytes: maxBackendHeader,
+		ForceAttemptHTTP2:      true,
 	}
 	b.client = &http.Client{
 		Transport: b.transport,
@@ -158,7 +162,8 @@ func (b *backend) shutdown(ctx context.Context) {
 }
 
 // do sends one request and returns the response with its body read, up to
-// limit bytes (more is an error), counting it under hook.
+// limit bytes (more is an error), counting it under hook. limit is at most
+// 1 GiB (Config.MaxMessageSize), so limit+1 does not overflow.
 func (b *backend) do(req *http.Request, hook string, limit int) (*http.Response, []byte, error) {
 	start := time.Now()
 	resp, err := b.client.Do(req)

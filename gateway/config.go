@@ -70,6 +70,23 @@ const (
 	DefaultBackendRetries   = 2
 )
 
+// Defaults of the bounds on connections that have not completed the
+// upgrade, and of the IPv6 prefix that per-address limits count by. A
+// carrier-grade NAT puts thousands of phones behind one IPv4 address, and
+// after an outage they reconnect together: 1024 upgrades in flight from
+// one address leaves such a fleet room (a handshake takes one round trip,
+// plus the backend's connect hook), while 3,000 silent connections from
+// one address hold at most 1024 slots until the handshake timeout. The
+// total bounds what half-open connections can hold: each keeps at most
+// MaxHeaderBytes of request (8 KiB by default), so 16384 hold at most 128
+// MiB. A /64 is what one IPv6 subscriber is given (RFC 6177), so a client
+// cannot dodge per-address limits by changing the low 64 bits.
+const (
+	DefaultMaxHandshakes      = 16384
+	DefaultMaxHandshakesPerIP = 1024
+	DefaultIPv6Prefix         = 64
+)
+
 // DefaultBackendHeaders are the request headers the backend's connect
 // hook receives when Config.BackendHeaders is empty.
 var DefaultBackendHeaders = []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For", "X-Real-Ip"}
@@ -181,8 +198,13 @@ type Config struct {
 	ProxyProtocol string `wsgate:"proxy_protocol" help:"PROXY protocol v1/v2 header from a load balancer: off, optional or required"`
 	// TrustedProxies lists the CIDRs (or single addresses) of the proxies
 	// whose PROXY headers are believed; a header from anyone else closes
-	// the connection. If empty, every peer is trusted.
-	TrustedProxies []string `wsgate:"trusted_proxies" help:"CIDRs whose PROXY headers are believed (empty: all)"`
+	// the connection. It must be set when ProxyProtocol is optional or
+	// required: an empty list trusts no one, and NewServer refuses it
+	// rather than start a server that closes every proxied connection.
+	// "0.0.0.0/0" and "::/0" trust every peer, so that any client reaching
+	// the port directly can claim any address and dodge the per-address
+	// limits; NewServer allows them but logs a warning.
+	TrustedProxies []string `wsgate:"trusted_proxies" help:"CIDRs of the load balancers whose PROXY headers are believed; required with proxy_protocol (0.0.0.0/0,::/0 trusts anyone)"`
 	// ProxyMaxBytes bounds a PROXY header. If zero, DefaultProxyMaxBytes.
 	ProxyMaxBytes int `wsgate:"proxy_max_bytes,size" help:"largest PROXY protocol header"`
 
@@ -190,7 +212,7 @@ type Config struct {
 	// over it gets 503 with Retry-After. If zero, unbounded.
 	MaxConns int `wsgate:"max_conns" help:"WebSocket connections before upgrades get 503 (0: unbounded)"`
 	// MaxConnsPerIP bounds the connections of one client address (after
-	// PROXY protocol). If zero, unbounded.
+	// PROXY protocol; IPv6 by IPv6Prefix). If zero, unbounded.
 	MaxConnsPerIP int `wsgate:"max_conns_per_ip" help:"connections per client address before 503 (0: unbounded)"`
 	// AcceptRate limits upgrades per second (token bucket, AcceptBurst
 	// deep); over it, 503 with Retry-After. If zero, unlimited.
@@ -198,6 +220,25 @@ type Config struct {
 	// AcceptBurst is the bucket size for AcceptRate. If zero, one second's
 	// worth (at least 1).
 	AcceptBurst int `wsgate:"accept_burst" help:"burst above accept_rate (0: one second's worth)"`
+
+	// MaxHandshakes bounds the TCP connections that have not completed the
+	// upgrade (reading a PROXY header or the request, or waiting for the
+	// connect hook); MaxHandshakesPerIP bounds them per client address.
+	// Past either, a new TCP connection is closed at once, before anything
+	// is allocated for it, and counted (Stats.HandshakeLimitCloses). With
+	// the PROXY protocol the client's address is known only after the
+	// header: a connection from a trusted proxy counts in the total from
+	// the start and against its client's address once the header is read;
+	// one from anyone else counts against its own address at once. If
+	// zero, DefaultMaxHandshakes (16384) and DefaultMaxHandshakesPerIP
+	// (1024); negative means unbounded.
+	MaxHandshakes      int `wsgate:"max_handshakes,zero_off" help:"TCP connections not yet upgraded; past it new ones are closed at once (0 or off: unbounded)"`
+	MaxHandshakesPerIP int `wsgate:"max_handshakes_per_ip,zero_off" help:"TCP connections not yet upgraded per client address; past it new ones are closed at once (0 or off: unbounded)"`
+	// IPv6Prefix is the prefix length by which MaxConnsPerIP and
+	// MaxHandshakesPerIP count IPv6 clients: every address of one /64 is
+	// one client. IPv4 addresses, IPv4-mapped IPv6 ones included, count
+	// whole. If zero, DefaultIPv6Prefix (64); at most 128.
+	IPv6Prefix int `wsgate:"ipv6_prefix" help:"IPv6 prefix length that per-address limits count clients by"`
 
 	// DrainWindow is the time over which Drain spreads the closes of open
 	// connections. If zero, DefaultDrainWindow (30s).
@@ -265,6 +306,13 @@ type Config struct {
 	// connection API under /v1/, Prometheus metrics at /metrics, and
 	// /debug/pprof/. If empty, there is none.
 	Admin string `wsgate:"admin" help:"admin API, /metrics and /debug/pprof/ address (empty: off)"`
+	// AdminHosts lists the names (host, or host:port) by which the admin
+	// server may be addressed, besides the ones it accepts anyway:
+	// localhost and loopback addresses when it listens on loopback, its
+	// own address when it listens on one, any IP address when it listens
+	// on all. A request with any other Host is refused with 403: a page
+	// that rebinds its own DNS name to 127.0.0.1 cannot read the API.
+	AdminHosts []string `wsgate:"admin_hosts" help:"host names the admin server answers to, besides localhost and IP addresses"`
 	// AdminToken, if set, is required on every admin request as
 	// "Authorization: Bearer TOKEN". It must be set when Admin is not a
 	// loopback address.
@@ -332,6 +380,15 @@ func (c Config) WithDefaults() (Config, error) {
 	if c.MaxMsgBurst == 0 {
 		c.MaxMsgBurst = c.MaxMsgRate
 	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if c.MaxHandshakesPerIP == 0 {
+		c.MaxHandshakesPerIP = DefaultMaxHandshakesPerIP
+	}
+	if c.IPv6Prefix == 0 {
+		c.IPv6Prefix = DefaultIPv6Prefix
+	}
 	if c.ProxyMaxBytes == 0 {
 		c.ProxyMaxBytes = DefaultProxyMaxBytes
 	}
@@ -389,8 +446,10 @@ func (c *Config) check() error {
 	switch {
 	case c.Path[0] != '/':
 		return badField("Path", "must start with /")
-	case c.MaxHeaderBytes < 256:
-		return badField("MaxHeaderBytes", "must be at least 256")
+	case c.MaxHeaderBytes < 256 || c.MaxHeaderBytes > maxHeaderBytesLimit:
+		return badField("MaxHeaderBytes", "must be within 256..1MiB")
+	case c.IPv6Prefix < 0 || c.IPv6Prefix > 128:
+		return badField("IPv6Prefix", "must be within 1..128")
 	case c.MaxMessageSize > 1<<30:
 		return badField("MaxMessageSize", "must not exceed 1GiB")
 	case c.MailboxBytes > 1<<30:
@@ -409,8 +468,20 @@ func (c *Config) check() error {
 	if _, err := proxyMode(c.ProxyProtocol); err != nil {
 		return err
 	}
-	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+	trusted, err := parsePrefixes(c.TrustedProxies)
+	if err != nil {
 		return err
+	}
+	if mode, _ := proxyMode(c.ProxyProtocol); mode != loop.ProxyOff && len(trusted) == 0 {
+		// Fail closed: trusting every sender by default would let any
+		// client that reaches the port claim any address.
+		return badField("TrustedProxies", "required when the PROXY protocol is "+c.ProxyProtocol+
+			": list the load balancers' addresses (CIDRs), or 0.0.0.0/0,::/0 to trust every peer")
+	}
+	for _, h := range c.AdminHosts {
+		if h == "" || strings.ContainsAny(h, "/ \r\n") {
+			return badField("AdminHosts", "bad host "+strconv.Quote(h))
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if _, err := parseOriginPattern(o); err != nil {
@@ -438,6 +509,21 @@ func (c *Config) check() error {
 		}
 	}
 	return nil
+}
+
+// maxHeaderBytesLimit bounds Config.MaxHeaderBytes: browsers send a few
+// KiB, and a larger cap only lets each half-open connection hold more.
+const maxHeaderBytesLimit = 1 << 20
+
+// trustsEveryone reports whether a trusted prefix covers a whole address
+// family.
+func trustsEveryone(list []netip.Prefix) bool {
+	for _, p := range list {
+		if p.Bits() == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // loopbackHost reports whether host (of host:port) only accepts local

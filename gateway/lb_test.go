@@ -66,7 +66,7 @@ func TestProxyProtocol(t *testing.T) {
 
 	t.Run("required", func(t *testing.T) {
 		rec := &remoteRecorder{}
-		srv := startServer(t, gateway.Config{ProxyProtocol: "required"}, rec)
+		srv := startServer(t, gateway.Config{ProxyProtocol: "required", TrustedProxies: []string{"127.0.0.0/8"}}, rec)
 		if _, st := upgradeAfter(t, srv, v1); st != 101 {
 			t.Fatalf("v1: status %d", st)
 		}
@@ -105,7 +105,7 @@ func TestProxyProtocol(t *testing.T) {
 	})
 	t.Run("optional", func(t *testing.T) {
 		rec := &remoteRecorder{}
-		srv := startServer(t, gateway.Config{ProxyProtocol: "optional"}, rec)
+		srv := startServer(t, gateway.Config{ProxyProtocol: "optional", TrustedProxies: []string{"127.0.0.1"}}, rec)
 		if _, st := upgradeAfter(t, srv, v1); st != 101 {
 			t.Fatalf("with header: %d", st)
 		}

@@ -53,6 +53,8 @@ var (
 	descDeliveries      = desc("deliveries_total", "Published messages written to a subscriber.")
 	descDeliveriesDrop  = desc("deliveries_dropped_total", "Published messages refused by a subscriber's full outbound queue.")
 	descRefusals        = desc("handshake_refusals_total", "Upgrades refused by the gateway's policy, by reason.", "reason")
+	descHandshakesOpen  = desc("handshakes_open", "TCP connections not yet upgraded: the figure max_handshakes bounds.")
+	descHandshakeLimit  = desc("handshake_limit_closes_total", "New TCP connections closed at once because the handshake bounds were full, by bound: total (max_handshakes), per_ip (max_handshakes_per_ip).", "reason")
 	descDisconnectsDrop = desc("backend_disconnects_dropped_total", "Disconnect hooks dropped: the queue was full, or shutdown ended first.")
 )
 
@@ -60,7 +62,7 @@ var allDescs = []*prometheus.Desc{
 	descConnsOpen, descTCPOpen, descAdmission, descProxyErrors, descDraining, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
 	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
-	descDeliveriesDrop, descRefusals, descDisconnectsDrop,
+	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descHandshakesOpen, descHandshakeLimit,
 	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
 }
 
@@ -91,6 +93,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for reason, n := range st.ProxyErrors {
 		counter(descProxyErrors, n, reason)
+	}
+	gauge(descHandshakesOpen, st.HandshakesOpen)
+	for reason, n := range st.HandshakeLimitCloses {
+		counter(descHandshakeLimit, n, reason)
 	}
 	draining := int64(0)
 	if st.Draining {

@@ -169,6 +169,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	opts.MaxConns, opts.MaxConnsPerIP = cfg.MaxConns, cfg.MaxConnsPerIP
 	opts.AcceptRate, opts.AcceptBurst = cfg.AcceptRate, cfg.AcceptBurst
 	opts.DrainWindow, opts.DrainGrace = cfg.DrainWindow, cfg.DrainGrace
+	opts.MaxHandshakes, opts.MaxHandshakesPerIP = max(cfg.MaxHandshakes, 0), max(cfg.MaxHandshakesPerIP, 0)
+	opts.IPv6Prefix = cfg.IPv6Prefix
+	if opts.ProxyMode != loop.ProxyOff && trustsEveryone(opts.TrustedProxies) {
+		log.Warn("wsgate: trusted_proxies trusts every peer: any client that reaches the port directly can claim any address",
+			"trusted_proxies", cfg.TrustedProxies)
+	}
 	s.srv, err = loop.NewServer(opts, handler)
 	if err != nil {
 		s.releasePools()

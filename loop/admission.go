@@ -2,6 +2,7 @@ package loop
 
 import (
 	"hash/maphash"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,11 @@ import (
 // (MaxConnsPerIP, after PROXY protocol), and a token bucket on the upgrade
 // rate (AcceptRate, AcceptBurst). A refusal is a 503 with Retry-After,
 // counted by reason.
+//
+// Before that, every TCP connection is counted until its upgrade completes
+// (MaxHandshakes, MaxHandshakesPerIP): silent or slow clients cannot hold
+// more than those, and past them a new connection is closed in OnOpen,
+// before a Conn exists. Per-address limits count a client by ipKey.
 
 type admitReason uint8
 
@@ -40,13 +46,13 @@ var refusalRetryAfter = [numRefusals][]byte{
 type admission struct {
 	open atomic.Int64 // admitted connections not yet closed
 
-	// Per-IP counts, sharded.
-	seed   maphash.Seed
-	shards [64]struct {
-		mu sync.Mutex
-		m  map[netip.Addr]int32
-		_  [48]byte
-	}
+	seed  maphash.Seed // shards both ipCounts
+	perIP ipCounts     // admitted connections by client key (MaxConnsPerIP)
+
+	// Connections not yet upgraded (see admitTCP): in all, and by client
+	// key.
+	handshakes   atomic.Int64
+	handshakesIP ipCounts
 
 	// Rate bucket, in billionths of an upgrade (see ratelimit.go).
 	rateMu     sync.Mutex
@@ -54,9 +60,71 @@ type admission struct {
 	lastRefill int64
 }
 
-func (a *admission) shard(ip netip.Addr) int {
+// What a connection is counted in, in Conn.admitted, so that release undoes
+// exactly that.
+const (
+	countedWS          uint8 = 1 << iota // admission.open and perIP (admit)
+	countedHandshake                     // admission.handshakes
+	countedHandshakeIP                   // admission.handshakesIP
+)
+
+// ipCounts counts connections by client key (see ipKey), sharded so that
+// loops accepting at once rarely meet on a lock. A key with no connection
+// has no entry: the maps hold what is open, nothing more.
+type ipCounts struct {
+	shards [64]ipShard
+}
+
+type ipShard struct {
+	mu sync.Mutex
+	m  map[netip.Addr]int32
+	_  [48]byte // a cache line each
+}
+
+func (p *ipCounts) shard(seed maphash.Seed, ip netip.Addr) *ipShard {
 	b := ip.As16()
-	return int(maphash.Bytes(a.seed, b[:]) % 64)
+	return &p.shards[maphash.Bytes(seed, b[:])%64]
+}
+
+// add counts one more connection of ip, unless limit (> 0) are counted.
+func (p *ipCounts) add(seed maphash.Seed, ip netip.Addr, limit int) bool {
+	sh := p.shard(seed, ip)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m == nil {
+		sh.m = make(map[netip.Addr]int32)
+	}
+	// limit comes from an int option; compare in int so that a limit over
+	// MaxInt32 does not wrap.
+	if n := sh.m[ip]; int(n) >= limit || n == math.MaxInt32 {
+		return false
+	}
+	sh.m[ip]++
+	return true
+}
+
+// done undoes one add of ip.
+func (p *ipCounts) done(seed maphash.Seed, ip netip.Addr) {
+	sh := p.shard(seed, ip)
+	sh.mu.Lock()
+	if sh.m[ip]--; sh.m[ip] <= 0 {
+		delete(sh.m, ip)
+	}
+	sh.mu.Unlock()
+}
+
+// ipKey returns the key per-address limits count a client by: an IPv4
+// address whole (an IPv4-mapped IPv6 one as the IPv4 it is), an IPv6
+// address cut to Options.IPv6Prefix, since one subscriber holds a whole
+// /64 and could otherwise open as many connections as it has addresses.
+func (s *Server) ipKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap().WithZone("")
+	if b := s.opts.IPv6Prefix; ip.Is6() && b > 0 && b < 128 {
+		if p, err := ip.Prefix(b); err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
 }
 
 // admit applies the limits to c's upgrade and, if it passes, counts c in
@@ -79,42 +147,93 @@ func (l *eventLoop) admit(c *Conn) admitReason {
 	} else {
 		a.open.Add(1)
 	}
-	if o.MaxConnsPerIP > 0 {
-		ip := c.remote.Addr()
-		sh := &a.shards[a.shard(ip)]
-		sh.mu.Lock()
-		if sh.m == nil {
-			sh.m = make(map[netip.Addr]int32)
-		}
-		if sh.m[ip] >= int32(o.MaxConnsPerIP) {
-			sh.mu.Unlock()
-			a.open.Add(-1)
-			return refusedPerIP
-		}
-		sh.m[ip]++
-		sh.mu.Unlock()
+	if o.MaxConnsPerIP > 0 && !a.perIP.add(a.seed, s.ipKey(c.remote.Addr()), o.MaxConnsPerIP) {
+		a.open.Add(-1)
+		return refusedPerIP
 	}
-	c.admitted = true
+	c.admitted |= countedWS
 	return admitOK
 }
 
-// release undoes admit when an admitted connection ends.
+// release undoes admit and admitTCP when a connection ends.
 func (l *eventLoop) release(c *Conn) {
-	if !c.admitted {
+	l.handshakeDone(c)
+	if c.admitted&countedWS == 0 {
 		return
 	}
-	c.admitted = false
+	c.admitted &^= countedWS
 	a := &l.srv.admission
 	a.open.Add(-1)
 	if l.srv.opts.MaxConnsPerIP > 0 {
-		ip := c.remote.Addr()
-		sh := &a.shards[a.shard(ip)]
-		sh.mu.Lock()
-		if sh.m[ip]--; sh.m[ip] <= 0 {
-			delete(sh.m, ip)
-		}
-		sh.mu.Unlock()
+		a.perIP.done(a.seed, l.srv.ipKey(c.remote.Addr()))
 	}
+}
+
+// Reasons a new TCP connection is closed at once by the handshake bounds,
+// for Stats.HandshakeLimitCloses.
+const (
+	hsLimitTotal = iota // MaxHandshakes
+	hsLimitPerIP        // MaxHandshakesPerIP
+	numHSLimits
+)
+
+var hsLimitNames = [numHSLimits]string{"total", "per_ip"}
+
+// admitTCP decides on a new TCP connection from peer, in OnOpen, before
+// anything is allocated for it: it returns what the connection is counted
+// in, or ok false when a bound is full and the connection must be closed
+// (counted here). A connection from a trusted proxy is counted against
+// its client's address only once the PROXY header names it (countClient).
+func (l *eventLoop) admitTCP(peer netip.Addr) (counted uint8, ok bool) {
+	s := l.srv
+	o := &s.opts
+	a := &s.admission
+	if n := a.handshakes.Add(1); o.MaxHandshakes > 0 && n > int64(o.MaxHandshakes) {
+		a.handshakes.Add(-1)
+		l.stats.hsLimited[hsLimitTotal].Add(1)
+		return 0, false
+	}
+	counted = countedHandshake
+	if o.MaxHandshakesPerIP > 0 && (o.ProxyMode == ProxyOff || !s.trusted(peer)) {
+		if !a.handshakesIP.add(a.seed, s.ipKey(peer), o.MaxHandshakesPerIP) {
+			a.handshakes.Add(-1)
+			l.stats.hsLimited[hsLimitPerIP].Add(1)
+			return 0, false
+		}
+		counted |= countedHandshakeIP
+	}
+	return counted, true
+}
+
+// countClient counts c against its client's address once the PROXY stage
+// has settled it, if admitTCP did not. It reports false when that address
+// has MaxHandshakesPerIP connections in handshake already: c must then be
+// closed (counted here).
+func (l *eventLoop) countClient(c *Conn) bool {
+	s := l.srv
+	a := &s.admission
+	if s.opts.MaxHandshakesPerIP <= 0 || c.admitted&(countedHandshake|countedHandshakeIP) != countedHandshake {
+		return true
+	}
+	if !a.handshakesIP.add(a.seed, s.ipKey(c.remote.Addr()), s.opts.MaxHandshakesPerIP) {
+		l.stats.hsLimited[hsLimitPerIP].Add(1)
+		return false
+	}
+	c.admitted |= countedHandshakeIP
+	return true
+}
+
+// handshakeDone takes c out of the handshake counts: its upgrade is done,
+// or it is gone.
+func (l *eventLoop) handshakeDone(c *Conn) {
+	a := &l.srv.admission
+	if c.admitted&countedHandshakeIP != 0 {
+		a.handshakesIP.done(a.seed, l.srv.ipKey(c.remote.Addr()))
+	}
+	if c.admitted&countedHandshake != 0 {
+		a.handshakes.Add(-1)
+	}
+	c.admitted &^= countedHandshake | countedHandshakeIP
 }
 
 // takeToken takes one upgrade from the rate bucket.

@@ -58,6 +58,10 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			// closes, our close frame last: close once it is out, or at
 			// the close timeout. fire looks at each tick.
 			c.discard, c.linger = true, true
+			// Nothing after the peer's close frame means anything
+			// (§5.5.1): drop it now, not at the next read, which may
+			// never come, so that gnet does not keep it meanwhile.
+			_, _ = c.gc.Discard(-1)
 			l.armClose(c)
 			l.schedule(c, l.srv.now()+int64(l.srv.opts.TimerTick))
 			return gnet.None, true

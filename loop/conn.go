@@ -105,7 +105,7 @@ type Conn struct {
 	cause      closeCause // why it ended, for Stats
 	utf8       codec.UTF8 // the text message's validation state
 	discard    bool       // framing is lost: input is dropped until the end
-	admitted   bool       // counted by admission control (admission.go)
+	admitted   uint8      // what admission control counts it in (counted*, admission.go)
 	draining   bool       // expireAt is a drain close (drain.go)
 	linger     bool       // closing handshake done: close once our output is written
 	flushWatch bool       // on the loop's flushing list

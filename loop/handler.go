@@ -30,15 +30,23 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	s := h.s
 	l := s.loopOf(gc.EventLoop())
-	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano()}
+	l.stats.connsAccepted.Add(1)
+	remote := addrPort(gc.RemoteAddr())
+	// The handshake bounds come first: a connection past them costs
+	// nothing but its socket, closed at once (gnet's OnClose then finds
+	// no Conn).
+	counted, ok := l.admitTCP(remote.Addr())
+	if !ok {
+		return nil, gnet.Close
+	}
+	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano(), admitted: counted}
 	if s.opts.ProxyMode != ProxyOff {
 		c.state = stateProxy
 	}
 	l.insert(c)
-	c.remote = addrPort(gc.RemoteAddr())
+	c.remote = remote
 	gc.SetContext(c)
 	l.stats.connsOpen.Add(1)
-	l.stats.connsAccepted.Add(1)
 	l.armHandshake(c)
 	return nil, gnet.None
 }

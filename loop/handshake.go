@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime/debug"
 	"sync"
@@ -66,7 +67,9 @@ var requestPool = sync.Pool{New: func() any { return new(codec.Request) }}
 func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	s := l.srv
 	gc := c.gc
-	max := s.opts.MaxHeaderBytes
+	// The codec caps a header block below 2 GiB: clamp likewise, so that
+	// max+1 cannot overflow.
+	max := min(s.opts.MaxHeaderBytes, math.MaxInt32-1)
 	// Parse sees at most max+1 bytes: enough to tell a complete header
 	// block from one that is too large.
 	buf, _ := gc.Peek(min(gc.InboundBuffered(), max+1))
@@ -171,6 +174,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 		return false
 	}
 	c.state = stateOpen
+	l.handshakeDone(c)
 	l.stats.upgrades[0].Add(1)
 	if c.User() != "" {
 		l.srv.users.add(c)

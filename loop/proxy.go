@@ -32,11 +32,9 @@ const (
 var proxyErrorNames = [numProxyErrors]string{"untrusted", "missing", "malformed"}
 
 // trusted reports whether a PROXY header from ip may be believed: the
-// peer is one of the configured proxies (all peers if none are).
+// peer is one of the configured proxies. With none configured nobody is:
+// a forged header would otherwise let any client claim any address.
 func (s *Server) trusted(ip netip.Addr) bool {
-	if len(s.opts.TrustedProxies) == 0 {
-		return true
-	}
 	ip = ip.Unmap()
 	for _, p := range s.opts.TrustedProxies {
 		if p.Contains(ip) {
@@ -63,6 +61,9 @@ func (l *eventLoop) readProxy(c *Conn) gnet.Action {
 			return gnet.Close
 		}
 		c.state = stateHandshake // optional: a direct client
+		if !l.countClient(c) {
+			return gnet.Close
+		}
 		return l.readHandshake(c)
 	}
 	if !s.trusted(c.remote.Addr()) {
@@ -82,6 +83,9 @@ func (l *eventLoop) readProxy(c *Conn) gnet.Action {
 	}
 	_, _ = gc.Discard(n)
 	c.state = stateHandshake
+	if !l.countClient(c) {
+		return gnet.Close // its client has too many handshakes open
+	}
 	if gc.InboundBuffered() > 0 {
 		return l.readHandshake(c)
 	}

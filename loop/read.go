@@ -175,7 +175,10 @@ func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
 	if h.OpCode != ws.OpContinuation {
 		msgLen = 0
 	}
-	if msgLen+h.Length > int64(l.srv.opts.MaxMessageSize) {
+	// msgLen <= max holds (every frame before passed this check), so
+	// max-msgLen cannot overflow; msgLen+h.Length could, for a declared
+	// length near 2^63, and would then let the frame through.
+	if h.Length > int64(l.srv.opts.MaxMessageSize)-msgLen {
 		return codec.ErrMessageTooBig
 	}
 	return nil

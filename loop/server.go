@@ -49,7 +49,7 @@ type Options struct {
 	// Deployment behind a load balancer (see proxy.go, admission.go,
 	// drain.go).
 	ProxyMode      ProxyMode
-	TrustedProxies []netip.Prefix // peers whose PROXY headers are believed; none: all
+	TrustedProxies []netip.Prefix // peers whose PROXY headers are believed; none: nobody
 	ProxyMaxBytes  int            // largest PROXY header
 	MaxConns       int            // WebSocket connections; 0: unbounded
 	MaxConnsPerIP  int            // per client address; 0: unbounded
@@ -57,6 +57,12 @@ type Options struct {
 	AcceptBurst    int            // token bucket size for AcceptRate
 	DrainWindow    time.Duration  // closes of a drain spread over this
 	DrainGrace     time.Duration  // then this long before the rest are dropped
+
+	// Bounds before the upgrade and the key of per-address limits (see
+	// admission.go).
+	MaxHandshakes      int // TCP connections not yet upgraded; 0: unbounded
+	MaxHandshakesPerIP int // the same per client address; 0: unbounded
+	IPv6Prefix         int // prefix length IPv6 clients count by; 0: the whole address
 
 	// noPause makes every pause of reads fail, as where the poller
 	// cannot pause (tests of the MaxInbound backstop).

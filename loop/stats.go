@@ -82,6 +82,7 @@ type counters struct {
 	closes                [numCauses]atomic.Int64
 	refusals              [numRefusals]atomic.Int64
 	proxyErrors           [numProxyErrors]atomic.Int64
+	hsLimited             [numHSLimits]atomic.Int64
 
 	// Gauges, loop-owned.
 	connsOpen   atomic.Int64
@@ -168,6 +169,12 @@ type Stats struct {
 	// ProxyErrors counts connections closed at the PROXY protocol stage:
 	// untrusted, missing, malformed.
 	ProxyErrors map[string]int64
+	// HandshakesOpen is a gauge of TCP connections not yet upgraded (the
+	// figure MaxHandshakes bounds); HandshakeLimitCloses counts the new
+	// connections closed at once because a bound was full: total
+	// (MaxHandshakes), per_ip (MaxHandshakesPerIP).
+	HandshakesOpen       int64
+	HandshakeLimitCloses map[string]int64
 	// WSConns is a gauge of admitted WebSocket connections, the figure
 	// MaxConns bounds.
 	WSConns  int64
@@ -226,11 +233,15 @@ func (s *Stats) add(c *counters) {
 	for i := range c.proxyErrors {
 		s.ProxyErrors[proxyErrorNames[i]] += c.proxyErrors[i].Load()
 	}
+	for i := range c.hsLimited {
+		s.HandshakeLimitCloses[hsLimitNames[i]] += c.hsLimited[i].Load()
+	}
 }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
-	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}, Refused: map[string]int64{}, ProxyErrors: map[string]int64{}}
+	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}, Refused: map[string]int64{}, ProxyErrors: map[string]int64{},
+		HandshakeLimitCloses: map[string]int64{}}
 	st.add(&s.counters)
 	for _, l := range s.eventLoops() {
 		st.add(&l.stats)
@@ -239,6 +250,7 @@ func (s *Server) Stats() Stats {
 	st.PoolCap = int64(s.pool.Cap())
 	st.WSConns = s.admission.open.Load()
 	st.HandlerConns = s.handlerConns.Load()
+	st.HandshakesOpen = s.admission.handshakes.Load()
 	st.Draining = s.draining.Load()
 	return st
 }
