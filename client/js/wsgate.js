@@ -56,7 +56,7 @@ export function backoffDelay (attempt, base, cap, random = Math.random) {
 
 /** retryHint reads "retry-after=N" (seconds) from a close reason, or null. */
 export function retryHint (reason) {
-  const m = /(?:^|[\s;,])retry-after=(\d{1,9})(?![\d])/i.exec(reason || '')
+  const m = /(?:^|[\s;,])retry-after=(\d{1,9})(?=$|[\s;,])/i.exec(reason || '')
   return m ? Number(m[1]) : null
 }
 

@@ -158,6 +158,8 @@ export const cases = [
       eq(retryHint('going away; retry-after=17'), 17, 'drain hint')
       eq(retryHint('going away'), null, 'no hint')
       eq(retryHint('retry-after=x'), null, 'bad hint')
+      eq(retryHint('retry-after=5x; retry-after=6'), 6, 'second, well-formed hint')
+      eq(retryHint('retry-after=1234567890'), null, 'ten digits')
       eq(parseRetryAfter('5'), 5, 'delta-seconds')
       eq(parseRetryAfter(new Date(Date.now() + 10000).toUTCString(), Date.now()) >= 9, true, 'HTTP-date')
       eq(parseRetryAfter('soon'), null, 'garbage')
