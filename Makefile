@@ -2,7 +2,7 @@
 GO      ?= go
 ARGS    ?=
 
-.PHONY: run build test fmt-check vet unit allocs lint interop bench bench-peers loadtest fuzz
+.PHONY: run build test fmt-check vet unit allocs lint interop test-clients bench bench-peers loadtest fuzz
 
 ## run: start the gateway with the echo app on :8080 and the demo page at http://localhost:8080/
 run:
@@ -37,6 +37,10 @@ lint: fmt-check vet
 ## interop: python3-websockets and node ws clients against the real binary
 interop:
 	bash testdata/interop/run.sh
+
+## test-clients: the JavaScript client's tests under Node and headless Chromium against the real binary (the Go client's run in make test)
+test-clients:
+	bash client/js/test/run.sh
 
 ## bench: micro benchmarks of every package
 bench:
