@@ -47,13 +47,14 @@ var (
 	descDeliveriesDrop  = desc("deliveries_dropped_total", "Published messages refused by a subscriber's full outbound queue.")
 	descRefusals        = desc("handshake_refusals_total", "Upgrades refused by the gateway's policy, by reason.", "reason")
 	descDisconnectsDrop = desc("backend_disconnects_dropped_total", "Disconnect hooks dropped: the queue was full, or shutdown ended first.")
+	descMaxConns        = desc("max_connections", "The configured max_conns, the bound of wsgate_connections_open (0: unbounded), for alerts on the ratio.")
 )
 
 var allDescs = []*prometheus.Desc{
 	descConnsOpen, descTCPOpen, descAdmission, descProxyErrors, descDraining, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
 	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
-	descDeliveriesDrop, descRefusals, descDisconnectsDrop,
+	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descMaxConns,
 }
 
 // Describe implements prometheus.Collector.
@@ -77,6 +78,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
 	gauge(descConnsOpen, st.WSConns)
+	gauge(descMaxConns, int64(c.s.cfg.MaxConns))
 	gauge(descTCPOpen, st.ConnsOpen)
 	for reason, n := range st.Refused {
 		counter(descAdmission, n, reason)
