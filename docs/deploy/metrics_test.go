@@ -131,7 +131,9 @@ var targetLabels = map[string]bool{"job": true, "instance": true}
 // label it matches exists on it, and each value it matches exactly is one
 // the gateway produced. It returns the names used and the problems found.
 func checkExpr(e expression, metrics map[string]map[string]map[string]bool, recorded map[string]bool) (names, problems []string) {
-	fail := func(format string, args ...any) { problems = append(problems, e.where+": "+fmt.Sprintf(format, args...)) }
+	fail := func(format string, args ...any) {
+		problems = append(problems, e.where+": "+fmt.Sprintf(format, args...))
+	}
 	ast, err := parser.ParseExpr(e.expr)
 	if err != nil {
 		fail("%v\n%s", err, e.expr)
@@ -288,7 +290,7 @@ func TestEveryAlertHasUnitTests(t *testing.T) {
 				Series string `yaml:"series"`
 			} `yaml:"input_series"`
 			AlertRuleTest []struct {
-				Alertname string           `yaml:"alertname"`
+				Alertname string     `yaml:"alertname"`
 				ExpAlerts []expAlert `yaml:"exp_alerts"`
 			} `yaml:"alert_rule_test"`
 		} `yaml:"tests"`
