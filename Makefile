@@ -2,7 +2,7 @@
 GO      ?= go
 ARGS    ?=
 
-.PHONY: run build test fmt-check vet unit allocs lint interop test-clients bench bench-peers loadtest fuzz
+.PHONY: run build test fmt-check vet unit allocs lint interop test-clients bench bench-peers loadtest fuzz image
 
 ## run: start the gateway with the echo app on :8080 and the demo page at http://localhost:8080/
 run:
@@ -53,6 +53,10 @@ loadtest:
 ## bench-peers: wsgate beside gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
 bench-peers:
 	bash bench/run.sh $(ARGS)
+
+## image: a static binary on an empty base (docs/deploy/container/), with podman, buildah or docker; TAG=wsgate:latest
+image:
+	bash docs/deploy/container/build.sh
 
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 fuzz:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ type admin struct {
 	hasToken bool
 	hosts    hostPolicy
 	mux      *http.ServeMux
+	metrics  http.Handler // GET /metrics
 	http     *http.Server
 	ln       net.Listener
 	served   chan struct{}
@@ -50,27 +52,14 @@ func newAdmin(s *Server) *admin {
 	if s.cfg.AdminToken != "" {
 		a.token, a.hasToken = sha256.Sum256([]byte(s.cfg.AdminToken)), true
 	}
-	m := a.mux
-	m.HandleFunc("POST /v1/connections/{id}/messages", a.pushConn)
-	m.HandleFunc("GET /v1/connections/{id}", a.getConn)
-	m.HandleFunc("DELETE /v1/connections/{id}", a.closeConn)
-	m.HandleFunc("GET /v1/connections", a.listConns)
-	m.HandleFunc("PUT /v1/connections/{id}/topics/{topic}", a.subscribe)
-	m.HandleFunc("DELETE /v1/connections/{id}/topics/{topic}", a.unsubscribe)
-	m.HandleFunc("POST /v1/users/{user}/messages", a.pushUser)
-	m.HandleFunc("POST /v1/topics/{topic}/messages", a.pushTopic)
-	m.HandleFunc("POST /v1/drain", a.drain)
-	m.HandleFunc("GET /v1/stats", a.stats)
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.Collector(), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-
-	m.HandleFunc("GET /debug/pprof/{$}", pprofIndex)
-	m.HandleFunc("GET /debug/pprof/profile", pprofCPU)
-	m.HandleFunc("GET /debug/pprof/trace", pprofTrace)
-	m.HandleFunc("GET /debug/pprof/{name}", pprofNamed)
+	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	m := a.mux
+	for _, rt := range adminRoutes {
+		m.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { rt.serve(a, w, r) })
+	}
 	m.HandleFunc("/", a.notFound)
 
 	a.http = &http.Server{
@@ -81,6 +70,50 @@ func newAdmin(s *Server) *admin {
 		ErrorLog:          slog.NewLogLogger(s.gate.log.Handler(), slog.LevelWarn),
 	}
 	return a
+}
+
+// adminRoute is one route of the admin server.
+type adminRoute struct {
+	pattern string // http.ServeMux pattern: "METHOD /path"
+	serve   func(a *admin, w http.ResponseWriter, r *http.Request)
+}
+
+// adminRoutes is every route of the admin server, the one list that the
+// mux registers and that the test of docs/api/openapi.yaml compares with
+// the spec's paths. What no route matches gets notFound's 404 or 405.
+var adminRoutes = []adminRoute{
+	{"POST /v1/connections/{id}/messages", (*admin).pushConn},
+	{"GET /v1/connections/{id}", (*admin).getConn},
+	{"DELETE /v1/connections/{id}", (*admin).closeConn},
+	{"GET /v1/connections", (*admin).listConns},
+	{"PUT /v1/connections/{id}/topics/{topic}", (*admin).subscribe},
+	{"DELETE /v1/connections/{id}/topics/{topic}", (*admin).unsubscribe},
+	{"POST /v1/users/{user}/messages", (*admin).pushUser},
+	{"POST /v1/topics/{topic}/messages", (*admin).pushTopic},
+	{"POST /v1/drain", (*admin).drain},
+	{"GET /v1/stats", (*admin).stats},
+	{"GET /v1/openapi.yaml", (*admin).openAPI},
+	{"GET /metrics", func(a *admin, w http.ResponseWriter, r *http.Request) { a.metrics.ServeHTTP(w, r) }},
+	{"GET /debug/pprof/{$}", plain(pprofIndex)},
+	{"GET /debug/pprof/profile", plain(pprofCPU)},
+	{"GET /debug/pprof/trace", plain(pprofTrace)},
+	{"GET /debug/pprof/{name}", plain(pprofNamed)},
+}
+
+func plain(f http.HandlerFunc) func(*admin, http.ResponseWriter, *http.Request) {
+	return func(_ *admin, w http.ResponseWriter, r *http.Request) { f(w, r) }
+}
+
+// openAPISpec is the admin API's OpenAPI 3.1 description, served at GET
+// /v1/openapi.yaml; docs/api/openapi.yaml is a copy that a test keeps
+// identical.
+//
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+func (a *admin) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openAPISpec)
 }
 
 // start listens on Config.Admin and serves in the background.

@@ -56,13 +56,14 @@ var (
 	descHandshakesOpen  = desc("handshakes_open", "TCP connections not yet upgraded: the figure max_handshakes bounds.")
 	descHandshakeLimit  = desc("handshake_limit_closes_total", "New TCP connections closed at once because the handshake bounds were full, by bound: total (max_handshakes), per_ip (max_handshakes_per_ip).", "reason")
 	descDisconnectsDrop = desc("backend_disconnects_dropped_total", "Disconnect hooks dropped: the queue was full, or shutdown ended first.")
+	descMaxConns        = desc("max_connections", "The configured max_conns, the bound of wsgate_connections_open (0: unbounded), for alerts on the ratio.")
 )
 
 var allDescs = []*prometheus.Desc{
 	descConnsOpen, descTCPOpen, descAdmission, descProxyErrors, descDraining, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
 	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
-	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descHandshakesOpen, descHandshakeLimit,
+	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descHandshakesOpen, descHandshakeLimit, descMaxConns,
 	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
 }
 
@@ -87,6 +88,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
 	gauge(descConnsOpen, st.WSConns)
+	gauge(descMaxConns, int64(c.s.cfg.MaxConns))
 	gauge(descTCPOpen, st.ConnsOpen)
 	for reason, n := range st.Refused {
 		counter(descAdmission, n, reason)
