@@ -193,9 +193,11 @@ func TestMassCloseUnanswered(t *testing.T) {
 // the last opens at 2 s and at 1 s): the faster child must hold its
 // connections until the slower one has ramped, so all eight are open at
 // once. Before the hold, the faster child closed its own after --duration.
+// (Echo, not connect: a held connect run samples once a second, which
+// would blur the timing.)
 func TestProcsHoldTogether(t *testing.T) {
 	s := startServer(t)
-	rep := runScenario(t, "connect", "--procs", "2", "--url", s.url, "--conns", "8", "--ramp", "3", "--duration", "200ms")
+	rep := runScenario(t, "echo", "--procs", "2", "--url", s.url, "--conns", "8", "--ramp", "3", "--duration", "200ms")
 	checkClean(t, rep)
 	if rep.Connections.OpenMax != 8 {
 		t.Errorf("open max %d, want 8: a child closed before the other had ramped", rep.Connections.OpenMax)
