@@ -19,7 +19,8 @@ type raw struct {
 	RampLastNs    int64             `json:"ramp_last_ns"`
 	RampUpgrades  int64             `json:"ramp_upgrades"`
 	RampEnd       string            `json:"ramp_end"`
-	SteadyOpen    int64             `json:"steady_open"` // connections open when the measured phase began
+	SteadyOpen    int64             `json:"steady_open"`     // connections open when the measured phase began
+	SteadyRecv    int64             `json:"steady_received"` // messages received within the measured phase
 	ClientRSS     int64             `json:"client_rss"`
 	ClientHeap    int64             `json:"client_heap"`
 	ClientOpen    int64             `json:"client_open"`

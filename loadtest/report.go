@@ -29,6 +29,7 @@ type Report struct {
 	Connections  connReport        `json:"connections"`
 	Sent         int64             `json:"messages_sent"`
 	Received     int64             `json:"messages_received"`
+	SteadyRecv   int64             `json:"received_in_steady"` // within the measured phase: for figures per second of it
 	LostInFlight int64             `json:"messages_lost_in_flight"`
 	BytesSent    int64             `json:"bytes_sent"`
 	BytesRecv    int64             `json:"bytes_received"`
@@ -217,6 +218,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 			r.Ramp.End = x.RampEnd
 		}
 		steadyOpen += x.SteadyOpen
+		r.SteadyRecv += x.SteadyRecv
 		r.LoopsPerProc = max(r.LoopsPerProc, x.Loops)
 		r.Client.RSSBytes += x.ClientRSS
 		r.Client.HeapBytes += x.ClientHeap

@@ -191,6 +191,7 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			if over {
 				next = phaseDrain
 				res.SteadyEndNs = now
+				res.SteadyRecv += c[cReceived]
 				r.steadyEnd.Store(now)
 				res.ClientRSS, res.ClientHeap, res.ClientOpen = selfRSS(), heapInuse(), c[cOpen]
 			}
@@ -220,6 +221,7 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			if next == phaseSteady {
 				res.SteadyStartNs = now
 				res.SteadyOpen = c[cOpen]
+				res.SteadyRecv = -c[cReceived]
 				r.steadyStart.Store(now)
 				if cfg.readyFile != "" && cfg.child == 0 {
 					writeReady(cfg.readyFile, c[cEstablished])
