@@ -466,10 +466,34 @@ func (l *loop) nextDeadline() (int64, bool) {
 	if l.dropAt != 0 {
 		at(l.dropAt)
 	}
+	// Timers are never removed (see timer): drop the ones at the top that
+	// no longer matter, rather than waking up for each of them (an
+	// upgrade's handshake timer outlives the upgrade by the whole
+	// handshake timeout).
+	for len(l.tm) > 0 && l.stale(l.tm[0]) {
+		l.tm.pop()
+	}
 	if len(l.tm) > 0 {
 		at(l.tm[0].at)
 	}
 	return next, ok
+}
+
+// stale reports whether t would do nothing when it fires.
+func (l *loop) stale(t timer) bool {
+	c := &l.conns[t.idx]
+	if c.gen != t.gen {
+		return true
+	}
+	switch t.kind {
+	case tmHandshake:
+		return c.state != stConnecting && c.state != stHandshake
+	case tmReopen:
+		return c.state != stIdle
+	case tmCloseWait:
+		return c.state != stClosing
+	}
+	return false
 }
 
 // sendData sends one data message of size bytes stamped with ts.
