@@ -107,7 +107,7 @@ func writeFanoutTable(w io.Writer, o *options, rs []*result) {
 	if !o.only["fanout"] || len(o.fanouts) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "| fan-out: subscribers × msg/s × bytes | server | server CPU µs / delivery | deliveries / s per server core | deliveries / s | server core use | lost of expected | delivery p99 ms |")
+	fmt.Fprintln(w, "| fan-out: subscribers × msg/s × bytes | server | server CPU µs / delivery | deliveries / s per server core | deliveries / s | server core use | undelivered of expected | delivery p99 ms |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 	for i := range o.fanouts {
 		want := o.fanouts[i]
@@ -145,6 +145,6 @@ func writeFanoutTable(w io.Writer, o *options, rs []*result) {
 		}
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Every server sends each published message to every subscriber, the publisher included. Deliveries per core-second are deliveries in the measured phase over the server's CPU seconds in it; lost counts deliveries that never arrived, after a drain.")
+	fmt.Fprintln(w, "Every server sends each published message to every subscriber, the publisher included. Deliveries per core-second are deliveries in the measured phase over the server's CPU seconds in it; lost counts deliveries that had not arrived after a 3 s drain (a server behind its publisher is still queueing them, and drops them when the connections close).")
 	fmt.Fprintln(w)
 }

@@ -85,6 +85,9 @@ func (x ref) cell(r *result, format string, v float64) string {
 }
 
 func writeTable(w io.Writer, o *options, rs []*result) {
+	if !o.only["idle"] && !o.only["cpu"] && !o.only["upgrade"] && !o.only["rate"] {
+		return
+	}
 	cols := o.columns()
 	fmt.Fprintf(w, "| server |")
 	for _, c := range cols {
