@@ -2,7 +2,7 @@
 GO      ?= go
 ARGS    ?=
 
-.PHONY: run build test fmt-check vet unit allocs lint interop bench bench-peers loadtest fuzz
+.PHONY: run build test fmt-check vet unit allocs lint interop bench bench-peers bench-million loadtest fuzz
 
 ## run: start the gateway with the echo app on :8080 and the demo page at http://localhost:8080/
 run:
@@ -46,9 +46,13 @@ bench:
 loadtest:
 	$(GO) run ./loadtest $(ARGS)
 
-## bench-peers: wsgate beside gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
+## bench-peers: wsgate beside the raw-epoll floor, gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
 bench-peers:
 	bash bench/run.sh $(ARGS)
+
+## bench-million: a million connections over reuse-port gateways (ARGS="--conns 100000" for a smaller run)
+bench-million:
+	bash bench/million.sh $(ARGS)
 
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 fuzz:
