@@ -188,58 +188,65 @@ func (l *loop) wake() {
 // deadline or starts more connects.
 func (l *loop) run() {
 	defer l.closeAll()
+	for l.pass() {
+	}
+}
+
+// pass is one turn of the loop: wait for the sockets or the next deadline,
+// handle what the sockets have, then run what is due. It reports false
+// when the run is over or epoll failed.
+func (l *loop) pass() bool {
 	var tbuf [8]byte
-	for {
-		now := l.r.now()
-		if ph := l.r.phase.Load(); ph != l.phase {
-			l.enter(ph, now)
-			if ph == phaseStop {
-				return
-			}
-		}
-		// Sleep until the next deadline, or until a socket or the runner
-		// has something: no periodic wake-up while nothing is due.
-		timeout := -1
-		if next, ok := l.nextDeadline(); ok {
-			switch d := next - now; {
-			case d <= 0:
-				timeout = 0
-			case d < 50e6:
-				// epoll_wait counts milliseconds; the timerfd is exact.
-				if l.armed != next {
-					_ = unix.TimerfdSettime(l.tfd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(d)}, nil)
-					l.armed = next
-				}
-			default:
-				timeout = int((d + 1e6 - 1) / 1e6)
-			}
-		}
-		n, err := unix.EpollWait(l.epf, l.events, timeout)
-		if err != nil && err != unix.EINTR {
-			l.errorf("epoll: " + errnoName(err))
-			return
-		}
-		for i := 0; i < n; i++ {
-			ev := &l.events[i]
-			switch ev.Fd {
-			case evTimer:
-				_, _ = unix.Read(l.tfd, tbuf[:])
-				l.armed = 0
-				continue
-			case evWake:
-				_, _ = unix.Read(l.efd, tbuf[:])
-				continue
-			}
-			c := &l.conns[ev.Fd]
-			if c.gen != uint32(ev.Pad) || c.fd < 0 {
-				continue // an event for a socket closed earlier in this batch
-			}
-			l.event(c, ev.Events)
-		}
-		if l.r.phase.Load() == l.phase {
-			l.tick(l.r.now())
+	now := l.r.now()
+	if ph := l.r.phase.Load(); ph != l.phase {
+		l.enter(ph, now)
+		if ph == phaseStop {
+			return false
 		}
 	}
+	// Sleep until the next deadline, or until a socket or the runner has
+	// something: no periodic wake-up while nothing is due.
+	timeout := -1
+	if next, ok := l.nextDeadline(); ok {
+		switch d := next - now; {
+		case d <= 0:
+			timeout = 0
+		case d < 50e6:
+			// epoll_wait counts milliseconds; the timerfd is exact.
+			if l.armed != next {
+				_ = unix.TimerfdSettime(l.tfd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(d)}, nil)
+				l.armed = next
+			}
+		default:
+			timeout = int((d + 1e6 - 1) / 1e6)
+		}
+	}
+	n, err := unix.EpollWait(l.epf, l.events, timeout)
+	if err != nil && err != unix.EINTR {
+		l.errorf("epoll: " + errnoName(err))
+		return false
+	}
+	for i := 0; i < n; i++ {
+		ev := &l.events[i]
+		switch ev.Fd {
+		case evTimer:
+			_, _ = unix.Read(l.tfd, tbuf[:])
+			l.armed = 0
+			continue
+		case evWake:
+			_, _ = unix.Read(l.efd, tbuf[:])
+			continue
+		}
+		c := &l.conns[ev.Fd]
+		if c.gen != uint32(ev.Pad) || c.fd < 0 {
+			continue // an event for a socket closed earlier in this batch
+		}
+		l.event(c, ev.Events)
+	}
+	if l.r.phase.Load() == l.phase {
+		l.tick(l.r.now())
+	}
+	return true
 }
 
 // enter switches the loop to phase ph.
