@@ -36,6 +36,7 @@ DEADLINE=3600  # seconds for the whole run
 NATS=""
 PUSH_SAMPLE=100
 OUT=""
+DRY=""
 BIN=${BIN:-}
 
 usage() {
@@ -58,6 +59,7 @@ Flags (defaults in brackets):
   --nats URL         the gateways' --nats (cluster), and the push after the hold
   --push-sample N    users the cluster push goes to [$PUSH_SAMPLE]
   --out FILE         also write the report as JSON
+  --dry-run          check the machine and print the plan, start nothing
 Environment: BIN, a directory with wsgate and loadtest (built into bin/million if unset).
 EOF
 }
@@ -79,6 +81,7 @@ while [ $# -gt 0 ]; do
 	--nats) NATS=$2; shift ;;
 	--push-sample) PUSH_SAMPLE=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--dry-run) DRY=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "million: unknown flag $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -109,9 +112,16 @@ lim=$(ulimit -n)
 read -r plo phi < /proc/sys/net/ipv4/ip_local_port_range
 [ $((CONNS / SOURCES)) -lt $((phi - plo)) ] || die "$((CONNS / SOURCES)) connections per source address exceed the ephemeral ports: raise --sources"
 avail=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)
-need=$((CONNS * 12 / 1024 + 262144)) # ~12 KB per connection, both ends and the kernel, plus 256 MiB
+need=$((CONNS * 12 + 262144)) # KiB: ~12 KiB per connection (gateway ~1 KiB, two kernel sockets ~9.5 KiB, client ~1 KiB, at 100,000), plus 256 MiB
 [ "$avail" -ge "$need" ] || die "needs about $((need / 1024)) MiB of memory, $((avail / 1024)) MiB available"
 
+if [ -n "$DRY" ]; then
+	echo "million: plan: $CONNS connections; $GATEWAYS gateways (about $per_gw each, $lim descriptors allowed) on 127.0.0.1:$PORT," \
+		"admin on 127.0.0.1:$((ADMIN_BASE + 1))-$((ADMIN_BASE + GATEWAYS)); $PROCS loadtest children, $((CONNS / SOURCES)) connections" \
+		"per source address over $SOURCES; ramp $RAMP/s, at most $MAX_PENDING in flight; hold $HOLD; about $((need / 1024)) MiB of" \
+		"$((avail / 1024)) MiB available; fs.file-max $fdmax; deadline ${DEADLINE}s"
+	exit 0
+fi
 if [ -z "$BIN" ]; then
 	BIN=$root/bin/million
 	mkdir -p "$BIN"
