@@ -2,7 +2,7 @@
 GO      ?= go
 ARGS    ?=
 
-.PHONY: run build test fmt-check vet unit allocs lint interop test-clients bench bench-peers loadtest fuzz image
+.PHONY: run build test fmt-check vet unit allocs lint interop test-clients bench bench-peers bench-million loadtest fuzz image
 
 ## run: start the gateway with the echo app on :8080 and the demo page at http://localhost:8080/
 run:
@@ -50,13 +50,17 @@ bench:
 loadtest:
 	$(GO) run ./loadtest $(ARGS)
 
-## bench-peers: wsgate beside gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
+## bench-peers: wsgate beside the raw-epoll floor, gorilla, gws and nbio in one run (ARGS="--scale 0.2" on 2 cores)
 bench-peers:
 	bash bench/run.sh $(ARGS)
 
 ## image: a static binary on an empty base (docs/deploy/container/), with podman, buildah or docker; TAG=wsgate:latest
 image:
 	bash docs/deploy/container/build.sh
+
+## bench-million: a million connections over reuse-port gateways (ARGS="--conns 100000" for a smaller run)
+bench-million:
+	bash bench/million.sh $(ARGS)
 
 ## fuzz: a short run of each fuzz target (FUZZTIME per target)
 fuzz:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: build wsgate, the peers' echo servers, the load generator
+# bench/run.sh: build wsgate, the raw-epoll floor, the peers' servers, the load generator
 # and the compare driver from source (module proxy only), then run the
 # side-by-side comparison. Arguments go to the driver, e.g.
 #
@@ -19,5 +19,5 @@ else
 	echo "bench: no cmd/gateway on this branch: wsgate is left out" >&2
 	rm -f "$out/wsgate"
 fi
-(cd bench/peers && go build -o "$out/" ./gorilla ./gws ./nbio ./compare)
+(cd bench/peers && go build -o "$out/" ./floor ./gorilla ./gws ./nbio ./compare)
 exec "$out/compare" --bin "$out" "$@"

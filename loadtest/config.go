@@ -20,9 +20,10 @@ const (
 	scRate    = "rate"
 	scStorm   = "storm"
 	scSlow    = "slow"
+	scFanout  = "fanout"
 )
 
-var scenarios = []string{scConnect, scEcho, scRate, scStorm, scSlow}
+var scenarios = []string{scConnect, scEcho, scRate, scStorm, scSlow, scFanout}
 
 // Bounds a run must stay within unless --allow-huge is given. They stop a
 // typo from opening a million sockets or sending for a day; a deliberate
@@ -59,6 +60,11 @@ type config struct {
 	procs     int
 	maxPend   int
 	allowHuge bool
+
+	// rampTimeout caps the ramp phase; 0 derives the cap from the count
+	// and the rate (rampCap). The ramp ends earlier only when every
+	// attempt has finished.
+	rampTimeout time.Duration
 
 	// Scenario details.
 	handshakeTimeout time.Duration
@@ -105,6 +111,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.maxPend, "max-pending", 0, "at most this many attempts in connect or upgrade at once, per process (0: no limit); keeps a fast ramp within the server's listen backlog")
 	fs.IntVar(&cfg.procs, "procs", 1, "child processes to spread connections over (each holds at most ~19,800)")
 	fs.BoolVar(&cfg.allowHuge, "allow-huge", false, fmt.Sprintf("allow more than %d connections, %d msg/s, %v, and other large values", hugeConns, hugeRate, hugeDuration))
+	fs.DurationVar(&cfg.rampTimeout, "ramp-timeout", 0, "longest the ramp may take before the measured phase starts anyway (0: 10x conns/ramp, at least a minute more, at most an hour); the ramp goes on while the server is slower than --ramp")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect plus upgrade deadline per attempt")
 	fs.DurationVar(&cfg.drainTimeout, "drain", 3*time.Second, "after the measured phase, how long to wait for replies still in flight")
 	fs.StringVar(&cfg.stormMode, "storm", "drop", "storm: drop (the client drops all connections at once) or server (wait for the server to close them, e.g. a drain with 1001)")
@@ -135,6 +142,8 @@ Scenarios:
   rate     open loop: --rate messages per second in total, latency from the intended send time
   storm    hold, drop all (or let the server drain them), reconnect with jittered backoff
   slow     --slow-share of the connections stop reading; the rest run the rate scenario
+  fanout   every connection subscribes; connection 0 publishes --rate messages per second
+           (open loop) that a broadcast server sends to all; counts deliveries and losses
 
 Flags:
 `
@@ -235,6 +244,9 @@ func (c *config) check() error {
 	if c.backoffBase <= 0 || c.backoffMax < c.backoffBase {
 		return errors.New("loadtest: need 0 < --backoff <= --backoff-max")
 	}
+	if c.rampTimeout < 0 || c.rampTimeout > hugeDuration && !c.allowHuge {
+		return fmt.Errorf("loadtest: --ramp-timeout must be in [0, %v] (or pass --allow-huge)", hugeDuration)
+	}
 	if c.handshakeTimeout <= 0 || c.drainTimeout < 0 {
 		return errors.New("loadtest: --handshake-timeout must be positive and --drain not negative")
 	}
@@ -255,6 +267,22 @@ func (c *config) check() error {
 		return fmt.Errorf("loadtest: %d connections per source address and target exceed the ephemeral port range: add --source-ips or target ports", perPair)
 	}
 	return nil
+}
+
+// rampCap is the longest the ramp may last: --ramp-timeout, or ten times
+// the nominal ramp (at least a minute more than it), within an hour unless
+// --allow-huge. A server slower than --ramp stretches the ramp up to
+// this; only a stalled run meets it.
+func (c *config) rampCap() time.Duration {
+	if c.rampTimeout > 0 {
+		return c.rampTimeout
+	}
+	nominal := time.Duration(float64(c.conns) / float64(c.ramp) * float64(time.Second))
+	d := max(10*nominal, nominal+time.Minute) + c.handshakeTimeout
+	if !c.allowHuge {
+		d = min(d, hugeDuration)
+	}
+	return d
 }
 
 // childArgs returns the arguments for child i (1-based) of n: the parent's
@@ -280,9 +308,13 @@ func (c *config) childArgs(orig []string, i, n int, t0 int64) []string {
 		args = append(args, "--source-ips="+strings.Join(s, ","))
 	}
 	share := func(total int) int { return max(1, (total*i)/n-(total*(i-1))/n) }
+	rate := share(c.rate)
+	if c.scenario == scFanout {
+		rate = c.rate // one publisher, in the child that holds connection 0
+	}
 	args = append(args,
 		fmt.Sprintf("--conns=%d", next-base),
-		fmt.Sprintf("--rate=%d", share(c.rate)),
+		fmt.Sprintf("--rate=%d", rate),
 		fmt.Sprintf("--ramp=%d", share(c.ramp)),
 		fmt.Sprintf("--max-pending=%d", (c.maxPend+n-1)/n),
 		"--quiet",

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"net/netip"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -57,9 +56,6 @@ type conn struct {
 	// Write state.
 	out []byte // bytes the socket did not take; nil when none
 }
-
-// closeWait is how long a close frame of ours waits for the server's.
-const closeWait = 2 * time.Second
 
 // maxHandshakeBytes bounds an upgrade response.
 const maxHandshakeBytes = 8 << 10
@@ -230,6 +226,9 @@ func (l *loop) fail(c *conn, cause string, now int64) {
 func (l *loop) peerGone(c *conn, how string, now int64) {
 	switch c.state {
 	case stClosing:
+		// The server closed TCP without answering our close frame.
+		l.ctr.add(cCloseEOF, 1)
+		l.closeAnswered(now)
 		l.endClosed(c)
 		return
 	case stHandshake, stConnecting:
@@ -262,6 +261,12 @@ func (l *loop) lostOpen(c *conn, now int64, byServer bool) {
 		c.dropped = true
 		l.reopenLater(c, now)
 	}
+}
+
+// closeAnswered notes that the server answered one of this loop's close
+// frames (with its own, or by closing TCP).
+func (l *loop) closeAnswered(now int64) {
+	l.lastCloseAnswer = now
 }
 
 // endClosed finishes a connection we closed, or one the run is done with.
@@ -298,7 +303,7 @@ func (l *loop) stormDrop(now int64) {
 // until the measured phase ends. The ramp counts too: a server may close
 // connections before this loop has noticed that the ramp is over.
 func (l *loop) reconnecting() bool {
-	return l.r.cfg.scenario == scStorm && (l.phase == phaseRamp || l.phase == phaseSteady)
+	return l.r.cfg.scenario == scStorm && (l.phase == phaseRamp || l.phase == phaseHold || l.phase == phaseSteady)
 }
 
 // reopenLater schedules c's next attempt with full-jitter exponential

@@ -138,3 +138,43 @@ func TestConnSize(t *testing.T) {
 		t.Errorf("conn is %d bytes, want at most 128", s)
 	}
 }
+
+// TestPassReadsBeforeTimers plays a loop that was starved of CPU: the
+// server's 101 already sits in the socket, and the attempt's handshake
+// deadline has passed meanwhile. One pass must read the response first and
+// count an upgrade; running the loop's timers first, as it used to, would
+// give up on an attempt that had succeeded. The same order makes a starved
+// loop answer the pings waiting in its sockets before anything else.
+func TestPassReadsBeforeTimers(t *testing.T) {
+	l, c, peer := testLoop(t)
+	l.r.phase.Store(l.phase)
+	c.state = stHandshake
+	c.key = codec.NewClientKey()
+	l.ctr.add(cPending, 1)
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: c.idx, Pad: int32(c.gen)}
+	if err := unix.EpollCtl(l.epf, unix.EPOLL_CTL_ADD, int(c.fd), &ev); err != nil {
+		t.Fatal(err)
+	}
+	l.tm.push(timer{at: l.r.now() - int64(time.Millisecond), idx: c.idx, gen: c.gen, kind: tmHandshake})
+	resp := codec.AppendUpgradeResponse(nil, c.key[:], nil, nil)
+	// A ping right behind the 101: it must be answered in the same pass.
+	resp = codec.AppendFrame(resp, ws.OpPing, true, []byte("ping"))
+	if _, err := unix.Write(peer, resp); err != nil {
+		t.Fatal(err)
+	}
+	if !l.pass() {
+		t.Fatal("pass ended the loop")
+	}
+	if c.state != stOpen || l.ctr[cEstablished].Load() != 1 || len(l.errs) != 0 {
+		t.Fatalf("state %d, established %d, errors %v: want open, 1, none", c.state, l.ctr[cEstablished].Load(), l.errs)
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Read(peer, buf)
+	if err != nil {
+		t.Fatalf("no pong in the peer's socket: %v", err)
+	}
+	h, hn, err := codec.ParseHeader(buf[:n], codec.RoleServer, 0)
+	if err != nil || hn == 0 || h.OpCode != ws.OpPong {
+		t.Fatalf("peer got %x (%v): want a pong", buf[:n], err)
+	}
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // loop is one event loop: an epoll instance, a timerfd for sub-millisecond
-// wake-ups, one read buffer and one write scratch shared by all of its
+// wake-ups, an eventfd the runner writes on a phase change, one read buffer and one write scratch shared by all of its
 // connections, and a heap of per-connection deadlines. Only the loop's own
 // goroutine touches anything here except ctr (atomics, read by the runner)
 // and, after the goroutine has returned, the maps and histograms.
@@ -21,6 +21,7 @@ type loop struct {
 	id  int
 	epf int
 	tfd int
+	efd int // eventfd: the runner's phase changes
 
 	events []unix.EpollEvent
 	rbuf   []byte     // one read buffer for every connection of the loop
@@ -32,6 +33,7 @@ type loop struct {
 	conns []conn  // this loop's share; index = epoll data
 	fast  []int32 // indices of connections that read
 	slow  []int32 // indices of connections that stop reading
+	pub   []int32 // fanout: the publisher, if this loop holds it
 	tm    timerHeap
 	armed int64 // deadline the timerfd is armed for; 0 when none
 
@@ -47,6 +49,11 @@ type loop struct {
 	slowSched  schedule
 	dropAt     int64 // storm, drop mode; 0 when done or not a storm
 
+	// Close phase: when this loop's scaled wait ends, and when an answer
+	// to one of its close frames last arrived.
+	closeDeadline   int64
+	lastCloseAnswer int64
+
 	// Results.
 	ctr         counters
 	errs        map[string]int64
@@ -55,21 +62,8 @@ type loop struct {
 	lat         *hdrhistogram.Histogram
 	connectHist *hdrhistogram.Histogram
 	recovery    *hdrhistogram.Histogram
+	closeHist   *hdrhistogram.Histogram
 }
-
-// schedule sends messages at a fixed rate on a set of connections, round
-// robin. Message k is due at start + k*every whatever happened before it:
-// a late loop sends the backlog at once and stamps each message with the
-// time it was due, so a stall shows up as latency (no coordinated omission).
-type schedule struct {
-	on    bool
-	start int64
-	every float64
-	k     int64
-	rr    int
-}
-
-func (s *schedule) due() int64 { return s.start + int64(float64(s.k)*s.every) }
 
 // Timer kinds.
 const (
@@ -80,6 +74,17 @@ const (
 
 // rbufSize is the per-loop read buffer: one read takes up to this much.
 const rbufSize = 64 << 10
+
+// opensPerPass bounds the connects one pass of the loop starts, so that a
+// loop that fell behind reads its sockets (and answers pings) between
+// bursts of opens rather than after them.
+const opensPerPass = 64
+
+// Event data of the loop's own descriptors (connections use their index).
+const (
+	evTimer = -1
+	evWake  = -2
+)
 
 // maxOut bounds what a fast connection may queue in user space when its
 // socket would block; past it, messages are dropped and counted.
@@ -95,15 +100,24 @@ func newLoop(r *runner, id int, gids []int) (*loop, error) {
 		unix.Close(epf)
 		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
-	if err := unix.EpollCtl(epf, unix.EPOLL_CTL_ADD, tfd, &ev); err != nil {
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
 		unix.Close(epf)
 		unix.Close(tfd)
 		return nil, err
 	}
+	for _, d := range []struct{ fd, data int }{{tfd, evTimer}, {efd, evWake}} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(d.data)}
+		if err := unix.EpollCtl(epf, unix.EPOLL_CTL_ADD, d.fd, &ev); err != nil {
+			unix.Close(epf)
+			unix.Close(tfd)
+			unix.Close(efd)
+			return nil, err
+		}
+	}
 	cfg := r.cfg
 	l := &loop{
-		r: r, id: id, epf: epf, tfd: tfd,
+		r: r, id: id, epf: epf, tfd: tfd, efd: efd,
 		events:      make([]unix.EpollEvent, 256),
 		rbuf:        make([]byte, rbufSize),
 		tmpl:        make([]byte, max(cfg.size, cfg.slowSize)),
@@ -115,6 +129,7 @@ func newLoop(r *runner, id int, gids []int) (*loop, error) {
 		lat:         newHist(histLatency),
 		connectHist: newHist(histConnect),
 		recovery:    newHist(histRecovery),
+		closeHist:   newHist(histClose),
 	}
 	for i := range l.tmpl {
 		l.tmpl[i] = byte('a' + i%26)
@@ -145,126 +160,85 @@ func (l *loop) errorf(cause string) {
 	l.ctr.add(cErrors, 1)
 }
 
-// run is the loop's goroutine.
+// wake makes the loop's epoll_wait return; any goroutine may call it.
+func (l *loop) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(l.efd, one[:])
+}
+
+// run is the loop's goroutine. Each pass handles what the sockets have
+// first and the loop's own work (opens, scheduled sends, timers) after, so
+// that a loop that was starved of CPU answers the server's pings and reads
+// the upgrade responses already waiting before it expires anyone's
+// deadline or starts more connects.
 func (l *loop) run() {
 	defer l.closeAll()
-	var tbuf [8]byte
-	for {
-		now := l.r.now()
-		if ph := l.r.phase.Load(); ph != l.phase {
-			l.enter(ph, now)
-			if ph == phaseStop {
-				return
-			}
-		}
-		l.tick(now)
-		next := l.nextDeadline(now)
-		timeout := 50
-		if d := next - now; d <= 0 {
-			timeout = 0
-		} else if d < 50e6 && l.armed != next {
-			_ = unix.TimerfdSettime(l.tfd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(d)}, nil)
-			l.armed = next
-		}
-		n, err := unix.EpollWait(l.epf, l.events, timeout)
-		if err != nil && err != unix.EINTR {
-			l.errorf("epoll: " + errnoName(err))
-			return
-		}
-		for i := 0; i < n; i++ {
-			ev := &l.events[i]
-			if ev.Fd == -1 {
-				_, _ = unix.Read(l.tfd, tbuf[:])
-				l.armed = 0
-				continue
-			}
-			c := &l.conns[ev.Fd]
-			if c.gen != uint32(ev.Pad) || c.fd < 0 {
-				continue // an event for a socket closed earlier in this batch
-			}
-			l.event(c, ev.Events)
-		}
+	for l.pass() {
 	}
 }
 
-// enter switches the loop to phase ph.
-func (l *loop) enter(ph int32, now int64) {
-	l.phase = ph
-	cfg := l.r.cfg
-	nLoops := float64(len(l.r.loops))
-	switch ph {
-	case phaseRamp:
-		l.rampStart = now
-		l.rampEvery = 1e9 / (float64(cfg.ramp) / nLoops)
-		if cfg.maxPend > 0 {
-			l.maxPending = int64(max(1, cfg.maxPend/len(l.r.loops)))
-		}
-	case phaseSteady:
-		switch cfg.scenario {
-		case scEcho:
-			for _, i := range l.fast {
-				c := &l.conns[i]
-				for k := 0; k < cfg.inflight && c.state == stOpen; k++ {
-					l.sendData(c, cfg.size, now)
-				}
-			}
-		case scRate, scSlow:
-			// The schedule starts when the runner says the measured phase
-			// did, not when this loop noticed: a loop that looks late sends
-			// the backlog, stamped with the times it was due.
-			start := l.r.steadyStart.Load()
-			l.fastSched = schedule{on: len(l.fast) > 0, start: start, every: 1e9 / (float64(cfg.rate) / nLoops)}
-			if len(l.slow) > 0 {
-				l.slowSched = schedule{on: true, start: start, every: 1e9 / (float64(cfg.slowRate) * float64(len(l.slow)))}
-			}
-		case scStorm:
-			if cfg.stormMode == "drop" {
-				l.dropAt = l.r.steadyStart.Load() + int64(cfg.stormAfter)
-			}
-		}
-	case phaseDrain:
-		// Send what fell due before the measured phase ended, and nothing
-		// after: the count is the rate times the measured time.
-		if end := l.r.steadyEnd.Load(); end > 0 {
-			l.tickSchedules(min(now, end))
-		}
-		l.fastSched.on, l.slowSched.on = false, false
-		l.dropAt = 0
-	case phaseClose:
-		for i := range l.conns {
-			c := &l.conns[i]
-			switch c.state {
-			case stOpen:
-				if c.slow {
-					// It does not read, so it would never see the answer:
-					// just let go. The report counts it as still open.
-					l.endClosed(c)
-					continue
-				}
-				l.wbuf = codec.AppendCloseMasked(l.wbuf[:0], 1000, "", codec.NewMaskKey())
-				l.write(c, l.wbuf)
-				if c.fd >= 0 {
-					c.state = stClosing
-					l.tm.push(timer{at: now + int64(closeWait), idx: int32(i), gen: c.gen, kind: tmCloseWait})
-				}
-			case stConnecting, stHandshake:
-				l.errorf("ended: still connecting")
-				l.ctr.add(cFailed, 1)
-				l.ctr.add(cPending, -1)
-				l.closeFD(c)
-				c.state = stDone
-			case stIdle:
-				c.state = stDone
-			}
+// pass is one turn of the loop: wait for the sockets or the next deadline,
+// handle what the sockets have, then run what is due. It reports false
+// when the run is over or epoll failed.
+func (l *loop) pass() bool {
+	var tbuf [8]byte
+	now := l.r.now()
+	if ph := l.r.phase.Load(); ph != l.phase {
+		l.enter(ph, now)
+		if ph == phaseStop {
+			return false
 		}
 	}
+	// Sleep until the next deadline, or until a socket or the runner has
+	// something: no periodic wake-up while nothing is due.
+	timeout := -1
+	if next, ok := l.nextDeadline(); ok {
+		switch d := next - now; {
+		case d <= 0:
+			timeout = 0
+		case d < 50e6:
+			// epoll_wait counts milliseconds; the timerfd is exact.
+			if l.armed != next {
+				_ = unix.TimerfdSettime(l.tfd, 0, &unix.ItimerSpec{Value: unix.NsecToTimespec(d)}, nil)
+				l.armed = next
+			}
+		default:
+			timeout = int((d + 1e6 - 1) / 1e6)
+		}
+	}
+	n, err := unix.EpollWait(l.epf, l.events, timeout)
+	if err != nil && err != unix.EINTR {
+		l.errorf("epoll: " + errnoName(err))
+		return false
+	}
+	for i := 0; i < n; i++ {
+		ev := &l.events[i]
+		switch ev.Fd {
+		case evTimer:
+			_, _ = unix.Read(l.tfd, tbuf[:])
+			l.armed = 0
+			continue
+		case evWake:
+			_, _ = unix.Read(l.efd, tbuf[:])
+			continue
+		}
+		c := &l.conns[ev.Fd]
+		if c.gen != uint32(ev.Pad) || c.fd < 0 {
+			continue // an event for a socket closed earlier in this batch
+		}
+		l.event(c, ev.Events)
+	}
+	if l.r.phase.Load() == l.phase {
+		l.tick(l.r.now())
+	}
+	return true
 }
 
 // tick runs whatever is due: ramp opens, scheduled sends, a storm drop and
 // expired timers.
 func (l *loop) tick(now int64) {
 	if l.phase == phaseRamp {
-		for l.nextOpen < len(l.conns) && l.rampStart+int64(float64(l.nextOpen)*l.rampEvery) <= now {
+		for k := 0; k < opensPerPass && l.nextOpen < len(l.conns) && l.rampStart+int64(float64(l.nextOpen)*l.rampEvery) <= now; k++ {
 			if l.maxPending > 0 && l.ctr[cPending].Load() >= l.maxPending {
 				// Behind schedule: the ramp resumes as attempts finish,
 				// which makes a high --ramp a closed loop on upgrades.
@@ -295,73 +269,69 @@ func (l *loop) tick(now int64) {
 				l.open(c, now)
 			}
 		case tmCloseWait:
-			if c.state == stClosing {
-				l.errorf("close: no answer to our close frame")
-				l.endClosed(c)
+			if c.state != stClosing {
+				continue
 			}
+			// While the server is still answering this loop's closes it
+			// is slow, not silent: wait on, up to the scaled cap.
+			if again := l.lastCloseAnswer + int64(closeWait); again > now && now < l.closeDeadline {
+				l.tm.push(timer{at: min(again, l.closeDeadline), idx: t.idx, gen: t.gen, kind: tmCloseWait})
+				continue
+			}
+			l.ctr.add(cCloseUnanswered, 1)
+			l.endClosed(c)
 		}
 	}
 }
 
-func (l *loop) tickSchedules(now int64) {
-	if end := l.r.steadyEnd.Load(); end > 0 {
-		now = min(now, end)
+// nextDeadline is the earliest time tick has work, if any: the loop sleeps
+// without a timeout otherwise (the runner wakes it on a phase change).
+func (l *loop) nextDeadline() (int64, bool) {
+	next, ok := int64(math.MaxInt64), false
+	at := func(t int64) {
+		next, ok = min(next, t), true
+	}
+	if l.phase == phaseRamp && l.nextOpen < len(l.conns) &&
+		(l.maxPending == 0 || l.ctr[cPending].Load() < l.maxPending) {
+		at(l.rampStart + int64(float64(l.nextOpen)*l.rampEvery))
 	}
 	if l.fastSched.on {
-		l.runSchedule(&l.fastSched, l.fast, l.r.cfg.size, now)
+		at(l.fastSched.due())
 	}
 	if l.slowSched.on {
-		l.runSchedule(&l.slowSched, l.slow, l.r.cfg.slowSize, now)
-	}
-}
-
-func (l *loop) runSchedule(s *schedule, idx []int32, size int, now int64) {
-	for due := s.due(); due <= now; due = s.due() {
-		s.k++
-		var c *conn
-		for tries := 0; tries < len(idx); tries++ {
-			cand := &l.conns[idx[s.rr]]
-			s.rr++
-			if s.rr == len(idx) {
-				s.rr = 0
-			}
-			if cand.state == stOpen {
-				c = cand
-				break
-			}
-		}
-		if c == nil {
-			l.errorf("send: no open connection when a message was due")
-			continue
-		}
-		if c.slow && len(c.out) > 0 {
-			l.ctr.add(cSlowSkipped, 1)
-			continue
-		}
-		l.sendData(c, size, due)
-	}
-}
-
-// nextDeadline is the earliest time tick has work, capped 50 ms ahead so
-// phase changes are seen promptly.
-func (l *loop) nextDeadline(now int64) int64 {
-	next := now + 50e6
-	if l.phase == phaseRamp && l.nextOpen < len(l.conns) {
-		next = min(next, l.rampStart+int64(float64(l.nextOpen)*l.rampEvery))
-	}
-	if l.fastSched.on {
-		next = min(next, l.fastSched.due())
-	}
-	if l.slowSched.on {
-		next = min(next, l.slowSched.due())
+		at(l.slowSched.due())
 	}
 	if l.dropAt != 0 {
-		next = min(next, l.dropAt)
+		at(l.dropAt)
+	}
+	// Timers are never removed (see timer): drop the ones at the top that
+	// no longer matter, rather than waking up for each of them (an
+	// upgrade's handshake timer outlives the upgrade by the whole
+	// handshake timeout).
+	for len(l.tm) > 0 && l.stale(l.tm[0]) {
+		l.tm.pop()
 	}
 	if len(l.tm) > 0 {
-		next = min(next, l.tm[0].at)
+		at(l.tm[0].at)
 	}
-	return next
+	return next, ok
+}
+
+// stale reports whether t would do nothing when it fires.
+func (l *loop) stale(t timer) bool {
+	c := &l.conns[t.idx]
+	if c.gen != t.gen {
+		return true
+	}
+	switch t.kind {
+	case tmHandshake:
+		return c.state != stConnecting && c.state != stHandshake
+	case tmReopen:
+		return c.state != stIdle
+	case tmCloseWait:
+		return c.state != stClosing
+	}
+	return false
 }
 
 // sendData sends one data message of size bytes stamped with ts.
@@ -393,5 +363,6 @@ func (l *loop) closeAll() {
 		}
 	}
 	unix.Close(l.tfd)
+	unix.Close(l.efd)
 	unix.Close(l.epf)
 }

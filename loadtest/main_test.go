@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if gw.dir != "" {
 		os.RemoveAll(gw.dir)
 	}
+	if peers.dir != "" {
+		os.RemoveAll(peers.dir)
+	}
 	// Every loop, runner and --procs reader must be gone once a run has
 	// returned. The in-process echo servers' connection goroutines may
 	// still be finishing when their test's cleanup returns; so may the

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +19,12 @@ import (
 
 // The --procs protocol: a child writes lines to its stdout, "progress
 // {json}" every sample and "result {json}" once at the end; its stderr
-// goes to the parent's stderr. The parent merges the results.
+// goes to the parent's stderr. A child whose ramp is over holds its
+// connections (phaseHold) until the parent writes "go" to its stdin, which
+// the parent does once every child has reported the end of its ramp: the
+// measured phases start together, and a child that ramped quickly does not
+// close its connections while another is still opening. The parent merges
+// the results.
 
 type childProgress struct {
 	Phase int32            `json:"phase"`
@@ -27,10 +33,16 @@ type childProgress struct {
 }
 
 func runChild(ctx context.Context, cfg *config, stdout, stderr io.Writer) int {
+	// A child's work is its loops, one goroutine each: more Ps than loops
+	// only add idle threads when a hundred processes share a few cores.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(min(cfg.loops, runtime.NumCPU()))
+	}
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	var lastPhase int32 = -1
-	r := &runner{cfg: cfg}
+	release := make(chan struct{})
+	r := &runner{cfg: cfg, release: release}
 	r.onSample = func(ph int32, now int64, c [nCounters]int64) {
 		// Every phase change and one sample a second is enough for the
 		// parent's progress line and --ready-file.
@@ -53,6 +65,18 @@ func runChild(ctx context.Context, cfg *config, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	go func() {
+		// "go" releases the hold; the end of stdin without it means the
+		// parent is gone.
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if sc.Text() == "go" {
+				close(release)
+				return
+			}
+		}
+		cancel()
+	}()
 	res, err := r.run(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -74,6 +98,7 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 	pr := newProgress(cfg, stdout)
 	type child struct {
 		cmd  *exec.Cmd
+		in   io.WriteCloser
 		out  io.ReadCloser
 		last childProgress
 		res  *raw
@@ -83,11 +108,42 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	readyDone := false
+	// barrier sums the children's latest counters (for the live line and
+	// the ready file) and, once every child's ramp is over, starts the
+	// measured phase everywhere at once. Called with mu held.
+	barrier := func() [nCounters]int64 {
+		var sum [nCounters]int64
+		minPhase := phaseStop
+		for _, o := range children {
+			if o == nil {
+				minPhase = phaseInit
+				continue
+			}
+			for j := range sum {
+				sum[j] += o.last.C[j]
+			}
+			minPhase = min(minPhase, o.last.Phase)
+		}
+		if minPhase >= phaseHold && !readyDone {
+			readyDone = true
+			for _, o := range children {
+				_, _ = io.WriteString(o.in, "go\n")
+			}
+			if cfg.readyFile != "" {
+				writeReady(cfg.readyFile, sum[cEstablished])
+			}
+		}
+		return sum
+	}
 	for i := range children {
 		cmd := exec.Command(exe, cfg.childArgs(args, i+1, cfg.procs, t0.UnixNano())...)
 		cmd.Env = append(os.Environ(), childEnv+"=1")
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		in, err := cmd.StdinPipe()
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +154,7 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 			}
 			return nil, fmt.Errorf("loadtest: starting child %d: %v", i+1, err)
 		}
-		c := &child{cmd: cmd, out: out}
+		c := &child{cmd: cmd, in: in, out: out}
 		mu.Lock() // readers of earlier children sum over the slice
 		children[i] = c
 		mu.Unlock()
@@ -116,24 +172,7 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 					if json.Unmarshal([]byte(body), &p) == nil {
 						c.last = p
 					}
-					// Sum the children's latest counters for the live line
-					// and the ready file.
-					var sum [nCounters]int64
-					minPhase := phaseStop
-					for _, o := range children {
-						if o == nil {
-							minPhase = phaseInit
-							continue
-						}
-						for j := range sum {
-							sum[j] += o.last.C[j]
-						}
-						minPhase = min(minPhase, o.last.Phase)
-					}
-					if minPhase >= phaseSteady && !readyDone && cfg.readyFile != "" {
-						readyDone = true
-						writeReady(cfg.readyFile, sum[cEstablished])
-					}
+					sum := barrier()
 					pr.update(c.last.Phase, int64(time.Since(t0)), sum)
 				case "result":
 					c.res = &raw{}
@@ -144,8 +183,12 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 				}
 				mu.Unlock()
 			}
+			_ = c.in.Close()
 			err := c.cmd.Wait()
 			mu.Lock()
+			// A child that is gone holds nobody up.
+			c.last.Phase = phaseStop
+			barrier()
 			if c.res == nil && c.err == nil {
 				c.err = fmt.Errorf("exited without a result (%v)", err)
 			}

@@ -18,6 +18,9 @@ type raw struct {
 	RampFirstNs   int64             `json:"ramp_first_ns"`
 	RampLastNs    int64             `json:"ramp_last_ns"`
 	RampUpgrades  int64             `json:"ramp_upgrades"`
+	RampEnd       string            `json:"ramp_end"`
+	SteadyOpen    int64             `json:"steady_open"`     // connections open when the measured phase began
+	SteadyRecv    int64             `json:"steady_received"` // messages received within the measured phase
 	ClientRSS     int64             `json:"client_rss"`
 	ClientHeap    int64             `json:"client_heap"`
 	ClientOpen    int64             `json:"client_open"`
@@ -35,6 +38,7 @@ func (res *raw) collect(loops []*loop) {
 	res.Errors, res.CloseCodes, res.SlowCodes = map[string]int64{}, map[string]int64{}, map[string]int64{}
 	hs := map[string]*hdrhistogram.Histogram{
 		histLatency: newHist(histLatency), histConnect: newHist(histConnect), histRecovery: newHist(histRecovery),
+		histClose: newHist(histClose),
 	}
 	for _, l := range loops {
 		if l.rampFirst > 0 && (res.RampFirstNs == 0 || l.rampFirst < res.RampFirstNs) {
@@ -51,6 +55,7 @@ func (res *raw) collect(loops []*loop) {
 		hs[histLatency].Merge(l.lat)
 		hs[histConnect].Merge(l.connectHist)
 		hs[histRecovery].Merge(l.recovery)
+		hs[histClose].Merge(l.closeHist)
 	}
 	res.Hist = encodeHists(hs)
 }

@@ -201,6 +201,9 @@ func (l *loop) control(c *conn, op ws.OpCode, p []byte, now int64) {
 			return
 		}
 		if c.state == stClosing {
+			l.ctr.add(cCloseAnswered, 1)
+			record(l.closeHist, (now-c.startNs)/1e3)
+			l.closeAnswered(now)
 			l.endClosed(c)
 			return
 		}

@@ -29,6 +29,7 @@ type Report struct {
 	Connections  connReport        `json:"connections"`
 	Sent         int64             `json:"messages_sent"`
 	Received     int64             `json:"messages_received"`
+	SteadyRecv   int64             `json:"received_in_steady"` // within the measured phase: for figures per second of it
 	LostInFlight int64             `json:"messages_lost_in_flight"`
 	BytesSent    int64             `json:"bytes_sent"`
 	BytesRecv    int64             `json:"bytes_received"`
@@ -38,6 +39,8 @@ type Report struct {
 	LatencyUS    latencyReport     `json:"latency_us"`
 	ConnectMS    connectReport     `json:"connect_ms"`
 	Client       clientReport      `json:"client"`
+	Close        closeReport       `json:"close"`
+	Fanout       *fanoutReport     `json:"fanout,omitempty"`
 	Storm        *stormReport      `json:"storm,omitempty"`
 	Slow         *slowReport       `json:"slow,omitempty"`
 	Timeline     []point           `json:"timeline"`
@@ -62,13 +65,43 @@ type reportConfig struct {
 
 // rampReport times the ramp exactly, from the first attempt to the last
 // upgrade completed during it: with a --ramp faster than the server, the
-// upgrade rate the server sustains.
+// upgrade rate the server sustains. TargetPerSec is what --ramp asked for;
+// End says why the ramp ended (complete, stalled, timeout, interrupted:
+// the worst over the processes).
 type rampReport struct {
 	StartUnixUS    int64   `json:"start_unix_us"`
 	EndUnixUS      int64   `json:"end_unix_us"`
 	Seconds        float64 `json:"seconds"`
 	Upgrades       int64   `json:"upgrades"`
 	UpgradesPerSec float64 `json:"upgrades_per_sec"`
+	TargetPerSec   int     `json:"target_per_sec"`
+	End            string  `json:"end"`
+}
+
+// closeReport is the closing handshake at the end of the run: close
+// frames sent, answered with the server's close frame, followed only by
+// its FIN, or not answered in the wait (kept apart from errors: a server
+// slow to answer a mass close is not a broken one). AnswerMS is the time
+// from our close frame to the server's.
+type closeReport struct {
+	Sent       int64         `json:"sent"`
+	Answered   int64         `json:"answered"`
+	EOF        int64         `json:"eof_without_frame"`
+	Unanswered int64         `json:"unanswered"`
+	AnswerMS   connectReport `json:"answer_ms"`
+}
+
+// fanoutReport is the broadcast run: connection 0 published Published
+// messages, the server was to send each to every one of Subscribers
+// connections (the publisher included), and Delivered of those arrived.
+// Lost is Expected minus Delivered: it must be 0.
+type fanoutReport struct {
+	Subscribers      int64   `json:"subscribers"`
+	Published        int64   `json:"published"`
+	Expected         int64   `json:"expected_deliveries"`
+	Delivered        int64   `json:"delivered"`
+	Lost             int64   `json:"lost"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 }
 
 type connReport struct {
@@ -156,7 +189,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	switch cfg.scenario {
 	case scEcho:
 		r.Config.Inflight = cfg.inflight
-	case scRate:
+	case scRate, scFanout:
 		r.Config.Rate = cfg.rate
 	case scSlow:
 		r.Config.Rate, r.Config.SlowShare = cfg.rate, cfg.slowShare
@@ -167,8 +200,11 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	slowCodes := map[string]int64{}
 	hs := map[string]*hdrhistogram.Histogram{
 		histLatency: newHist(histLatency), histConnect: newHist(histConnect), histRecovery: newHist(histRecovery),
+		histClose: newHist(histClose),
 	}
 	var steady float64
+	var steadyOpen int64
+	r.Ramp.TargetPerSec = cfg.ramp
 	for _, x := range raws {
 		if x.RampFirstNs > 0 {
 			from, to := (x.EpochUnixNs+x.RampFirstNs)/1e3, (x.EpochUnixNs+x.RampLastNs)/1e3
@@ -178,6 +214,11 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 			r.Ramp.EndUnixUS = max(r.Ramp.EndUnixUS, to)
 			r.Ramp.Upgrades += x.RampUpgrades
 		}
+		if rampRank[x.RampEnd] >= rampRank[r.Ramp.End] {
+			r.Ramp.End = x.RampEnd
+		}
+		steadyOpen += x.SteadyOpen
+		r.SteadyRecv += x.SteadyRecv
 		r.LoopsPerProc = max(r.LoopsPerProc, x.Loops)
 		r.Client.RSSBytes += x.ClientRSS
 		r.Client.HeapBytes += x.ClientHeap
@@ -228,6 +269,19 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	}
 	r.LatencyUS = latencyOf(hs[histLatency])
 	r.ConnectMS = connectOf(hs[histConnect])
+	r.Close = closeReport{
+		Sent: counts["close_sent"], Answered: counts["close_answered"], EOF: counts["close_eof"],
+		Unanswered: counts["close_unanswered"], AnswerMS: connectOf(hs[histClose]),
+	}
+	if cfg.scenario == scFanout {
+		f := &fanoutReport{Subscribers: steadyOpen, Published: r.Sent, Delivered: r.Received}
+		f.Expected = f.Published * f.Subscribers
+		f.Lost = f.Expected - f.Delivered
+		if r.SteadySec > 0 {
+			f.DeliveriesPerSec = round3(float64(f.Delivered) / r.SteadySec)
+		}
+		r.Fanout = f
+	}
 
 	merged := mergeSamples(raws, t0)
 	for _, s := range merged {
@@ -253,6 +307,9 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	}
 	return r, nil
 }
+
+// rampRank orders the ramp's end reasons from best to worst.
+var rampRank = map[string]int{"": 0, rampComplete: 1, rampInterrupted: 2, rampTimeout: 3, rampStalled: 4}
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 

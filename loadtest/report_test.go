@@ -16,7 +16,7 @@ func fakeRaw(t *testing.T, epoch int64, lat []int64, samples []sample) *raw {
 	for _, v := range lat {
 		record(h, v)
 	}
-	l := &loop{lat: h, connectHist: newHist(histConnect), recovery: newHist(histRecovery),
+	l := &loop{lat: h, connectHist: newHist(histConnect), recovery: newHist(histRecovery), closeHist: newHist(histClose),
 		errs: map[string]int64{"connect: ECONNREFUSED": 1}, closeCodes: map[string]int64{}, slowCodes: map[string]int64{}}
 	l.ctr.add(cReceived, int64(len(lat)))
 	l.ctr.add(cSent, int64(len(lat)))

@@ -18,13 +18,29 @@ import (
 const (
 	phaseInit   int32 = iota
 	phaseRamp         // open connections at --ramp
+	phaseHold         // --procs child: ramp over, holding until every child is
 	phaseSteady       // the measured phase: hold, echo, send on schedule, storm
 	phaseDrain        // no new sends: wait for replies in flight
 	phaseClose        // send close frames and wait for the answers
 	phaseStop         // loops close what is left and return
 )
 
-var phaseNames = [...]string{"init", "ramp", "steady", "drain", "close", "stop"}
+var phaseNames = [...]string{"init", "ramp", "hold", "steady", "drain", "close", "stop"}
+
+// Why a ramp ended, for the report: every attempt finished, nothing moved
+// for rampStall, the ramp's cap (config.rampCap) was reached, or the run
+// was interrupted.
+const (
+	rampComplete    = "complete"
+	rampStalled     = "stalled"
+	rampTimeout     = "timeout"
+	rampInterrupted = "interrupted"
+)
+
+// rampStall is how long a ramp may go without a single attempt started,
+// upgraded or failed before it is given up: every attempt ends within the
+// handshake timeout, so only a stuck run meets it.
+func (c *config) rampStall() time.Duration { return 2*c.handshakeTimeout + 5*time.Second }
 
 // sampleEvery is the timeline's resolution, fine enough to find a storm's
 // peak accept rate over one-second windows.
@@ -40,6 +56,13 @@ type runner struct {
 	steadyStart atomic.Int64 // ns since epoch
 	steadyEnd   atomic.Int64 // ns since epoch; 0 until the measured phase ends
 	stormStart  atomic.Int64 // ns since epoch; 0 until the first drop
+
+	// release, for a --procs child, is closed when the parent says every
+	// child has finished its ramp; the child holds its connections in
+	// phaseHold until then, so the measured phases of all children start
+	// together. nil in a single process: the ramp leads to the measured
+	// phase at once.
+	release <-chan struct{}
 
 	// onSample, if set, is called from the runner's goroutine after each
 	// sample: the progress line and the --procs protocol hang off it.
@@ -81,7 +104,7 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 	}
 	res := &raw{EpochUnixNs: r.epoch.UnixNano(), Loops: nl}
 	var wg sync.WaitGroup
-	r.phase.Store(phaseRamp)
+	r.setPhase(phaseRamp)
 	for _, l := range r.loops {
 		wg.Add(1)
 		go func() {
@@ -90,16 +113,22 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 		}()
 	}
 
-	rampDeadline := int64(time.Duration(float64(cfg.conns)/float64(cfg.ramp)*float64(time.Second)) + cfg.handshakeTimeout + time.Second)
-	var phaseStart int64
+	rampCap, rampStall := int64(cfg.rampCap()), int64(cfg.rampStall())
+	var phaseStart, lastMove, lastRecv, closeCap int64
+	var moved, received int64 = -1, -1
 	tk := time.NewTicker(sampleEvery)
 	defer tk.Stop()
 	for {
 		var done bool
+		var released <-chan struct{} // wakes a holding child at once
+		if r.phase.Load() == phaseHold {
+			released = r.release
+		}
 		select {
 		case <-tk.C:
 		case <-ctx.Done():
 			done = true
+		case <-released:
 		}
 		now := r.now()
 		c := r.sum()
@@ -107,17 +136,44 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			T: now, Attempted: c[cAttempted], Established: c[cEstablished], Open: c[cOpen],
 			Sent: c[cSent], Received: c[cReceived], Errors: c[cErrors],
 		})
+		if m := c[cAttempted] + c[cEstablished] + c[cFailed]; m != moved {
+			moved, lastMove = m, now
+		}
+		if c[cReceived] != received {
+			received, lastRecv = c[cReceived], now
+		}
 		ph := r.phase.Load()
 		next := ph
 		switch ph {
 		case phaseRamp:
-			if (c[cAttempted] >= int64(cfg.conns) && c[cPending] == 0) || now > rampDeadline || done {
-				next = phaseSteady
-				res.SteadyStartNs = now
+			// The ramp goes on while attempts move, however far behind
+			// --ramp the server is: it ends when every attempt has
+			// finished, not at a deadline computed from the asked rate.
+			switch {
+			case c[cAttempted] >= int64(cfg.conns) && c[cPending] == 0:
+				res.RampEnd = rampComplete
+			case done:
+				res.RampEnd = rampInterrupted
+			case now-lastMove > rampStall:
+				res.RampEnd = rampStalled
+			case now-phaseStart > rampCap:
+				res.RampEnd = rampTimeout
+			}
+			if res.RampEnd != "" {
 				res.RampUpgrades = c[cEstablished]
-				r.steadyStart.Store(now)
-				if cfg.readyFile != "" && cfg.child == 0 {
-					writeReady(cfg.readyFile, c[cEstablished])
+				next = phaseSteady
+				if r.release != nil {
+					next = phaseHold
+				}
+			}
+		case phaseHold:
+			select {
+			case <-r.release:
+				next = phaseSteady
+			default:
+				next = ph
+				if done {
+					next = phaseSteady
 				}
 			}
 		case phaseSteady:
@@ -135,15 +191,26 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			if over {
 				next = phaseDrain
 				res.SteadyEndNs = now
+				res.SteadyRecv += c[cReceived]
 				r.steadyEnd.Store(now)
 				res.ClientRSS, res.ClientHeap, res.ClientOpen = selfRSS(), heapInuse(), c[cOpen]
 			}
 		case phaseDrain:
-			if c[cInflight] <= 0 || now-phaseStart >= int64(cfg.drainTimeout) {
+			quiet := c[cInflight] <= 0
+			if cfg.scenario == scFanout {
+				// Deliveries to this process's subscribers are not in
+				// flight here (the publisher may be another process):
+				// wait until they stop arriving.
+				quiet = quiet && now-lastRecv >= int64(fanoutQuiet)
+			}
+			if quiet || now-phaseStart >= int64(cfg.drainTimeout) {
 				next = phaseClose
+				closeCap = int64(closeCapFor(int64(cfg.connTotal)) + time.Second)
 			}
 		case phaseClose:
-			if c[cOpen] <= 0 || now-phaseStart >= int64(closeWait+500*time.Millisecond) {
+			// The loops give up on each unanswered close themselves;
+			// this is the backstop.
+			if c[cOpen] <= 0 || now-phaseStart >= closeCap {
 				next = phaseStop
 			}
 		}
@@ -151,8 +218,25 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			r.onSample(ph, now, c)
 		}
 		if next != ph {
-			r.phase.Store(next)
+			if next == phaseSteady {
+				res.SteadyStartNs = now
+				res.SteadyOpen = c[cOpen]
+				res.SteadyRecv = -c[cReceived]
+				r.steadyStart.Store(now)
+				if cfg.readyFile != "" && cfg.child == 0 {
+					writeReady(cfg.readyFile, c[cEstablished])
+				}
+			}
+			r.setPhase(next)
 			phaseStart = now
+			// A held connect run has nothing to time finely: one sample
+			// a second keeps a hundred idle processes from waking ten
+			// times as often.
+			if cfg.scenario == scConnect && (next == phaseHold || next == phaseSteady) {
+				tk.Reset(time.Second)
+			} else {
+				tk.Reset(sampleEvery)
+			}
 			if next == phaseStop {
 				break
 			}
@@ -162,6 +246,19 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 	res.StormStartNs = r.stormStart.Load()
 	res.collect(r.loops)
 	return res, nil
+}
+
+// fanoutQuiet is how long the drain of a fanout run waits with no delivery
+// arriving before it ends.
+const fanoutQuiet = 500 * time.Millisecond
+
+// setPhase moves the loops to phase ph and wakes each, so that a loop with
+// nothing due can sleep in epoll without a timeout.
+func (r *runner) setPhase(ph int32) {
+	r.phase.Store(ph)
+	for _, l := range r.loops {
+		l.wake()
+	}
 }
 
 // writeReady creates the --ready-file once the ramp is over.

@@ -32,6 +32,10 @@ const (
 	cSlowSent    // slow: messages the slow connections sent
 	cSlowSkipped // slow: sends skipped because the socket would block
 	cSlowRecv    // slow: messages found in a slow connection's buffer when it closed
+	cCloseSent   // close frames we sent at the end of the run
+	cCloseAnswered
+	cCloseEOF        // our close was followed by the server's FIN, without its close frame
+	cCloseUnanswered // our close got no answer within the wait
 	nCounters
 )
 
@@ -39,7 +43,8 @@ var counterNames = [nCounters]string{
 	"attempted", "established", "failed", "closed_by_server", "open", "pending",
 	"sent", "received", "bytes_sent", "bytes_received", "errors", "inflight",
 	"lost_in_flight", "dropped", "recovered", "slow_conns", "slow_closed",
-	"slow_sent", "slow_skipped", "slow_received",
+	"slow_sent", "slow_skipped", "slow_received", "close_sent", "close_answered",
+	"close_eof", "close_unanswered",
 }
 
 type counters [nCounters]atomic.Int64
@@ -61,6 +66,7 @@ const (
 	histLatency  = "latency_us"
 	histConnect  = "connect_us"
 	histRecovery = "recovery_ms"
+	histClose    = "close_us" // from our close frame to the server's answer
 )
 
 func newHist(name string) *hdrhistogram.Histogram {

@@ -24,10 +24,17 @@ func writeText(w io.Writer, r *Report) {
 	}
 	p("connect ms\tp50 %.2f\tp90 %.2f\tp99 %.2f\tp99.9 %.2f\tmax %.2f",
 		r.ConnectMS.P50, r.ConnectMS.P90, r.ConnectMS.P99, r.ConnectMS.P999, r.ConnectMS.Max)
+	if rp := r.Ramp; rp.End != "" {
+		p("ramp\t%s\t%d upgrades in %.1fs\t%.0f/s achieved\t%d/s asked", rp.End, rp.Upgrades, rp.Seconds, rp.UpgradesPerSec, rp.TargetPerSec)
+	}
 	if r.Scenario != scConnect && r.Scenario != scStorm {
 		p("messages\tsent %d\treceived %d\tlost in flight %d\t%.0f msg/s", r.Sent, r.Received, r.LostInFlight, r.MsgsPerSec)
 		l := r.LatencyUS
 		p("latency us\tp50 %d\tp90 %d\tp99 %d\tp99.9 %d\tmax %d", l.P50, l.P90, l.P99, l.P999, l.Max)
+	}
+	if f := r.Fanout; f != nil {
+		p("fanout\t%d subscribers\tpublished %d\tdelivered %d of %d\tlost %d\t%.0f deliveries/s",
+			f.Subscribers, f.Published, f.Delivered, f.Expected, f.Lost, f.DeliveriesPerSec)
 	}
 	if s := r.Storm; s != nil {
 		back := func(v float64) string {
@@ -43,6 +50,10 @@ func writeText(w io.Writer, r *Report) {
 		p("slow conns\t%d\tclosed by server %d\tstill open at end %d\tsent %d\tskipped %d",
 			s.Conns, s.ClosedByServer, s.OpenAtEnd, s.Sent, s.SkippedSends)
 		p("slow closed\t%s", joinCounts(s.CloseCodes))
+	}
+	if cl := r.Close; cl.Sent > 0 {
+		p("our closes\tsent %d\tanswered %d\tFIN only %d\tunanswered %d\tanswer ms p50 %.1f p99 %.1f max %.1f",
+			cl.Sent, cl.Answered, cl.EOF, cl.Unanswered, cl.AnswerMS.P50, cl.AnswerMS.P99, cl.AnswerMS.Max)
 	}
 	if len(r.CloseCodes) > 0 {
 		p("closed by server\t%s", joinCounts(r.CloseCodes))

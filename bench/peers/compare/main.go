@@ -1,6 +1,9 @@
-// Command compare runs the same loadtest scenarios against wsgate and its
-// peers, one server after another, and prints one table. bench/run.sh
-// builds everything and calls it; see docs/benchmarks.md.
+// Command compare runs the same loadtest scenarios against wsgate, its
+// peers and the raw-epoll floor, one server after another, and prints two
+// tables: echo, memory, upgrades and latency, then fan-out. Every figure is
+// given as a ratio to the floor (what the read and write system calls cost
+// with nothing around them) and to the best peer. bench/run.sh builds
+// everything and calls it; see docs/benchmarks.md.
 //
 // The server is pinned to one core set and the client to another
 // (taskset); server CPU is read from /proc/PID/stat over the measured
@@ -34,14 +37,15 @@ type options struct {
 	out        string
 	jsonOut    string
 	only       map[string]bool
+	fanouts    []fanoutCase
 	workDir    string
 }
 
 func main() {
 	var o options
-	var servers, only string
-	flag.StringVar(&o.bin, "bin", "bin/bench", "directory with loadtest, wsgate, gorilla, gws, nbio")
-	flag.StringVar(&servers, "servers", "wsgate,gorilla,gws,nbio", "servers to compare, in order")
+	var servers, only, fanouts string
+	flag.StringVar(&o.bin, "bin", "bin/bench", "directory with loadtest, floor, wsgate, gorilla, gws, nbio")
+	flag.StringVar(&servers, "servers", "floor,wsgate,gorilla,gws,nbio", "servers to compare, in order (floor is the raw-epoll floor)")
 	flag.Float64Var(&o.scale, "scale", 1, "multiplies every connection count (5k/10k/19k idle, 1k/10k echo, 10k upgrades, 19k rate); capped at 19,000 by the server's 20,000 descriptors")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured phase of the echo and rate runs")
 	flag.DurationVar(&o.hold, "hold", 3*time.Second, "how long idle connections are held (RSS is read 1s in)")
@@ -52,8 +56,13 @@ func main() {
 	flag.IntVar(&o.port, "port", 65100, "first listen port; each server start takes the next")
 	flag.StringVar(&o.out, "out", "", "also write the table (markdown) to this file")
 	flag.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
-	flag.StringVar(&only, "only", "idle,cpu,upgrade,rate", "measurements to run")
+	flag.StringVar(&only, "only", "idle,cpu,upgrade,rate,fanout", "measurements to run")
+	flag.StringVar(&fanouts, "fanout", defaultFanouts, "fan-out cases, SUBSCRIBERSxRATExSIZE, comma-separated (subscribers scaled by --scale)")
 	flag.Parse()
+	var err error
+	if o.fanouts, err = parseFanouts(fanouts); err != nil {
+		fatal("compare: --fanout: " + err.Error())
+	}
 	o.servers = strings.Split(servers, ",")
 	o.only = map[string]bool{}
 	for _, m := range strings.Split(only, ",") {
@@ -84,6 +93,8 @@ func main() {
 	}
 	var tbl bytes.Buffer
 	writeTable(&tbl, &o, results)
+	writeFanoutTable(&tbl, &o, results)
+	goals(&tbl, &o, results)
 	os.Stdout.Write(tbl.Bytes())
 	if o.out != "" {
 		_ = os.WriteFile(o.out, tbl.Bytes(), 0o644)
@@ -108,24 +119,25 @@ func (o *options) count(n int) int {
 type result struct {
 	Server string `json:"server"`
 
-	IdleConns      []int     `json:"idle_conns"`
-	IdleRSS        []float64 `json:"idle_rss_bytes"`
-	IdleSlab       []float64 `json:"idle_slab_delta_bytes"`
-	BytesPerConn   float64   `json:"bytes_per_idle_conn"`    // slope of RSS over connections
-	SlabPerSocket  float64   `json:"kernel_slab_per_socket"` // slope of slab over connections, halved: both ends are here
-	EchoConns      []int     `json:"echo_conns"`
-	CPUPerEcho     []float64 `json:"cpu_us_per_echo"`
-	EchoMsgsPerSec []float64 `json:"echo_msgs_per_sec"`
-	EchoServerUtil []float64 `json:"echo_server_core_util"`
-	UpgradeConns   int       `json:"upgrade_conns"`
-	UpgradesPerSec float64   `json:"upgrades_per_sec"`
-	CPUPerUpgrade  float64   `json:"cpu_us_per_upgrade"`
-	UpgradeUtil    float64   `json:"upgrade_server_core_util"`
-	RateConns      int       `json:"rate_conns"`
-	RateP99MS      float64   `json:"rate_p99_ms"`
-	RateP999MS     float64   `json:"rate_p999_ms"`
-	RateErrors     int64     `json:"rate_errors"`
-	Notes          []string  `json:"notes,omitempty"`
+	IdleConns      []int          `json:"idle_conns"`
+	IdleRSS        []float64      `json:"idle_rss_bytes"`
+	IdleSlab       []float64      `json:"idle_slab_delta_bytes"`
+	BytesPerConn   float64        `json:"bytes_per_idle_conn"`    // slope of RSS over connections
+	SlabPerSocket  float64        `json:"kernel_slab_per_socket"` // slope of slab over connections, halved: both ends are here
+	EchoConns      []int          `json:"echo_conns"`
+	CPUPerEcho     []float64      `json:"cpu_us_per_echo"`
+	EchoMsgsPerSec []float64      `json:"echo_msgs_per_sec"`
+	EchoServerUtil []float64      `json:"echo_server_core_util"`
+	UpgradeConns   int            `json:"upgrade_conns"`
+	UpgradesPerSec float64        `json:"upgrades_per_sec"`
+	CPUPerUpgrade  float64        `json:"cpu_us_per_upgrade"`
+	UpgradeUtil    float64        `json:"upgrade_server_core_util"`
+	RateConns      int            `json:"rate_conns"`
+	RateP99MS      float64        `json:"rate_p99_ms"`
+	RateP999MS     float64        `json:"rate_p999_ms"`
+	RateErrors     int64          `json:"rate_errors"`
+	Fanout         []fanoutResult `json:"fanout,omitempty"`
+	Notes          []string       `json:"notes,omitempty"`
 }
 
 func (r *result) note(format string, a ...any) {
@@ -175,6 +187,17 @@ func (o *options) measure(name string) *result {
 		n := o.count(19000)
 		if err := o.rate(name, n, r); err != nil {
 			r.note("rate %d: %v", n, err)
+		}
+	}
+	if o.only["fanout"] {
+		for _, fc := range o.fanouts {
+			fc.Subs = o.count(fc.Subs)
+			fr, err := o.fanout(name, fc)
+			if err != nil {
+				r.note("fanout %s: %v", fc, err)
+				continue
+			}
+			r.Fanout = append(r.Fanout, *fr)
 		}
 	}
 	return r

@@ -25,12 +25,20 @@ type server struct {
 	logs *bytes.Buffer
 }
 
-func (o *options) start(name string) (*server, error) {
+// start runs server name pinned to the server cores: its echo app, or
+// with broadcast its broadcast app (wsgate: cmd/gateway --app broadcast;
+// the others: --broadcast), each sending every message to every client.
+func (o *options) start(name string, broadcast bool) (*server, error) {
 	o.port++
 	addr := fmt.Sprintf("127.0.0.1:%d", o.port)
 	args := []string{"-c", o.serverCPU, filepath.Join(o.bin, name), "--listen", addr, "--path", "/ws"}
 	if name == "wsgate" {
-		args = append(args, "--loops", strconv.Itoa(cpuCount(o.serverCPU)), "--admin", "")
+		args = append(args, "--loops", strconv.Itoa(cpuCount(o.serverCPU)), "--admin", "", "--demo=false")
+		if broadcast {
+			args = append(args, "--app", "broadcast")
+		}
+	} else if broadcast {
+		args = append(args, "--broadcast")
 	}
 	cmd := exec.Command("taskset", args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cpuCount(o.serverCPU)))

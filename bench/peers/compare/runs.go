@@ -28,8 +28,16 @@ type report struct {
 		Attempted, Established, Failed int64
 		ClosedByServer                 int64 `json:"closed_by_server"`
 	} `json:"connections"`
-	Sent       int64            `json:"messages_sent"`
-	Received   int64            `json:"messages_received"`
+	Sent       int64 `json:"messages_sent"`
+	Received   int64 `json:"messages_received"`
+	SteadyRecv int64 `json:"received_in_steady"`
+	Fanout     *struct {
+		Subscribers int64 `json:"subscribers"`
+		Published   int64 `json:"published"`
+		Expected    int64 `json:"expected_deliveries"`
+		Delivered   int64 `json:"delivered"`
+		Lost        int64 `json:"lost"`
+	} `json:"fanout"`
 	MsgsPerSec float64          `json:"msgs_per_sec"`
 	Errors     map[string]int64 `json:"errors"`
 	LatencyUS  struct {
@@ -88,7 +96,7 @@ func (o *options) loadtest(s *server, ready func(), args ...string) (*report, er
 // idle holds n connections and reads the server's RSS and the kernel's
 // slab while they are held.
 func (o *options) idle(name string, n int) (rss, slab float64, err error) {
-	s, err := o.start(name)
+	s, err := o.start(name, false)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -120,7 +128,7 @@ func (o *options) idle(name string, n int) (rss, slab float64, err error) {
 // echo runs the closed-loop echo of 1 KiB messages and returns server CPU
 // microseconds per echoed message over the measured phase.
 func (o *options) echo(name string, n int) (us, rate, util float64, err error) {
-	s, err := o.start(name)
+	s, err := o.start(name, false)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -144,7 +152,7 @@ func (o *options) echo(name string, n int) (us, rate, util float64, err error) {
 // upgrades opens n connections as fast as the server completes them (at
 // most 1000 attempts in flight) and times the ramp.
 func (o *options) upgrades(name string, n int, r *result) error {
-	s, err := o.start(name)
+	s, err := o.start(name, false)
 	if err != nil {
 		return err
 	}
@@ -174,7 +182,7 @@ func (o *options) upgrades(name string, n int, r *result) error {
 // rate sends 5,000 messages per second in total over n connections and
 // reads the p99 from the intended send time.
 func (o *options) rate(name string, n int, r *result) error {
-	s, err := o.start(name)
+	s, err := o.start(name, false)
 	if err != nil {
 		return err
 	}
@@ -195,5 +203,3 @@ func (o *options) rate(name string, n int, r *result) error {
 	}
 	return nil
 }
-
-// cpuCount counts the CPUs in a taskset list such as "1-3,5".

@@ -1,0 +1,208 @@
+//go:build linux
+
+package main
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Tests of the phases' ends: a ramp that the server cannot keep up with, a
+// mass close the server answers slowly, and --procs children that hold
+// until all have ramped. They use servers in this process whose slowness
+// is set by the test: one upgrade, or one close answer, at a time, each
+// taking a fixed delay, so the server's rate is known whatever the machine
+// does (it can only be slower).
+
+// slowServer upgrades one connection at a time, each after upgradeDelay,
+// echoes data frames, answers pings, and answers close frames one at a
+// time, each after closeDelay.
+type slowServer struct {
+	url          string
+	upgradeDelay time.Duration
+	closeDelay   time.Duration
+	upMu         sync.Mutex
+	closeMu      sync.Mutex
+	stop         chan struct{} // closed at cleanup: cuts every delay short
+}
+
+func (s *slowServer) wait(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.stop:
+	}
+}
+
+func startSlowServer(t *testing.T, upgradeDelay, closeDelay time.Duration) *slowServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &slowServer{url: "ws://" + ln.Addr().String() + "/ws", upgradeDelay: upgradeDelay, closeDelay: closeDelay, stop: make(chan struct{})}
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	var wg sync.WaitGroup
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.upMu.Lock()
+		s.wait(s.upgradeDelay)
+		c, _, _, err := ws.UpgradeHTTP(r, w)
+		s.upMu.Unlock()
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		conns[c] = true
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+				c.Close()
+			}()
+			s.serve(c)
+		}()
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		close(s.stop)
+		srv.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return s
+}
+
+func (s *slowServer) serve(c net.Conn) {
+	for {
+		f, err := ws.ReadFrame(c)
+		if err != nil {
+			return
+		}
+		f = ws.UnmaskFrameInPlace(f)
+		switch f.Header.OpCode {
+		case ws.OpPing:
+			err = ws.WriteFrame(c, ws.NewPongFrame(f.Payload))
+		case ws.OpPong:
+		case ws.OpClose:
+			s.closeMu.Lock()
+			s.wait(s.closeDelay)
+			_ = ws.WriteFrame(c, ws.NewCloseFrame(f.Payload))
+			s.closeMu.Unlock()
+			return
+		default:
+			err = ws.WriteFrame(c, ws.NewFrame(f.Header.OpCode, f.Header.Fin, f.Payload))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestRampWaitsForASlowServer asks for 100,000 upgrades a second from a
+// server that completes one every 5 ms. The old ramp ended at a deadline
+// computed from the asked rate (here about 1.2 s), before its target; now
+// it goes on until every attempt has finished.
+func TestRampWaitsForASlowServer(t *testing.T) {
+	s := startSlowServer(t, 5*time.Millisecond, 0)
+	const n = 400 // at least 2 s at 200 upgrades/s
+	rep := runScenario(t, "connect", "--url", s.url, "--conns", itoa(n), "--ramp", "100000", "--max-pending", "8",
+		"--handshake-timeout", "200ms", "--duration", "200ms")
+	c := rep.Connections
+	if c.Attempted != n || c.Established != n || c.Failed != 0 {
+		t.Errorf("attempted %d, established %d, failed %d; want %d, %d, 0 (%v)", c.Attempted, c.Established, c.Failed, n, n, rep.Errors)
+	}
+	if rep.Ramp.End != rampComplete || rep.Ramp.Upgrades != n || rep.Ramp.TargetPerSec != 100000 {
+		t.Errorf("ramp %+v, want complete with %d upgrades", rep.Ramp, n)
+	}
+}
+
+// TestRampTimeout caps the same slow ramp with --ramp-timeout: the ramp
+// ends with "timeout" and the attempts not made are not made.
+func TestRampTimeout(t *testing.T) {
+	s := startSlowServer(t, 20*time.Millisecond, 0)
+	const n = 400 // at least 8 s at 50 upgrades/s
+	rep := runScenario(t, "connect", "--url", s.url, "--conns", itoa(n), "--ramp", "100000", "--max-pending", "4",
+		"--ramp-timeout", "300ms", "--duration", "100ms")
+	if rep.Ramp.End != rampTimeout {
+		t.Errorf("ramp ended %q, want %q (%+v)", rep.Ramp.End, rampTimeout, rep.Ramp)
+	}
+	if rep.Connections.Attempted >= n {
+		t.Errorf("attempted %d of %d after a 300ms ramp timeout at 50 upgrades/s", rep.Connections.Attempted, n)
+	}
+}
+
+// TestMassCloseSlowAnswers closes 2,400 connections at once against a
+// server that answers one close every millisecond: the last answers come
+// 2.4 s or more after our close frames. A fixed 2 s wait called a third of them
+// unanswered; the wait now goes on while answers keep coming, up to a cap
+// scaled to the count.
+func TestMassCloseSlowAnswers(t *testing.T) {
+	s := startSlowServer(t, 0, time.Millisecond)
+	const n = 2400
+	rep := runScenario(t, "connect", "--url", s.url, "--conns", itoa(n), "--ramp", "5000", "--duration", "200ms",
+		"--source-ips", "127.0.0.1-127.0.0.2")
+	cl := rep.Close
+	if cl.Sent != n || cl.Answered != n || cl.Unanswered != 0 {
+		t.Errorf("closes: sent %d, answered %d, unanswered %d; want %d, %d, 0", cl.Sent, cl.Answered, cl.Unanswered, n, n)
+	}
+	if len(rep.Errors) != 0 {
+		t.Errorf("errors: %v", rep.Errors)
+	}
+	if cl.AnswerMS.Count != n {
+		t.Errorf("answer time histogram holds %d values, want %d", cl.AnswerMS.Count, n)
+	}
+	t.Logf("answer ms: %+v", cl.AnswerMS)
+}
+
+// TestMassCloseUnanswered is the other side: a server that never answers
+// (it holds every close answer behind one that sleeps past the run) is
+// reported as unanswered closes, apart from the errors.
+func TestMassCloseUnanswered(t *testing.T) {
+	s := startSlowServer(t, 0, time.Hour) // cut short at cleanup
+	const n = 20
+	rep := runScenario(t, "connect", "--url", s.url, "--conns", itoa(n), "--ramp", "400", "--duration", "200ms")
+	cl := rep.Close
+	if cl.Sent != n || cl.Unanswered != n || cl.Answered != 0 {
+		t.Errorf("closes: sent %d, answered %d, unanswered %d; want %d, 0, %d", cl.Sent, cl.Answered, cl.Unanswered, n, n)
+	}
+	if len(rep.Errors) != 0 {
+		t.Errorf("errors: %v (unanswered closes are not errors)", rep.Errors)
+	}
+}
+
+// TestProcsHoldTogether gives the two children ramps of different lengths
+// (--ramp 3 splits into 1/s and 2/s; four connections each over two loops:
+// the last opens at 2 s and at 1 s): the faster child must hold its
+// connections until the slower one has ramped, so all eight are open at
+// once. Before the hold, the faster child closed its own after --duration.
+// (Echo, not connect: a held connect run samples once a second, which
+// would blur the timing.)
+func TestProcsHoldTogether(t *testing.T) {
+	s := startServer(t)
+	rep := runScenario(t, "echo", "--procs", "2", "--url", s.url, "--conns", "8", "--ramp", "3", "--duration", "200ms")
+	checkClean(t, rep)
+	if rep.Connections.OpenMax != 8 {
+		t.Errorf("open max %d, want 8: a child closed before the other had ramped", rep.Connections.OpenMax)
+	}
+	if rep.Ramp.End != rampComplete {
+		t.Errorf("ramp ended %q", rep.Ramp.End)
+	}
+}
