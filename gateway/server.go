@@ -62,6 +62,9 @@ var (
 	ErrBadCursor    = loop.ErrBadCursor
 	ErrDraining     = loop.ErrDraining
 	ErrNotOpen      = loop.ErrNotOpen
+	// ErrMemoryBudget is returned by Conn.Send, Publish and Broadcast
+	// while the memory budget (Config.MemoryBudget) is exhausted.
+	ErrMemoryBudget = loop.ErrMemoryBudget
 )
 
 //go:embed demo.html
@@ -169,6 +172,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	opts.MaxConns, opts.MaxConnsPerIP = cfg.MaxConns, cfg.MaxConnsPerIP
 	opts.AcceptRate, opts.AcceptBurst = cfg.AcceptRate, cfg.AcceptBurst
 	opts.DrainWindow, opts.DrainGrace = cfg.DrainWindow, cfg.DrainGrace
+	opts.MemoryBudget = int64(max(cfg.MemoryBudget, 0))
 	s.srv, err = loop.NewServer(opts, handler)
 	if err != nil {
 		s.releasePools()
@@ -267,6 +271,7 @@ func BuffersInUse() int64 { return loop.BuffersInUse() }
 // Publish sends a message to every subscriber of topic (see
 // Conn.Subscribe), encoding it once, and returns how many subscribers it
 // was handed to. Deliveries and slow-consumer drops are counted in Stats.
+// While the memory budget is exhausted it returns ErrMemoryBudget.
 func (s *Server) Publish(topic string, op OpCode, data []byte) (int, error) {
 	return s.srv.Publish(topic, op, data)
 }
