@@ -52,6 +52,11 @@ const (
 	OpBinary = loop.OpBinary
 )
 
+// MemoryKindMessages is the key of Stats.MemoryCharges for complete
+// messages waiting for or held by the handler and frames queued to be
+// written; the others are assembly, unparsed, outbound and handshake.
+const MemoryKindMessages = loop.MemoryKindMessages
+
 // Errors of Conn and Server.
 var (
 	ErrClosed       = loop.ErrClosed
