@@ -71,7 +71,7 @@ func (l *eventLoop) admit(c *Conn) admitReason {
 	if s.draining.Load() {
 		return refusedDraining
 	}
-	if s.mem != nil && l.memNow() >= s.mem.refuseAt {
+	if s.mem != nil && !l.underMark(s.mem.refuseAt) {
 		return refusedBudget
 	}
 	if o.AcceptRate > 0 && !a.takeToken(s.now(), o.AcceptRate, o.AcceptBurst) {

@@ -174,6 +174,17 @@ func (l *eventLoop) memEstimate() int64 { return l.budget.seen + l.budget.delta 
 // it (one atomic load).
 func (l *eventLoop) memNow() int64 { return l.srv.mem.total.Load() + l.budget.delta }
 
+// underMark reports whether the account is under mark. A "no" is checked
+// again with every loop's remote charges folded in, so that releases not
+// folded yet (less than a quantum per loop) do not keep it over.
+func (l *eventLoop) underMark(mark int64) bool {
+	if l.memNow() < mark {
+		return true
+	}
+	l.srv.settleMem()
+	return l.memNow() < mark
+}
+
 // mayTake reports whether n more bytes fit the budget, on the loop. A
 // refusal is checked again with every loop's remote charges folded in, so
 // that releases not folded yet do not refuse it.

@@ -235,7 +235,7 @@ func (l *eventLoop) budgetResume() {
 	if len(lb.waiting) == 0 {
 		return
 	}
-	if l.memNow() >= l.srv.mem.refuseAt {
+	if !l.underMark(l.srv.mem.refuseAt) {
 		// Still full: only forget those that are gone.
 		keep := lb.waiting[:0]
 		for _, c := range lb.waiting {

@@ -84,7 +84,7 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 		return l.refuse(c, err, nil)
 	}
 	if n == 0 {
-		if s.mem != nil && l.memNow() >= s.mem.refuseAt {
+		if s.mem != nil && !l.underMark(s.mem.refuseAt) {
 			// The upgrade would be refused at its end (admit): do not
 			// hold its bytes meanwhile.
 			l.stats.refusals[refusedBudget].Add(1)

@@ -88,7 +88,7 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st.Logger = log
-	fitBudget(&st, log)
+	fitBudget(&st, autoBudget, log)
 	if opts.printConfig {
 		eff, err := st.Config.WithDefaults()
 		if err != nil {

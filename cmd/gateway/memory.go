@@ -95,12 +95,12 @@ var autoBudget = defaultBudget()
 // four largest messages, when --max-message asks for more than the default
 // allows (a small container with large messages): a default must not stop
 // the gateway. A budget set by hand is checked as it is.
-func fitBudget(st *settings, log *slog.Logger) {
+func fitBudget(st *settings, auto int, log *slog.Logger) {
 	msg := st.MaxMessageSize
 	if msg <= 0 {
 		msg = gateway.DefaultMaxMessageSize
 	}
-	if st.MemoryBudget == autoBudget && st.MemoryBudget > 0 && st.MemoryBudget/4 < msg && msg <= 1<<30 {
+	if st.MemoryBudget == auto && auto > 0 && auto/4 < msg && msg <= 1<<30 {
 		log.Warn("memory budget: the default is below four largest messages; raised", "default", st.MemoryBudget, "budget", 4*msg)
 		st.MemoryBudget = 4 * msg
 	}
