@@ -180,8 +180,9 @@ func (l *eventLoop) shedRound() {
 	l.askShed()
 }
 
-// shedConn closes c with 1013 (RFC 6455 §7.4.1, "try again later": IANA
-// registry) and the reason; on the loop.
+// shedConn closes c with 1013 (StatusTryAgainLater) and the reason, on the
+// loop. Its close frame goes out after what was queued for it: nothing
+// accepted for it is dropped unsaid.
 func (l *eventLoop) shedConn(c *Conn, why shedReason) {
 	out := c.outBuffered.Load() + c.outQueued.Load()
 	l.stats.sheds[why].Add(1)
