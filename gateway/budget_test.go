@@ -422,4 +422,3 @@ func (h deferringEcho) OnHandshake(r *gateway.Request) error {
 func (h deferringEcho) OnOpen(c *gateway.Conn)                               { h.conns <- c }
 func (deferringEcho) OnMessage(c *gateway.Conn, op gateway.OpCode, d []byte) { c.Send(op, d) }
 func (deferringEcho) OnClose(*gateway.Conn, error)                           {}
-

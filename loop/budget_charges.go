@@ -135,4 +135,3 @@ func (l *eventLoop) memClosed(c *Conn, prev uint8) {
 		l.charge(memHandshake, -l.deferredCost())
 	}
 }
-
