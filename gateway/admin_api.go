@@ -67,6 +67,9 @@ func sendError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusNotFound, "connection closed")
 	case errors.Is(err, loop.ErrInvalidUTF8):
 		writeError(w, http.StatusBadRequest, "text message is not valid UTF-8 (send it as application/octet-stream)")
+	case errors.Is(err, ErrMemoryBudget):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "memory budget exhausted: try again later")
 	case errors.Is(err, ErrServerClosed):
 		writeError(w, http.StatusServiceUnavailable, "server closed")
 	default:

@@ -302,6 +302,18 @@ type Config struct {
 	// hook. If empty, DefaultBackendHeaders.
 	BackendHeaders []string `wsgate:"backend_headers" help:"request headers passed to the connect hook"`
 
+	// MemoryBudget bounds the memory all connections together hold beyond
+	// their fixed state: messages being received, waiting for or held by
+	// the handler, queued to be written, output the sockets would not take,
+	// input not parsed yet, handshakes. From 90% of it new upgrades get 503
+	// and the connections holding the most output for clients that do not
+	// read (or the largest fragmented messages) are closed with 1013 until
+	// it is down to 80%; at 100% reading pauses and Send and Publish return
+	// ErrMemoryBudget. It must be at least 4 × MaxMessageSize. If zero or
+	// negative, off (cmd/gateway's default is half the memory of its
+	// cgroup, or of the machine).
+	MemoryBudget int `wsgate:"memory_budget,size,zero_off" help:"memory all connections may hold beyond their fixed state; from 90% upgrades get 503 and the largest holders are shed (0 or off: none)"`
+
 	// Admin is the address of the admin HTTP server: the push and
 	// connection API under /v1/, Prometheus metrics at /metrics, and
 	// /debug/pprof/. If empty, there is none.
@@ -464,6 +476,8 @@ func (c *Config) check() error {
 		return badField("SlowPolicy", "is not SlowClose or SlowDrop")
 	case c.JWTSecret != "" && c.JWTKeyFile != "":
 		return badField("JWTKeyFile", "JWTSecret and JWTKeyFile exclude each other")
+	case c.MemoryBudget > 0 && c.MemoryBudget/4 < c.MaxMessageSize:
+		return badField("MemoryBudget", "must be at least 4 × MaxMessageSize ("+strconv.Itoa(4*c.MaxMessageSize)+")")
 	}
 	if _, err := proxyMode(c.ProxyProtocol); err != nil {
 		return err

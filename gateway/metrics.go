@@ -57,6 +57,13 @@ var (
 	descHandshakeLimit  = desc("handshake_limit_closes_total", "New TCP connections closed at once because the handshake bounds were full, by bound: total (max_handshakes), per_ip (max_handshakes_per_ip).", "reason")
 	descDisconnectsDrop = desc("backend_disconnects_dropped_total", "Disconnect hooks dropped: the queue was full, or shutdown ended first.")
 	descMaxConns        = desc("max_connections", "The configured max_conns, the bound of wsgate_connections_open (0: unbounded), for alerts on the ratio.")
+
+	descMemBudget   = desc("memory_budget_bytes", "The memory budget of all connections (--memory-budget); 0 when off.")
+	descMemCharged  = desc("memory_charged_bytes", "Bytes charged to the memory budget, by what holds them: assembly, unparsed, outbound, handshake, messages.", "kind")
+	descMemSheds    = desc("memory_sheds_total", "Connections closed with 1013 to free memory, by what they held: outbound, assembly.", "reason")
+	descMemPauses   = desc("memory_pauses_total", "Times a connection's reads paused because a frame did not fit the memory budget.")
+	descMemRefusals = desc("memory_refusals_total", "Messages refused by the memory budget: send and publish (ErrMemoryBudget), delivery (dropped for a subscriber).", "what")
+	descConnBytes   = desc("connection_bytes", "Memory per connection: fixed (an estimate, not charged), variable (charged bytes per WebSocket connection), variable_max (the most one connection holds that closing it would free).", "part")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -65,6 +72,7 @@ var allDescs = []*prometheus.Desc{
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
 	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descHandshakesOpen, descHandshakeLimit, descMaxConns,
 	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
+	descMemBudget, descMemCharged, descMemSheds, descMemPauses, descMemRefusals, descConnBytes,
 }
 
 // Describe implements prometheus.Collector.
@@ -143,6 +151,20 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPublishes, st.Publishes)
 	counter(descDeliveries, st.Deliveries)
 	counter(descDeliveriesDrop, st.DeliveriesDropped)
+	gauge(descMemBudget, st.MemoryBudget)
+	for kind, n := range st.MemoryCharges {
+		gauge(descMemCharged, n, kind)
+	}
+	for reason, n := range st.MemorySheds {
+		counter(descMemSheds, n, reason)
+	}
+	counter(descMemPauses, st.MemoryPauses)
+	for what, n := range st.MemoryRefusals {
+		counter(descMemRefusals, n, what)
+	}
+	gauge(descConnBytes, st.MemoryConnFixed, "fixed")
+	gauge(descConnBytes, st.MemoryConnVariable, "variable")
+	gauge(descConnBytes, st.MemoryConnVariableMax, "variable_max")
 	if h := c.s.hook; h != nil {
 		for i := range h.refusals {
 			counter(descRefusals, h.refusals[i].Load(), refusalNames[i])

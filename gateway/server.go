@@ -52,6 +52,11 @@ const (
 	OpBinary = loop.OpBinary
 )
 
+// MemoryKindMessages is the key of Stats.MemoryCharges for complete
+// messages waiting for or held by the handler and frames queued to be
+// written; the others are assembly, unparsed, outbound and handshake.
+const MemoryKindMessages = loop.MemoryKindMessages
+
 // Errors of Conn and Server.
 var (
 	ErrClosed       = loop.ErrClosed
@@ -62,6 +67,9 @@ var (
 	ErrBadCursor    = loop.ErrBadCursor
 	ErrDraining     = loop.ErrDraining
 	ErrNotOpen      = loop.ErrNotOpen
+	// ErrMemoryBudget is returned by Conn.Send, Publish and Broadcast
+	// while the memory budget (Config.MemoryBudget) is exhausted.
+	ErrMemoryBudget = loop.ErrMemoryBudget
 )
 
 //go:embed demo.html
@@ -175,6 +183,7 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		log.Warn("wsgate: trusted_proxies trusts every peer: any client that reaches the port directly can claim any address",
 			"trusted_proxies", cfg.TrustedProxies)
 	}
+	opts.MemoryBudget = int64(max(cfg.MemoryBudget, 0))
 	s.srv, err = loop.NewServer(opts, handler)
 	if err != nil {
 		s.releasePools()
@@ -273,6 +282,7 @@ func BuffersInUse() int64 { return loop.BuffersInUse() }
 // Publish sends a message to every subscriber of topic (see
 // Conn.Subscribe), encoding it once, and returns how many subscribers it
 // was handed to. Deliveries and slow-consumer drops are counted in Stats.
+// While the memory budget is exhausted it returns ErrMemoryBudget.
 func (s *Server) Publish(topic string, op OpCode, data []byte) (int, error) {
 	return s.srv.Publish(topic, op, data)
 }

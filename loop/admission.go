@@ -11,8 +11,9 @@ import (
 // Admission control decides on an upgrade request before anything beyond
 // the handshake is allocated for it: a global bound on WebSocket
 // connections (Options.MaxConns), a bound per client address
-// (MaxConnsPerIP, after PROXY protocol), and a token bucket on the upgrade
-// rate (AcceptRate, AcceptBurst). A refusal is a 503 with Retry-After,
+// (MaxConnsPerIP, after PROXY protocol), a token bucket on the upgrade
+// rate (AcceptRate, AcceptBurst), and the memory budget (MemoryBudget,
+// budget.go: refused from 90% of it). A refusal is a 503 with Retry-After,
 // counted by reason.
 //
 // Before that, every TCP connection is counted until its upgrade completes
@@ -28,10 +29,11 @@ const (
 	refusedMaxConns
 	refusedPerIP
 	refusedRate
+	refusedBudget // the memory budget is over refuseAt (budget.go)
 	numRefusals
 )
 
-var refusalNames = [numRefusals]string{"", "draining", "max_conns", "per_ip", "rate"}
+var refusalNames = [numRefusals]string{"", "draining", "max_conns", "per_ip", "rate", "memory_budget"}
 
 // retryAfter headers for each refusal: a short wait for the rate limit, a
 // longer one when the server is full or going away.
@@ -41,6 +43,7 @@ var refusalRetryAfter = [numRefusals][]byte{
 	[]byte("Retry-After: 5\r\n"),
 	[]byte("Retry-After: 5\r\n"),
 	[]byte("Retry-After: 1\r\n"),
+	[]byte("Retry-After: 5\r\n"),
 }
 
 type admission struct {
@@ -135,6 +138,9 @@ func (l *eventLoop) admit(c *Conn) admitReason {
 	a := &s.admission
 	if s.draining.Load() {
 		return refusedDraining
+	}
+	if s.mem != nil && !l.underMark(s.mem.refuseAt) {
+		return refusedBudget
 	}
 	if o.AcceptRate > 0 && !a.takeToken(s.now(), o.AcceptRate, o.AcceptBurst) {
 		return refusedRate

@@ -87,6 +87,7 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 	if e := c.ext.Load(); e != nil && e.failErr != nil {
 		l.dropPendingFail(c, e) // this close wins
 	}
+	l.dropAssembly(c)
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
@@ -302,6 +303,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 			e.pausedAt = 0
 		}
 	}
+	l.memClosed(c, prev)
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)

@@ -220,7 +220,9 @@ type valueBox struct{ v any }
 // (Options.MaxOutbound) cannot take the message, Send returns
 // ErrSlowConsumer and, under the SlowClose policy,
 // closes the connection with 1008; under SlowDrop the message is dropped
-// and counted in Stats.SlowDropped.
+// and counted in Stats.SlowDropped. When the server's memory budget
+// (Options.MemoryBudget) cannot take the message, Send returns
+// ErrMemoryBudget and the connection stays open.
 func (c *Conn) Send(op OpCode, data []byte) error {
 	if err := checkSend(op, data); err != nil {
 		return err
@@ -232,13 +234,13 @@ func (c *Conn) Send(op OpCode, data []byte) error {
 		return ErrNotOpen
 	}
 	n := codec.MaxHeaderSize + len(data)
-	if !c.reserve(n) {
-		return c.refused()
+	if err := c.reserve(n); err != nil {
+		return err
 	}
 	b := getBuffer(n)
 	b.b = codec.AppendFrame(b.b, op, true, data)
 	if !c.loop.enqueue(command{kind: cmdSend, c: c, buf: b, n: n}) {
-		c.outQueued.Add(-int64(n))
+		c.unreserve(n)
 		putBuffer(b)
 		return ErrServerClosed
 	}

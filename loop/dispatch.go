@@ -32,6 +32,8 @@ const (
 	mPaused                        // the loop stopped reading: tell it when the mailbox is low (inbound.go)
 	mResumeAsked                   // a worker has asked the loop to resume
 	mFailPending                   // a protocol error waits for the mailbox to empty (close.go)
+	mHolder                        // on the loop's list of large memory holders (budget_shed.go)
+	mBudget                        // reads paused for the memory budget (budget_shed.go)
 )
 
 // deliver queues ev for c's handler. At most one worker task runs per
@@ -176,7 +178,7 @@ func (s *Server) work(c *Conn) {
 // counted, its connection is closed with 1011, and the worker lives on.
 func (s *Server) run(c *Conn, ev *event) {
 	defer func() {
-		putBuffer(ev.buf)
+		s.putHandled(c, ev.buf)
 		if r := recover(); r != nil {
 			s.counters.handlerPanics.Add(1)
 			s.log.Error("wsgate: handler panic", "conn", c.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))

@@ -87,12 +87,20 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 		return l.refuse(c, err, nil)
 	}
 	if n == 0 {
+		if s.mem != nil && !l.underMark(s.mem.refuseAt) {
+			// The upgrade would be refused at its end (admit): do not
+			// hold its bytes meanwhile.
+			l.stats.refusals[refusedBudget].Add(1)
+			return l.refuse(c, codec.ErrHandshakeUnavailable, refusalRetryAfter[refusedBudget])
+		}
 		if hs == nil { // keep the parse state for the next read
 			hs = requestPool.Get().(*codec.Request)
 			*hs = *r
 			c.x().hs = hs
 			l.stats.handshaking.Add(1)
+			l.chargeHandshake(requestStateBytes)
 		}
+		l.setUnparsed(c, gc.InboundBuffered())
 		return gnet.None
 	}
 	act := l.answer(c, r)
@@ -102,12 +110,16 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	}
 	_, _ = gc.Discard(n)
 	if c.state != stateOpen {
+		l.setUnparsed(c, gc.InboundBuffered())
 		return gnet.None // deferred: leave what follows buffered
 	}
 	if gc.InboundBuffered() > 0 {
-		return l.readFrames(c)
+		act = l.readFrames(c)
 	}
-	return gnet.None
+	if act == gnet.None && c.gc != nil {
+		l.setUnparsed(c, c.gc.InboundBuffered())
+	}
+	return act
 }
 
 // answer routes a complete request. It returns gnet.Close for anything but
@@ -149,6 +161,7 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 		}
 		if req.pending != nil {
 			c.state = stateDeferred
+			l.chargeHandshake(l.deferredCost()) // its copy: released when it leaves stateDeferred
 			return gnet.None
 		}
 		if req.subprotocol != "" || req.user != "" {
@@ -173,6 +186,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	if !l.write(c, l.scratch) {
 		return false
 	}
+	l.memUpgraded(c, c.state == stateDeferred)
 	c.state = stateOpen
 	l.handshakeDone(c)
 	l.stats.upgrades[0].Add(1)
@@ -210,6 +224,7 @@ func (l *eventLoop) releaseRequest(c *Conn) {
 		requestPool.Put(e.hs)
 		e.hs = nil
 		l.stats.handshaking.Add(-1)
+		l.chargeHandshake(-requestStateBytes)
 	}
 }
 

@@ -32,8 +32,10 @@ import (
 //
 // Accounting: the bytes a connection holds inbound change in three places
 // only, below: holdIn and releaseIn for the mailbox (under Conn.mu) and
-// setUnparsed for gnet's buffer (on the loop). A memory budget hooks into
-// these three.
+// setUnparsed for gnet's buffer (on the loop). The memory budget
+// (budget.go) charges gnet's buffer in setUnparsed; a message is charged
+// from its frame header to the end of its handler (putHandled), which is
+// longer than it stays in the mailbox.
 
 // holdIn charges n payload bytes of a message queued for the handler to c.
 // It runs on the loop with c.mu held. Both bounds are under 1 GiB
@@ -47,7 +49,15 @@ func (c *Conn) releaseIn(n int) { c.mbytes -= int32(n) }
 // setUnparsed records that gnet holds n bytes of c's input unparsed, on the
 // loop, after each parse.
 func (l *eventLoop) setUnparsed(c *Conn, n int) {
-	c.frame.unparsed = int32(min(n, 1<<31-1))
+	v := int32(min(n, 1<<31-1))
+	if l.srv.mem != nil && v != c.frame.unparsed {
+		k := memUnparsed
+		if c.state < stateOpen {
+			k = memHandshake // a request's bytes, or what follows a deferred one
+		}
+		l.charge(k, int64(v-c.frame.unparsed))
+	}
+	c.frame.unparsed = v
 }
 
 // noteMailbox runs in deliver, with c.mu held, after a message joined the

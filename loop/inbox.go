@@ -67,6 +67,7 @@ type eventLoop struct {
 	req           codec.Request
 	table         connTable
 	stats         counters
+	budget        loopBudget // the loop's side of the memory budget (budget.go)
 	wheel         *timerwheel.Wheel[*Conn]
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
@@ -235,6 +236,7 @@ func (l *eventLoop) exec(cmd *command) {
 	switch cmd.kind {
 	case cmdSend:
 		c.outQueued.Add(-int64(cmd.n))
+		l.releaseSend(cmd.n)
 		if c.state == stateOpen {
 			if l.write(c, cmd.buf.b) {
 				c.lastData = l.srv.now()
@@ -278,6 +280,9 @@ func (l *eventLoop) shutdown() {
 	l.inbox = nil
 	l.mu.Unlock()
 	for i := range batch {
+		if batch[i].kind == cmdSend {
+			l.releaseSend(batch[i].n)
+		}
 		putBuffer(batch[i].buf)
 		if batch[i].shared != nil {
 			batch[i].shared.release()

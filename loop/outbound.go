@@ -33,10 +33,34 @@ var ErrSlowConsumer = errors.New("loop: slow consumer: outbound queue full")
 // long. A message larger than the bound is still taken when the queue is empty,
 // so that MaxOutbound below MaxMessageSize does not make large messages
 // impossible: the queue never holds more than MaxOutbound plus one message.
+// Both parts are charged to the memory budget (budget.go): Send charges the
+// frame it queues, and each new snapshot its difference.
 
-// reserve accounts n more queued bytes for c, or reports false if that
+// reserve accounts n more queued bytes for c, off the loop. If that would
+// exceed the bound it applies the slow-consumer policy and returns
+// ErrSlowConsumer; if the memory budget cannot take them, ErrMemoryBudget.
+func (c *Conn) reserve(n int) error {
+	if !c.reserveQueue(n) {
+		return c.refused()
+	}
+	if c.loop.srv.mem != nil && !c.chargeSend(n) {
+		c.outQueued.Add(-int64(n))
+		return ErrMemoryBudget
+	}
+	return nil
+}
+
+// unreserve undoes reserve for a frame that was not queued.
+func (c *Conn) unreserve(n int) {
+	c.outQueued.Add(-int64(n))
+	if c.loop.srv.mem != nil {
+		c.loop.chargeRemote(-int64(bufCap(n)))
+	}
+}
+
+// reserveQueue accounts n more queued bytes for c, or reports false if that
 // would exceed the bound.
-func (c *Conn) reserve(n int) bool {
+func (c *Conn) reserveQueue(n int) bool {
 	max := int64(c.loop.srv.opts.MaxOutbound)
 	q := c.outQueued.Add(int64(n))
 	if max <= 0 {
@@ -49,7 +73,7 @@ func (c *Conn) reserve(n int) bool {
 	return true
 }
 
-// refused applies the slow-consumer policy after reserve failed, off the
+// refused applies the slow-consumer policy after reserveQueue failed, off the
 // loop.
 func (c *Conn) refused() error {
 	s := c.loop.srv
@@ -86,7 +110,7 @@ func (l *eventLoop) wrote(c *Conn) {
 		return
 	}
 	b := gc.OutboundBuffered()
-	c.outBuffered.Store(int64(b))
+	l.setOutBuffered(c, int64(b))
 	if b > 0 && !c.flushWatch {
 		c.flushWatch = true
 		l.flushing = append(l.flushing, c)
@@ -105,7 +129,7 @@ func (l *eventLoop) watchFlushes() {
 		if c.gc != nil {
 			b = int64(c.gc.OutboundBuffered())
 		}
-		c.outBuffered.Store(b)
+		l.setOutBuffered(c, b)
 		most = max(most, b+c.outQueued.Load())
 		if b > 0 {
 			keep = append(keep, c)

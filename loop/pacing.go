@@ -60,7 +60,7 @@ func (l *eventLoop) congestedConns() int64 {
 			continue
 		}
 		b := int64(c.gc.OutboundBuffered())
-		c.outBuffered.Store(b)
+		l.setOutBuffered(c, b)
 		e := c.ext.Load()
 		if b+c.outQueued.Load() <= bound/2 {
 			if e != nil {

@@ -21,13 +21,14 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		if c.gc.InboundBuffered() > l.srv.opts.MaxHeaderBytes && !l.pauseReads(c) {
 			return gnet.Close
 		}
+		l.setUnparsed(c, c.gc.InboundBuffered())
 		return gnet.None
 	case stateOpen, stateClosing:
 		if c.flushWatch {
 			// Refresh the outbound snapshot (outbound.go) before the
 			// handler sees this input: a client that has caught up and
 			// speaks again must not be refused on a stale figure.
-			c.outBuffered.Store(int64(c.gc.OutboundBuffered()))
+			l.setOutBuffered(c, int64(c.gc.OutboundBuffered()))
 		}
 		if c.discard {
 			_, _ = c.gc.Discard(-1)
@@ -141,6 +142,9 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 				}
 				continue
 			}
+			if l.srv.mem != nil && !l.reserveFrame(c, h.Length, h.OpCode == ws.OpContinuation, h.Fin) {
+				return gnet.None // paused for the memory budget (budget.go)
+			}
 		}
 		_, _ = gc.Discard(hn)
 		if h.OpCode != ws.OpContinuation {
@@ -198,7 +202,12 @@ func (l *eventLoop) skipFrame(c *Conn, h ws.Header) {
 // UTF-8: the message fails at the chunk that holds the first bad byte.
 func (l *eventLoop) payload(c *Conn, p []byte) bool {
 	f := &c.frame
+	old := 0
+	if c.msgBuf != nil {
+		old = cap(c.msgBuf.b)
+	}
 	b := growBuffer(c.msgBuf, int(f.msgLen)+len(p))
+	l.grewMessage(old, cap(b.b))
 	c.msgBuf = b
 	start := len(b.b)
 	b.b = append(b.b, p...)
@@ -230,6 +239,7 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	}
 	b := c.msgBuf
 	c.msgBuf = nil
+	l.handOff(b)
 	n := int(f.msgLen)
 	f.msgLen = 0
 	l.stats.messagesIn.Add(1)

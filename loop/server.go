@@ -64,6 +64,11 @@ type Options struct {
 	MaxHandshakesPerIP int // the same per client address; 0: unbounded
 	IPv6Prefix         int // prefix length IPv6 clients count by; 0: the whole address
 
+	// MemoryBudget bounds, in bytes, the memory connections hold beyond
+	// their fixed state, all together (see budget.go); 0: no budget. It
+	// must be at least 4 × MaxMessageSize.
+	MemoryBudget int64
+
 	// noPause makes every pause of reads fail, as where the poller
 	// cannot pause (tests of the MaxInbound backstop).
 	noPause bool
@@ -112,6 +117,7 @@ type Server struct {
 	topics    topicRegistry
 	users     userIndex
 	admission admission
+	mem       *memBudget // nil without Options.MemoryBudget
 
 	// Built once: shared, read-only responses.
 	wsPath       []byte
@@ -184,6 +190,10 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("loop: Options.ProxyMaxBytes must be at least %d", codec.ProxyV1MaxBytes)
 	case opts.DrainWindow < 0 || opts.DrainGrace < 0:
 		return nil, errors.New("loop: Options.DrainWindow and DrainGrace must not be negative")
+	case opts.MemoryBudget < 0:
+		return nil, errors.New("loop: Options.MemoryBudget must not be negative")
+	case opts.MemoryBudget > 0 && opts.MemoryBudget/4 < int64(opts.MaxMessageSize):
+		return nil, fmt.Errorf("loop: Options.MemoryBudget %d must be at least 4 × MaxMessageSize (%d)", opts.MemoryBudget, 4*int64(opts.MaxMessageSize))
 	}
 	s := &Server{
 		opts:      opts,
@@ -196,6 +206,9 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		tickDone:  make(chan struct{}),
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
+	}
+	if opts.MemoryBudget > 0 {
+		s.mem = newMemBudget(opts.MemoryBudget, opts.Loops)
 	}
 	s.users.seed = maphash.MakeSeed()
 	s.admission.seed = maphash.MakeSeed()
@@ -362,7 +375,7 @@ func (s *Server) flushEvents(ctx context.Context) error {
 		for _, c := range l.retry {
 			c.mu.Lock()
 			for i := int(c.mhead); i < len(c.mailbox); i++ {
-				putBuffer(c.mailbox[i].buf)
+				s.putHandled(c, c.mailbox[i].buf)
 				lost++
 			}
 			clear(c.mailbox)
@@ -400,6 +413,7 @@ func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
 	}
 	l := newEventLoop(s, el)
 	l.idx = len(s.eventLoops())
+	l.budget.shedFn = l.shedRound
 	if err := l.startWaker(); err != nil {
 		s.log.Warn("wsgate: loop waker unavailable; falling back to gnet Execute", "err", err)
 	}

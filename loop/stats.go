@@ -22,13 +22,14 @@ const (
 	causeInboundOverflow                    // input over MaxInbound (1008)
 	causeRateLimit                          // message rate over the limit (1008)
 	causeHandlerPanic                       // the handler panicked (1011)
+	causeBudget                             // shed for the memory budget (1013, budget_shed.go)
 	numCauses
 )
 
 var causeNames = [numCauses]string{
 	"peer", "app", "protocol", "too_big", "liveness", "idle", "lifetime",
 	"shutdown", "handshake_timeout", "slow_consumer", "inbound_overflow",
-	"rate_limit", "handler_panic",
+	"rate_limit", "handler_panic", "memory_budget",
 }
 
 // String returns the cause's name as used in Stats and metrics.
@@ -83,6 +84,9 @@ type counters struct {
 	refusals              [numRefusals]atomic.Int64
 	proxyErrors           [numProxyErrors]atomic.Int64
 	hsLimited             [numHSLimits]atomic.Int64
+	sheds                 [numShedReasons]atomic.Int64
+	budgetPauses          atomic.Int64
+	budgetRefused         [numBudgetRefusals]atomic.Int64
 
 	// Gauges, loop-owned.
 	connsOpen   atomic.Int64
@@ -164,7 +168,7 @@ type Stats struct {
 	DeliveriesDropped int64 // published messages refused by a full outbound queue
 
 	// Refused counts upgrades refused by admission control (503), by
-	// reason: draining, max_conns, per_ip, rate.
+	// reason: draining, max_conns, per_ip, rate, memory_budget.
 	Refused map[string]int64
 	// ProxyErrors counts connections closed at the PROXY protocol stage:
 	// untrusted, missing, malformed.
@@ -182,8 +186,37 @@ type Stats struct {
 
 	// Closes counts ended connections by cause: peer, app, protocol,
 	// too_big, liveness, idle, lifetime, shutdown, handshake_timeout,
-	// slow_consumer, inbound_overflow, rate_limit, handler_panic.
+	// slow_consumer, inbound_overflow, rate_limit, handler_panic,
+	// memory_budget.
 	Closes map[string]int64
+
+	// The memory budget (Options.MemoryBudget; budget.go). MemoryBudget
+	// is the budget in bytes (0: off) and MemoryCharged a gauge of the
+	// bytes charged to it; MemoryCharges splits them: assembly (messages
+	// being received), unparsed (input not parsed yet), outbound (output
+	// the sockets would not take), handshake, and messages (complete
+	// messages waiting for or held by the handler, frames queued to be
+	// written). The split is as of the last tick, and every figure is off
+	// by less than one batch per loop.
+	MemoryBudget  int64
+	MemoryCharged int64
+	MemoryCharges map[string]int64
+	// MemorySheds counts connections closed with 1013 to free memory, by
+	// what they held: outbound, assembly. MemoryPauses counts the times a
+	// connection's reads paused because a frame did not fit the budget.
+	// MemoryRefusals counts messages refused: send (Conn.Send returned
+	// ErrMemoryBudget), publish (Publish or Broadcast did), delivery (a
+	// published frame a subscriber could only have buffered).
+	MemorySheds    map[string]int64
+	MemoryPauses   int64
+	MemoryRefusals map[string]int64
+	// MemoryConnFixed estimates the bytes of an open connection that are
+	// not charged (ConnFixedBytes); MemoryConnVariable is MemoryCharged per
+	// WebSocket connection, and MemoryConnVariableMax the most memory one
+	// connection held that closing it would free, at the last tick.
+	MemoryConnFixed       int64
+	MemoryConnVariable    int64
+	MemoryConnVariableMax int64
 }
 
 // add folds c into s.
@@ -236,12 +269,21 @@ func (s *Stats) add(c *counters) {
 	for i := range c.hsLimited {
 		s.HandshakeLimitCloses[hsLimitNames[i]] += c.hsLimited[i].Load()
 	}
+	for i := range c.sheds {
+		s.MemorySheds[shedNames[i]] += c.sheds[i].Load()
+	}
+	s.MemoryPauses += c.budgetPauses.Load()
+	for i := range c.budgetRefused {
+		s.MemoryRefusals[budgetRefusalNames[i]] += c.budgetRefused[i].Load()
+	}
 }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
 	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}, Refused: map[string]int64{}, ProxyErrors: map[string]int64{},
-		HandshakeLimitCloses: map[string]int64{}}
+		HandshakeLimitCloses: map[string]int64{},
+
+		MemorySheds: map[string]int64{}, MemoryRefusals: map[string]int64{}}
 	st.add(&s.counters)
 	for _, l := range s.eventLoops() {
 		st.add(&l.stats)
@@ -252,6 +294,7 @@ func (s *Server) Stats() Stats {
 	st.HandlerConns = s.handlerConns.Load()
 	st.HandshakesOpen = s.admission.handshakes.Load()
 	st.Draining = s.draining.Load()
+	s.memStats(&st)
 	return st
 }
 

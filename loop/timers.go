@@ -36,7 +36,7 @@ func (l *eventLoop) tick() {
 	// The ticker wakes only loops that want it: an idle loop with no
 	// deadline pending costs no wakeup at all. (A gauge just published
 	// needs one more tick to fall back to zero.)
-	l.tickWanted.Store(l.wheel.Len() > 0 || len(l.flushing) > 0 || published != 0)
+	l.tickWanted.Store(l.budgetTick() || l.wheel.Len() > 0 || len(l.flushing) > 0 || published != 0)
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {

@@ -53,12 +53,17 @@ type loopTopic struct {
 type sharedFrame struct {
 	buf  *buffer
 	refs atomic.Int32
+	mem  *memBudget // the frame is charged to it (budget.go); nil if not
 }
 
 var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
 
 func (f *sharedFrame) release() {
 	if f.refs.Add(-1) == 0 {
+		if f.mem != nil {
+			f.mem.total.Add(-int64(cap(f.buf.b)))
+			f.mem = nil
+		}
 		putBuffer(f.buf)
 		f.buf = nil
 		sharedFrames.Put(f)
@@ -208,7 +213,10 @@ func (c *Conn) topicNames() []string {
 // how many subscribers there were (see Subscribers). The frame is encoded once; each
 // subscriber whose outbound queue is full is handled by the slow-consumer
 // policy and counted in Stats.DeliveriesDropped. Messages published from
-// one goroutine reach each subscriber in order.
+// one goroutine reach each subscriber in order. With the memory budget
+// exhausted, Publish returns ErrMemoryBudget, and a subscriber whose
+// socket would not take the frame at once does not get it (counted in
+// Stats.DeliveriesDropped and MemoryRefusals).
 func (s *Server) Publish(name string, op OpCode, data []byte) (int, error) {
 	if err := checkSend(op, data); err != nil {
 		return 0, err
@@ -272,6 +280,12 @@ func (s *Server) fanOut(op OpCode, data []byte, t *topic, targets []*eventLoop) 
 	f := sharedFrames.Get().(*sharedFrame)
 	f.buf = getBuffer(codec.MaxHeaderSize + len(data))
 	f.buf.b = codec.AppendFrame(f.buf.b, op, true, data)
+	if !s.chargeFrame(f) {
+		putBuffer(f.buf)
+		f.buf = nil
+		sharedFrames.Put(f)
+		return ErrMemoryBudget
+	}
 	f.refs.Store(int32(len(targets)) + 1) // +1 held until all are queued
 	var err error
 	for _, l := range targets {
@@ -327,6 +341,14 @@ func (l *eventLoop) deliverShared(c *Conn, frames [][]byte) {
 	total := 0
 	for _, f := range frames {
 		total += len(f)
+	}
+	if l.srv.mem != nil && c.gc != nil && c.gc.OutboundBuffered() > 0 && !l.mayTake(int64(total)) {
+		// gnet would only buffer them (its buffer is not empty), and the
+		// memory budget cannot take that: dropped and counted.
+		l.stats.deliveriesDropped.Add(int64(len(frames)))
+		l.stats.budgetRefused[budgetDelivery].Add(int64(len(frames)))
+		l.askShed()
+		return
 	}
 	if !l.fits(c, total) {
 		// Deliver what fits, one frame at a time, then refuse the rest.

@@ -25,16 +25,21 @@ type settings struct {
 	App       string `wsgate:"app" help:"built-in application without a backend: echo (each message back) or broadcast (each message to every client)"`
 	LogLevel  string `wsgate:"log_level" help:"debug, info, warn or error; debug logs one line per connect and disconnect"`
 	LogFormat string `wsgate:"log_format" help:"text or json"`
+	// GoMemoryLimit sets the Go runtime's soft memory limit from
+	// memory_budget (memory.go).
+	GoMemoryLimit bool `wsgate:"go_memory_limit" help:"set the Go runtime's soft memory limit to the memory budget plus the runtime's base and the connections' fixed state (GOMEMLIMIT, if set, wins)"`
 }
 
 // defaults are the command's starting values: gateway.Config's zero
-// value, with the demo page and the admin address on.
+// value, with the demo page and the admin address on, and a memory budget
+// of half the memory the process may use (memory.go).
 func defaults() settings {
 	return settings{
-		Config:    gateway.Config{DemoPage: true, Admin: "127.0.0.1:9090"},
-		App:       "echo",
-		LogLevel:  "info",
-		LogFormat: "text",
+		Config:        gateway.Config{DemoPage: true, Admin: "127.0.0.1:9090", MemoryBudget: autoBudget},
+		App:           "echo",
+		LogLevel:      "info",
+		LogFormat:     "text",
+		GoMemoryLimit: true,
 	}
 }
 
@@ -226,10 +231,10 @@ func (s *setting) format() any {
 			return "drop"
 		}
 		return "close"
-	case v.Kind() == reflect.Int && s.size:
-		return formatSize(int(v.Int()))
 	case v.Kind() == reflect.Int && s.zeroOff && v.Int() < 0:
 		return 0
+	case v.Kind() == reflect.Int && s.size:
+		return formatSize(int(v.Int()))
 	case v.Kind() == reflect.Slice:
 		list := v.Interface().([]string)
 		if list == nil {

@@ -88,6 +88,7 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	st.Logger = log
+	fitBudget(&st, autoBudget, log)
 	if opts.printConfig {
 		eff, err := st.Config.WithDefaults()
 		if err != nil {
@@ -115,6 +116,11 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	eff := srv.Config()
+	limCtx, stopLimiter := context.WithCancel(context.Background())
+	defer stopLimiter()
+	if st.GoMemoryLimit {
+		startMemoryLimiter(limCtx, srv, eff, log)
+	}
 	app := st.App
 	if eff.Backend != "" {
 		app = "backend"
@@ -123,7 +129,7 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		log.Info("admin listening", "addr", a.String(), "token", eff.AdminToken != "")
 	}
 	log.Info("wsgate listening", "addr", srv.Addr().String(), "path", eff.Path, "app", app, "loops", eff.Loops,
-		"workers", eff.Workers, "max_message", eff.MaxMessageSize)
+		"workers", eff.Workers, "max_message", eff.MaxMessageSize, "memory_budget", max(eff.MemoryBudget, 0))
 	if eff.Backend != "" {
 		log.Info("backend", "url", eff.Backend, "timeout", eff.BackendTimeout.String(), "fail_open", eff.BackendFailOpen)
 	}
