@@ -112,6 +112,14 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// SIGTERM or SIGINT drains: /readyz turns 503, upgrades are refused,
+	// and open connections are closed with 1001 over --drain-window. A
+	// second signal closes every connection at once with 1001 and exits.
+	// The handler is in place before the listening line is logged: a
+	// signal right after it (a supervisor, a test) must drain, not kill.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -137,11 +145,6 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		log.Info("demo page", "url", fmt.Sprintf("http://localhost:%d/", port(srv)))
 	}
 
-	// SIGTERM or SIGINT drains: /readyz turns 503, upgrades are refused,
-	// and open connections are closed with 1001 over --drain-window. A
-	// second signal closes every connection at once with 1001 and exits.
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	s := <-sig
 	log.Info("draining", "signal", s.String(), "window", eff.DrainWindow.String(), "conns", srv.Stats().WSConns)
 	ctx, cancel := context.WithCancel(context.Background())

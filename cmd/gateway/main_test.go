@@ -160,6 +160,10 @@ func TestSIGTERM(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+		p.cmd.Wait()
+		for l := range p.logs {
+			t.Log(l)
+		}
 		t.Fatalf("client saw %v, want 1001", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
