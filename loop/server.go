@@ -101,6 +101,7 @@ type Server struct {
 	topics    topicRegistry
 	users     userIndex
 	admission admission
+	cluster   clusterHooks // observer.go
 
 	// Built once: shared, read-only responses.
 	wsPath       []byte
