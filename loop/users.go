@@ -14,7 +14,7 @@ const userShards = 64
 type userIndex struct {
 	seed     maphash.Seed
 	observer Observer // nil without a cluster; set before Start (observer.go)
-	shards [userShards]struct {
+	shards   [userShards]struct {
 		mu    sync.Mutex
 		users map[string][]*Conn
 		_     [40]byte
