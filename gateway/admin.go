@@ -59,6 +59,7 @@ func newAdmin(s *Server) *admin {
 	m.HandleFunc("POST /v1/topics/{topic}/messages", a.pushTopic)
 	m.HandleFunc("POST /v1/drain", a.drain)
 	m.HandleFunc("GET /v1/stats", a.stats)
+	m.HandleFunc("GET /v1/cluster", a.clusterInfo)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.Collector(), collectors.NewGoCollector(),

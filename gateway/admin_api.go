@@ -20,18 +20,54 @@ import (
 // infoTimeout bounds the wait for a loop to answer Info or List.
 const infoTimeout = 5 * time.Second
 
-// conn finds the connection of the {id} path value, or answers 404.
-func (a *admin) conn(w http.ResponseWriter, r *http.Request) *Conn {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
+// target is the connection an {id} path names: on this node (c), or
+// on another node of the cluster (node, local).
+type target struct {
+	c     *Conn
+	node  string
+	local uint64
+}
+
+// target reads the {id} path value, or answers 404.
+func (a *admin) target(w http.ResponseWriter, r *http.Request) (target, bool) {
+	node, local, ok := a.s.parseConnID(r.PathValue("id"))
+	if !ok {
 		writeError(w, http.StatusNotFound, "no such connection")
-		return nil
+		return target{}, false
 	}
-	c := a.s.Lookup(id)
+	if node != "" {
+		return target{node: node, local: local}, true
+	}
+	c := a.s.Lookup(local)
 	if c == nil {
 		writeError(w, http.StatusNotFound, "no such connection")
+		return target{}, false
 	}
-	return c
+	return target{c: c}, true
+}
+
+// remote asks the node that holds a connection to serve verb, and passes
+// its answer through; or answers for the cluster's failure.
+func (a *admin) remote(w http.ResponseWriter, r *http.Request, node string, verb byte, body []byte) {
+	ans, err := a.s.cluster.node.Request(r.Context(), node, verb, body)
+	if err != nil {
+		reply(w)(clusterError(err, node))
+		return
+	}
+	writeRaw(w, ans.Status, ans.Body)
+}
+
+// clusterError is the answer for a cluster call that failed.
+func clusterError(err error, node string) (int, any) {
+	switch {
+	case errors.Is(err, ErrClusterUnavailable):
+		return errAnswer(http.StatusServiceUnavailable, "cluster unavailable: this node is not connected to NATS")
+	case errors.Is(err, ErrNoSuchNode):
+		return errAnswer(http.StatusNotFound, "no such connection: its node "+node+" is not in the cluster")
+	case errors.Is(err, ErrClusterTimeout):
+		return errAnswer(http.StatusGatewayTimeout, "node "+node+" did not answer within cluster_timeout")
+	}
+	return errAnswer(http.StatusBadGateway, err.Error())
 }
 
 // message reads a push's body: the payload, text for text/* and JSON
@@ -58,92 +94,167 @@ func (a *admin) message(w http.ResponseWriter, r *http.Request) (OpCode, []byte,
 	return op, body, true
 }
 
-// sendError answers for an error of Conn.Send.
-func sendError(w http.ResponseWriter, err error) {
+// errAnswer is an error answer: a status and {"error": msg}.
+func errAnswer(status int, msg string) (int, any) {
+	return status, map[string]string{"error": msg}
+}
+
+// sendError is the answer for an error of Conn.Send.
+func sendError(err error) (int, any) {
 	switch {
 	case errors.Is(err, ErrSlowConsumer):
-		writeError(w, http.StatusTooManyRequests, "slow consumer: the connection's outbound queue is full")
+		return errAnswer(http.StatusTooManyRequests, "slow consumer: the connection's outbound queue is full")
 	case errors.Is(err, ErrClosed):
-		writeError(w, http.StatusNotFound, "connection closed")
+		return errAnswer(http.StatusNotFound, "connection closed")
 	case errors.Is(err, loop.ErrInvalidUTF8):
-		writeError(w, http.StatusBadRequest, "text message is not valid UTF-8 (send it as application/octet-stream)")
+		return errAnswer(http.StatusBadRequest, "text message is not valid UTF-8 (send it as application/octet-stream)")
 	case errors.Is(err, ErrServerClosed):
-		writeError(w, http.StatusServiceUnavailable, "server closed")
-	default:
-		writeError(w, http.StatusInternalServerError, err.Error())
+		return errAnswer(http.StatusServiceUnavailable, "server closed")
+	}
+	return errAnswer(http.StatusInternalServerError, err.Error())
+}
+
+// reply returns the writer of an operation's answer (a status and a
+// JSON value; none for 204): reply(w)(op(...)).
+func reply(w http.ResponseWriter) func(int, any) {
+	return func(status int, v any) {
+		if v == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, v)
 	}
 }
 
-// pushResult is the answer to a push.
-type pushResult struct {
-	Connections int `json:"connections"`      // targeted
-	Sent        int `json:"sent"`             // queued for their clients
-	Slow        int `json:"slow,omitempty"`   // refused by a full outbound queue
-	Closed      int `json:"closed,omitempty"` // closed meanwhile
-	Subscribers int `json:"subscribers,omitempty"`
+// writeRaw writes an answer another node encoded.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	if len(body) == 0 {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
-// POST /v1/connections/{id}/messages: 202, 404, 413, 429.
+// pushResult is the answer to a push. Nodes and NodesMissing are set in a
+// cluster: the nodes that answered (this one included) and those of the
+// registry that did not in time.
+type pushResult struct {
+	Connections  int    `json:"connections"`      // targeted
+	Sent         int    `json:"sent"`             // queued for their clients
+	Slow         int    `json:"slow,omitempty"`   // refused by a full outbound queue
+	Closed       int    `json:"closed,omitempty"` // closed meanwhile
+	Subscribers  int    `json:"subscribers,omitempty"`
+	Nodes        int    `json:"nodes,omitempty"`
+	NodesMissing int    `json:"nodes_missing,omitempty"`
+	Partial      bool   `json:"partial,omitempty"` // NATS unreachable: this node's only
+	Error        string `json:"error,omitempty"`
+}
+
+// opSend pushes to a connection of this node.
+func (s *Server) opSend(c *Conn, op OpCode, data []byte) (int, any) {
+	if err := c.Send(op, data); err != nil {
+		return sendError(err)
+	}
+	return http.StatusAccepted, pushResult{Connections: 1, Sent: 1}
+}
+
+// POST /v1/connections/{id}/messages: 202, 404, 413, 429; in a cluster
+// the connection's node answers.
 func (a *admin) pushConn(w http.ResponseWriter, r *http.Request) {
-	c := a.conn(w, r)
-	if c == nil {
+	t, ok := a.target(w, r)
+	if !ok {
 		return
 	}
 	op, data, ok := a.message(w, r)
 	if !ok {
 		return
 	}
-	if err := c.Send(op, data); err != nil {
-		sendError(w, err)
+	if t.c != nil {
+		reply(w)(a.s.opSend(t.c, op, data))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, pushResult{Connections: 1, Sent: 1})
+	if err := checkPayload(op, data); err != nil {
+		reply(w)(sendError(err))
+		return
+	}
+	a.remote(w, r, t.node, verbSend, appendSend(op, t.local, data))
 }
 
 // POST /v1/users/{user}/messages: 202 with counts; 400 for a text body
-// that is not UTF-8.
+// that is not UTF-8. In a cluster, every node's connections of the user
+// count, and nodes says how many nodes answered; without NATS, 503 with
+// the counts of this node (partial).
 func (a *admin) pushUser(w http.ResponseWriter, r *http.Request) {
 	op, data, ok := a.message(w, r)
 	if !ok {
 		return
 	}
-	conns := a.s.UserConns(r.PathValue("user"), nil)
-	res := pushResult{Connections: len(conns)}
-	for _, c := range conns {
-		switch err := c.Send(op, data); {
-		case err == nil:
-			res.Sent++
-		case errors.Is(err, ErrSlowConsumer):
-			res.Slow++
-		case errors.Is(err, ErrClosed):
-			res.Closed++
-		default:
-			sendError(w, err)
+	if err := checkPayload(op, data); err != nil {
+		reply(w)(sendError(err))
+		return
+	}
+	user := r.PathValue("user")
+	if a.s.cluster == nil {
+		d, err := a.s.sendLocalUser(user, op, data)
+		if err != nil {
+			reply(w)(sendError(err))
 			return
 		}
+		writeJSON(w, http.StatusAccepted, pushResult{Connections: d.Connections, Sent: d.Sent, Slow: d.Slow, Closed: d.Closed})
+		return
+	}
+	d, reach, err := a.s.cluster.node.GatherUser(r.Context(), user, byte(op), data)
+	res := pushResult{Connections: d.Connections, Sent: d.Sent, Slow: d.Slow, Closed: d.Closed, Nodes: reach.Nodes, NodesMissing: reach.Missing}
+	a.writePush(w, res, err)
+}
+
+// writePush answers a cluster-wide push: 202, or 503 with what this node
+// delivered when NATS is unreachable.
+func (a *admin) writePush(w http.ResponseWriter, res pushResult, err error) {
+	if err != nil {
+		status, _ := clusterError(err, "")
+		res.Partial = errors.Is(err, ErrClusterUnavailable)
+		res.Error = "cluster unavailable: not connected to NATS; delivered to this node's connections only"
+		if !res.Partial {
+			res.Error = err.Error()
+		}
+		writeJSON(w, status, res)
+		return
 	}
 	writeJSON(w, http.StatusAccepted, res)
 }
 
-// POST /v1/topics/{topic}/messages: 202 with the subscriber count.
+// POST /v1/topics/{topic}/messages: 202 with the subscriber count (of
+// every node in a cluster, as for users).
 func (a *admin) pushTopic(w http.ResponseWriter, r *http.Request) {
 	op, data, ok := a.message(w, r)
 	if !ok {
 		return
 	}
-	n, err := a.s.Publish(r.PathValue("topic"), op, data)
-	if err != nil {
-		sendError(w, err)
+	if a.s.cluster == nil {
+		n, err := a.s.srv.Publish(r.PathValue("topic"), op, data)
+		if err != nil {
+			reply(w)(sendError(err))
+			return
+		}
+		writeJSON(w, http.StatusAccepted, pushResult{Subscribers: n})
 		return
 	}
-	writeJSON(w, http.StatusAccepted, pushResult{Subscribers: n})
+	if err := checkPayload(op, data); err != nil {
+		reply(w)(sendError(err))
+		return
+	}
+	d, reach, err := a.s.cluster.node.GatherTopic(r.Context(), r.PathValue("topic"), byte(op), data)
+	a.writePush(w, pushResult{Subscribers: d.Connections, Nodes: reach.Nodes, NodesMissing: reach.Missing}, err)
 }
 
 // DELETE /v1/connections/{id}?code=1000&reason=...: 202, the closing
 // handshake has started. The code and reason may also come as JSON.
 func (a *admin) closeConn(w http.ResponseWriter, r *http.Request) {
-	c := a.conn(w, r)
-	if c == nil {
+	t, ok := a.target(w, r)
+	if !ok {
 		return
 	}
 	req := struct {
@@ -168,14 +279,23 @@ func (a *admin) closeConn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "code must be a valid close code and reason at most 123 bytes")
 		return
 	}
-	switch err := c.Close(StatusCode(req.Code), req.Reason); {
-	case errors.Is(err, ErrBadCloseCode), errors.Is(err, loop.ErrInvalidUTF8):
-		writeError(w, http.StatusBadRequest, "code "+strconv.Itoa(req.Code)+" may not be sent, or the reason is not UTF-8")
-	case err != nil:
-		sendError(w, err)
-	default:
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": c.IDString()})
+	if t.c != nil {
+		reply(w)(a.s.opClose(t.c, req.Code, req.Reason))
+		return
 	}
+	body, _ := json.Marshal(closeRequest{ID: t.local, Code: req.Code, Reason: req.Reason})
+	a.remote(w, r, t.node, verbClose, body)
+}
+
+// opClose closes a connection of this node.
+func (s *Server) opClose(c *Conn, code int, reason string) (int, any) {
+	switch err := c.Close(StatusCode(code), reason); {
+	case errors.Is(err, ErrBadCloseCode), errors.Is(err, loop.ErrInvalidUTF8):
+		return errAnswer(http.StatusBadRequest, "code "+strconv.Itoa(code)+" may not be sent, or the reason is not UTF-8")
+	case err != nil:
+		return sendError(err)
+	}
+	return http.StatusAccepted, map[string]string{"id": c.IDString()}
 }
 
 // connJSON is a connection as the API shows it.
@@ -193,9 +313,9 @@ type connJSON struct {
 	Meta        json.RawMessage `json:"meta,omitempty"`
 }
 
-func basicJSON(ci *ConnInfo) connJSON {
+func (s *Server) basicJSON(ci *ConnInfo) connJSON {
 	return connJSON{
-		ID:          strconv.FormatUint(ci.ID, 10),
+		ID:          s.srv.FormatID(ci.ID),
 		RemoteAddr:  ci.Remote.String(),
 		User:        ci.User,
 		Subprotocol: ci.Subprotocol,
@@ -205,18 +325,26 @@ func basicJSON(ci *ConnInfo) connJSON {
 
 // GET /v1/connections/{id}: details, topics and traffic.
 func (a *admin) getConn(w http.ResponseWriter, r *http.Request) {
-	c := a.conn(w, r)
-	if c == nil {
+	t, ok := a.target(w, r)
+	if !ok {
+		return
+	}
+	if t.node != "" {
+		a.remote(w, r, t.node, verbInfo, appendID(t.local, ""))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), infoTimeout)
 	defer cancel()
+	reply(w)(a.s.opInfo(ctx, t.c))
+}
+
+// opInfo describes a connection of this node.
+func (s *Server) opInfo(ctx context.Context, c *Conn) (int, any) {
 	info, err := c.Info(ctx)
 	if err != nil {
-		sendError(w, err)
-		return
+		return sendError(err)
 	}
-	j := basicJSON(&info)
+	j := s.basicJSON(&info)
 	j.Topics = info.Topics
 	if j.Topics == nil {
 		j.Topics = []string{}
@@ -226,17 +354,27 @@ func (a *admin) getConn(w http.ResponseWriter, r *http.Request) {
 	if m, ok := c.Value().(*connMeta); ok {
 		j.Meta = m.meta
 	}
-	writeJSON(w, http.StatusOK, j)
+	return http.StatusOK, j
 }
 
 // maxListLimit bounds a page of GET /v1/connections.
 const maxListLimit = 1000
 
-// GET /v1/connections?user=&topic=&limit=&cursor=: a page of connections
-// and the cursor of the next ("" after the last).
+// listPage is a page of GET /v1/connections. Nodes and NodesMissing are
+// set for a cluster-wide listing.
+type listPage struct {
+	Connections  []connJSON `json:"connections"`
+	NextCursor   string     `json:"next_cursor"`
+	Nodes        int        `json:"nodes,omitempty"`
+	NodesMissing int        `json:"nodes_missing,omitempty"`
+}
+
+// GET /v1/connections?user=&topic=&limit=&cursor=&scope=: a page of
+// connections and the cursor of the next ("" after the last). In a
+// cluster the page is the whole cluster's unless scope=local.
 func (a *admin) listConns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := ListOptions{User: q.Get("user"), Topic: q.Get("topic"), Cursor: q.Get("cursor")}
+	opts := ListOptions{User: q.Get("user"), Topic: q.Get("topic"), Cursor: q.Get("cursor"), Limit: 100}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
@@ -245,50 +383,72 @@ func (a *admin) listConns(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Limit = n
 	}
+	scope := q.Get("scope")
+	if scope != "" && scope != "local" && scope != "cluster" {
+		writeError(w, http.StatusBadRequest, "scope must be local or cluster")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), infoTimeout)
 	defer cancel()
-	page, next, err := a.s.List(ctx, opts)
+	if a.s.cluster != nil && scope != "local" {
+		reply(w)(a.s.listCluster(ctx, opts))
+		return
+	}
+	reply(w)(a.s.listLocal(ctx, opts))
+}
+
+// listLocal is a page of this node's connections.
+func (s *Server) listLocal(ctx context.Context, opts ListOptions) (int, any) {
+	page, next, err := s.List(ctx, opts)
 	switch {
 	case errors.Is(err, ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "bad cursor")
-		return
+		return errAnswer(http.StatusBadRequest, "bad cursor")
 	case err != nil:
-		sendError(w, err)
-		return
+		return sendError(err)
 	}
-	out := struct {
-		Connections []connJSON `json:"connections"`
-		NextCursor  string     `json:"next_cursor"`
-	}{Connections: make([]connJSON, len(page)), NextCursor: next}
+	out := listPage{Connections: make([]connJSON, len(page)), NextCursor: next}
 	for i := range page {
-		out.Connections[i] = basicJSON(&page[i])
+		out.Connections[i] = s.basicJSON(&page[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out
 }
 
 // PUT /v1/connections/{id}/topics/{topic}: 204.
 func (a *admin) subscribe(w http.ResponseWriter, r *http.Request) {
-	a.topicOp(w, r, (*Conn).Subscribe)
+	a.topicOp(w, r, verbSubscribe, (*Conn).Subscribe)
 }
 
 // DELETE /v1/connections/{id}/topics/{topic}: 204.
 func (a *admin) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	a.topicOp(w, r, (*Conn).Unsubscribe)
+	a.topicOp(w, r, verbUnsubscribe, (*Conn).Unsubscribe)
 }
 
-func (a *admin) topicOp(w http.ResponseWriter, r *http.Request, op func(*Conn, string) error) {
-	c := a.conn(w, r)
-	if c == nil {
+func (a *admin) topicOp(w http.ResponseWriter, r *http.Request, verb byte, op func(*Conn, string) error) {
+	t, ok := a.target(w, r)
+	if !ok {
 		return
 	}
-	switch err := op(c, r.PathValue("topic")); {
-	case errors.Is(err, ErrBadTopic):
-		writeError(w, http.StatusBadRequest, "empty topic")
-	case err != nil:
-		sendError(w, err)
-	default:
-		w.WriteHeader(http.StatusNoContent)
+	topic := r.PathValue("topic")
+	if t.c != nil {
+		reply(w)(opTopic(t.c, topic, op))
+		return
 	}
+	if topic == "" {
+		writeError(w, http.StatusBadRequest, "empty topic")
+		return
+	}
+	a.remote(w, r, t.node, verb, appendID(t.local, topic))
+}
+
+// opTopic subscribes or unsubscribes a connection of this node.
+func opTopic(c *Conn, topic string, op func(*Conn, string) error) (int, any) {
+	switch err := op(c, topic); {
+	case errors.Is(err, ErrBadTopic):
+		return errAnswer(http.StatusBadRequest, "empty topic")
+	case err != nil:
+		return sendError(err)
+	}
+	return http.StatusNoContent, nil
 }
 
 // POST /v1/drain: starts Server.Drain in the background and answers 202
