@@ -24,6 +24,9 @@ var (
 	ErrNoNode = errors.New("cluster: no such node")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("cluster: node closed")
+	// ErrTooLarge is returned for a message over the NATS servers'
+	// max_payload (set it above the gateway's largest message).
+	ErrTooLarge = errors.New("cluster: message over the NATS server's max_payload")
 )
 
 // Defaults of Config.
@@ -281,6 +284,10 @@ func (n *Node) Timeout() time.Duration { return n.timeout }
 // Connected reports whether the NATS connection is up.
 func (n *Node) Connected() bool { return n.nc.IsConnected() }
 
+// MaxPayload returns the largest message the NATS server takes (0 before
+// the first connection).
+func (n *Node) MaxPayload() int64 { return n.nc.MaxPayload() }
+
 // ConnectedURL returns the NATS server in use, or "".
 func (n *Node) ConnectedURL() string { return n.nc.ConnectedUrlRedacted() }
 
@@ -428,7 +435,10 @@ func (n *Node) publish(subject, reply string, msg []byte) error {
 		err = n.nc.PublishRequest(subject, reply, msg)
 	}
 	n.putBuf(msg)
-	if err != nil {
+	switch {
+	case errors.Is(err, nats.ErrMaxPayload):
+		return ErrTooLarge
+	case err != nil:
 		n.ctr.unavailable.Add(1)
 		return ErrUnavailable
 	}

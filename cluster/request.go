@@ -116,6 +116,8 @@ func (n *Node) Request(ctx context.Context, node string, verb byte, body []byte)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return Answer{}, ErrNoNode
+	case errors.Is(err, nats.ErrMaxPayload):
+		return Answer{}, ErrTooLarge
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		n.ctr.timeouts.Add(1)
 		return Answer{}, ErrTimeout

@@ -66,6 +66,8 @@ func clusterError(err error, node string) (int, any) {
 		return errAnswer(http.StatusNotFound, "no such connection: its node "+node+" is not in the cluster")
 	case errors.Is(err, ErrClusterTimeout):
 		return errAnswer(http.StatusGatewayTimeout, "node "+node+" did not answer within cluster_timeout")
+	case errors.Is(err, ErrClusterTooLarge):
+		return errAnswer(http.StatusRequestEntityTooLarge, "message over the NATS server's max_payload")
 	}
 	return errAnswer(http.StatusBadGateway, err.Error())
 }
@@ -215,10 +217,10 @@ func (a *admin) pushUser(w http.ResponseWriter, r *http.Request) {
 func (a *admin) writePush(w http.ResponseWriter, res pushResult, err error) {
 	if err != nil {
 		status, _ := clusterError(err, "")
-		res.Partial = errors.Is(err, ErrClusterUnavailable)
+		res.Partial = true // this node's connections got it
 		res.Error = "cluster unavailable: not connected to NATS; delivered to this node's connections only"
-		if !res.Partial {
-			res.Error = err.Error()
+		if !errors.Is(err, ErrClusterUnavailable) {
+			res.Error = err.Error() + "; delivered to this node's connections only"
 		}
 		writeJSON(w, status, res)
 		return

@@ -30,6 +30,9 @@ var (
 	// ErrNoSuchNode: the node a connection ID names is not in the
 	// cluster (it is gone, and its connections with it).
 	ErrNoSuchNode = cluster.ErrNoNode
+	// ErrClusterTooLarge: the message is over the NATS servers'
+	// max_payload; it reached this node's connections only.
+	ErrClusterTooLarge = cluster.ErrTooLarge
 )
 
 // NodeInfo describes a node of the cluster (Server.Nodes).
@@ -101,6 +104,10 @@ func (s *Server) stopCluster(ctx context.Context) {
 func (g *gatewayCluster) onState(connected bool) {
 	if connected {
 		g.s.srv.SetReadiness(true, "")
+		if n := g.node; n != nil && n.MaxPayload() > 0 && n.MaxPayload() < int64(g.s.cfg.MaxMessageSize)+1024 {
+			g.s.gate.log.Warn("cluster: the NATS server's max_payload is under max_message: larger pushes reach this node only",
+				"max_payload", n.MaxPayload(), "max_message", g.s.cfg.MaxMessageSize)
+		}
 		return
 	}
 	if g.s.cfg.ClusterReadyCheck {
