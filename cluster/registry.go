@@ -11,8 +11,9 @@ import (
 // The registry: the nodes this one has heard from. Every node publishes a
 // heartbeat on wsgate.<c>.hb every Config.Heartbeat (and at once when it
 // connects); a node not heard from for three of its own intervals is
-// forgotten, and one that says goodbye (Close) at once. Gathers wait for
-// the nodes of the registry.
+// forgotten, and one that says goodbye (Close) at once. A node that hears
+// a newcomer announces itself at once, so joining takes one round trip,
+// not a heartbeat interval. Gathers wait for the nodes of the registry.
 
 // heartbeat is the JSON of a heartbeat message.
 type heartbeat struct {
@@ -71,6 +72,12 @@ func (r *registry) heard(b []byte) {
 		p = &peer{}
 		r.nodes[hb.Node] = p
 		r.n.log.Info("cluster: node joined", "node", hb.Node)
+		// Tell the newcomer about this node now rather than at the next
+		// heartbeat: a node learns the whole cluster within one round trip.
+		select {
+		case r.n.kick <- struct{}{}:
+		default:
+		}
 	}
 	interval := time.Duration(hb.IntervalMS) * time.Millisecond
 	if interval <= 0 || interval > time.Minute {
