@@ -319,7 +319,7 @@ func (g *gatewayCluster) routes() []cluster.Route {
 		}},
 		{Verb: verbClose, Name: "close", Serve: func(_ context.Context, body []byte) (int, []byte) {
 			var req closeRequest
-			if err := json.Unmarshal(body, &req); err != nil {
+			if err := json.Unmarshal(body, &req); err != nil || req.Code < 1000 || req.Code > 4999 || len(req.Reason) > 123 {
 				return jsonAnswer(errAnswer(400, "bad request"))
 			}
 			c := s.srv.Lookup(req.ID)
