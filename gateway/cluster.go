@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/cluster"
@@ -56,6 +57,9 @@ const (
 type gatewayCluster struct {
 	s    *Server
 	node *cluster.Node
+	// started is node for onState, which NATS's client may call before
+	// startCluster has set node.
+	started atomic.Pointer[cluster.Node]
 }
 
 // startCluster joins the cluster if Config.NATS is set. It runs before the
@@ -87,6 +91,10 @@ func (s *Server) startCluster() error {
 		return fmt.Errorf("gateway: cluster: %w", err)
 	}
 	g.node = node
+	g.started.Store(node)
+	if node.Connected() {
+		g.checkPayload(node)
+	}
 	s.srv.SetObserver(node)
 	s.srv.SetIDPrefix(node.Name() + "-")
 	s.cluster = g
@@ -104,16 +112,21 @@ func (s *Server) stopCluster(ctx context.Context) {
 func (g *gatewayCluster) onState(connected bool) {
 	if connected {
 		g.s.srv.SetReadiness(true, "")
-		if n := g.node; n != nil && n.MaxPayload() > 0 && n.MaxPayload() < int64(g.s.cfg.MaxMessageSize)+1024 {
-			g.s.gate.log.Warn("cluster: the NATS server's max_payload is under max_message: larger pushes reach this node only",
-				"max_payload", n.MaxPayload(), "max_message", g.s.cfg.MaxMessageSize)
-		}
+		g.checkPayload(g.started.Load())
 		return
 	}
 	if g.s.cfg.ClusterReadyCheck {
 		g.s.srv.SetReadiness(false, "cluster: NATS unreachable")
 	} else {
 		g.s.srv.SetReadiness(true, "ready; cluster: NATS unreachable, pushes to other nodes fail")
+	}
+}
+
+// checkPayload warns when NATS cannot carry the largest message.
+func (g *gatewayCluster) checkPayload(n *cluster.Node) {
+	if n != nil && n.MaxPayload() > 0 && n.MaxPayload() < int64(g.s.cfg.MaxMessageSize)+1024 {
+		g.s.gate.log.Warn("cluster: the NATS server's max_payload is under max_message: larger pushes reach this node only",
+			"max_payload", n.MaxPayload(), "max_message", g.s.cfg.MaxMessageSize)
 	}
 }
 

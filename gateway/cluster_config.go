@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -43,12 +44,40 @@ func (c *Config) checkCluster() error {
 	return nil
 }
 
-// redactURL hides a password in a URL for error messages.
+// redactURL hides the user information of a URL (parsable or not) for
+// error messages.
 func redactURL(u string) string {
-	if p, err := url.Parse(u); err == nil && p.User != nil {
-		return p.Redacted()
+	rest := u
+	scheme, after, ok := strings.Cut(u, "://")
+	if ok {
+		rest = after
 	}
-	return u
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = "REDACTED@" + rest[at+1:]
+	}
+	if ok {
+		return scheme + "://" + rest
+	}
+	return rest
+}
+
+// checkClusterFiles checks that the NATS credential and TLS files can be
+// read, so that a typo fails NewServer rather than the first connect.
+func (c *Config) checkClusterFiles() error {
+	for _, f := range []struct{ field, path string }{
+		{"NATSCredentials", c.NATSCredentials}, {"NATSNKey", c.NATSNKey},
+		{"NATSTLSCA", c.NATSTLSCA}, {"NATSTLSCert", c.NATSTLSCert}, {"NATSTLSKey", c.NATSTLSKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fh, err := os.Open(f.path)
+		if err != nil {
+			return badField(f.field, err.Error())
+		}
+		fh.Close()
+	}
+	return nil
 }
 
 // natsOptions returns the NATS client options of the credentials and TLS

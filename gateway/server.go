@@ -103,6 +103,9 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkClusterFiles(); err != nil {
+		return nil, err
+	}
 	if cfg.Backend != "" {
 		if h != nil {
 			return nil, badField("Backend", "the backend bridge is the application: pass a nil Handler")

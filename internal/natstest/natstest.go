@@ -16,16 +16,20 @@ import (
 
 // Server is an embedded NATS server.
 type Server struct {
-	t    testing.TB
-	port int
-	srv  *server.Server
+	t     testing.TB
+	port  int
+	srv   *server.Server
+	tweak func(*server.Options)
 }
 
 // Start runs a server on a free loopback port and stops it when the test
 // ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartWith(t, nil) }
+
+// StartWith is Start with options of the test's own (TLS, users).
+func StartWith(t testing.TB, tweak func(*server.Options)) *Server {
 	t.Helper()
-	s := &Server{t: t, port: -1}
+	s := &Server{t: t, port: -1, tweak: tweak}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
@@ -34,6 +38,9 @@ func Start(t testing.TB) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: s.port, NoLog: true, NoSigs: true, ServerName: "natstest"}
+	if s.tweak != nil {
+		s.tweak(opts)
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		s.t.Fatal(err)
