@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,5 +439,37 @@ func TestSingleNodeUnchanged(t *testing.T) {
 	}
 	if srv.NodeName() != "" || srv.ClusterStats() != (gateway.ClusterStats{}) {
 		t.Fatal("a cluster without NATS")
+	}
+}
+
+// The backend's hooks see a connection's cluster ID, the one the admin API
+// of any node takes.
+func TestClusterBackendSeesClusterIDs(t *testing.T) {
+	nats := natstest.Start(t)
+	b := newFakeBackend(t)
+	var headerID atomic.Value
+	b.set(func(b *fakeBackend) {
+		b.message = func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			headerID.Store(r.Header.Get("X-Wsgate-Connection-Id"))
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	srv := startServer(t, gateway.Config{NATS: []string{nats.URL()}, NodeID: "be", Backend: b.URL,
+		ClusterHeartbeat: 100 * time.Millisecond, PingInterval: -1}, nil)
+	c := mustDial(t, wsURL(srv), nil)
+	id, _ := b.lastConnect()["id"].(string)
+	if !strings.HasPrefix(id, srv.NodeName()+"-") {
+		t.Fatalf("connect hook id %q, node %q", id, srv.NodeName())
+	}
+	c.WriteMessage(gorilla.TextMessage, []byte("hi"))
+	waitFor(t, func() bool { v, _ := headerID.Load().(string); return v != "" })
+	if got := headerID.Load().(string); got != id {
+		t.Fatalf("message hook id %q, connect hook id %q", got, id)
+	}
+	if err := srv.SendTo(t.Context(), id, gateway.OpText, []byte("by id")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg := readMsg(t, c); msg != "by id" {
+		t.Fatalf("got %q", msg)
 	}
 }
