@@ -92,6 +92,7 @@ var adminRoutes = []adminRoute{
 	{"POST /v1/topics/{topic}/messages", (*admin).pushTopic},
 	{"POST /v1/drain", (*admin).drain},
 	{"GET /v1/stats", (*admin).stats},
+	{"GET /v1/cluster", (*admin).clusterInfo},
 	{"GET /v1/openapi.yaml", (*admin).openAPI},
 	{"GET /metrics", func(a *admin, w http.ResponseWriter, r *http.Request) { a.metrics.ServeHTTP(w, r) }},
 	{"GET /debug/pprof/{$}", plain(pprofIndex)},

@@ -20,18 +20,56 @@ import (
 // infoTimeout bounds the wait for a loop to answer Info or List.
 const infoTimeout = 5 * time.Second
 
-// conn finds the connection of the {id} path value, or answers 404.
-func (a *admin) conn(w http.ResponseWriter, r *http.Request) *Conn {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
+// target is the connection an {id} path names: on this node (c), or
+// on another node of the cluster (node, local).
+type target struct {
+	c     *Conn
+	node  string
+	local uint64
+}
+
+// target reads the {id} path value, or answers 404.
+func (a *admin) target(w http.ResponseWriter, r *http.Request) (target, bool) {
+	node, local, ok := a.s.parseConnID(r.PathValue("id"))
+	if !ok {
 		writeError(w, http.StatusNotFound, "no such connection")
-		return nil
+		return target{}, false
 	}
-	c := a.s.Lookup(id)
+	if node != "" {
+		return target{node: node, local: local}, true
+	}
+	c := a.s.Lookup(local)
 	if c == nil {
 		writeError(w, http.StatusNotFound, "no such connection")
+		return target{}, false
 	}
-	return c
+	return target{c: c}, true
+}
+
+// remote asks the node that holds a connection to serve verb, and passes
+// its answer through; or answers for the cluster's failure.
+func (a *admin) remote(w http.ResponseWriter, r *http.Request, node string, verb byte, body []byte) {
+	ans, err := a.s.cluster.node.Request(r.Context(), node, verb, body)
+	if err != nil {
+		reply(w)(clusterError(err, node))
+		return
+	}
+	writeRaw(w, ans.Status, ans.Body)
+}
+
+// clusterError is the answer for a cluster call that failed.
+func clusterError(err error, node string) (int, any) {
+	switch {
+	case errors.Is(err, ErrClusterUnavailable):
+		return errAnswer(http.StatusServiceUnavailable, "cluster unavailable: this node is not connected to NATS")
+	case errors.Is(err, ErrNoSuchNode):
+		return errAnswer(http.StatusNotFound, "no such connection: its node "+node+" is not in the cluster")
+	case errors.Is(err, ErrClusterTimeout):
+		return errAnswer(http.StatusGatewayTimeout, "node "+node+" did not answer within cluster_timeout")
+	case errors.Is(err, ErrClusterTooLarge):
+		return errAnswer(http.StatusRequestEntityTooLarge, "message over the NATS server's max_payload")
+	}
+	return errAnswer(http.StatusBadGateway, err.Error())
 }
 
 // message reads a push's body: the payload, text for text/* and JSON
@@ -58,95 +96,66 @@ func (a *admin) message(w http.ResponseWriter, r *http.Request) (OpCode, []byte,
 	return op, body, true
 }
 
-// sendError answers for an error of Conn.Send.
-func sendError(w http.ResponseWriter, err error) {
+// errAnswer is an error answer: a status and {"error": msg}.
+func errAnswer(status int, msg string) (int, any) {
+	return status, map[string]string{"error": msg}
+}
+
+// sendError is the answer for an error of Conn.Send.
+func sendError(err error) (int, any) {
 	switch {
 	case errors.Is(err, ErrSlowConsumer):
-		writeError(w, http.StatusTooManyRequests, "slow consumer: the connection's outbound queue is full")
+		return errAnswer(http.StatusTooManyRequests, "slow consumer: the connection's outbound queue is full")
 	case errors.Is(err, ErrClosed):
-		writeError(w, http.StatusNotFound, "connection closed")
+		return errAnswer(http.StatusNotFound, "connection closed")
 	case errors.Is(err, loop.ErrInvalidUTF8):
-		writeError(w, http.StatusBadRequest, "text message is not valid UTF-8 (send it as application/octet-stream)")
+		return errAnswer(http.StatusBadRequest, "text message is not valid UTF-8 (send it as application/octet-stream)")
 	case errors.Is(err, ErrMemoryBudget):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "memory budget exhausted: try again later")
+		return errAnswer(http.StatusServiceUnavailable, "memory budget exhausted: try again later")
 	case errors.Is(err, ErrServerClosed):
-		writeError(w, http.StatusServiceUnavailable, "server closed")
-	default:
-		writeError(w, http.StatusInternalServerError, err.Error())
+		return errAnswer(http.StatusServiceUnavailable, "server closed")
 	}
+	return errAnswer(http.StatusInternalServerError, err.Error())
 }
 
-// pushResult is the answer to a push.
-type pushResult struct {
-	Connections int `json:"connections"`      // targeted
-	Sent        int `json:"sent"`             // queued for their clients
-	Slow        int `json:"slow,omitempty"`   // refused by a full outbound queue
-	Closed      int `json:"closed,omitempty"` // closed meanwhile
-	Subscribers int `json:"subscribers,omitempty"`
-}
-
-// POST /v1/connections/{id}/messages: 202, 404, 413, 429.
-func (a *admin) pushConn(w http.ResponseWriter, r *http.Request) {
-	c := a.conn(w, r)
-	if c == nil {
-		return
-	}
-	op, data, ok := a.message(w, r)
-	if !ok {
-		return
-	}
-	if err := c.Send(op, data); err != nil {
-		sendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, pushResult{Connections: 1, Sent: 1})
-}
-
-// POST /v1/users/{user}/messages: 202 with counts; 400 for a text body
-// that is not UTF-8.
-func (a *admin) pushUser(w http.ResponseWriter, r *http.Request) {
-	op, data, ok := a.message(w, r)
-	if !ok {
-		return
-	}
-	conns := a.s.UserConns(r.PathValue("user"), nil)
-	res := pushResult{Connections: len(conns)}
-	for _, c := range conns {
-		switch err := c.Send(op, data); {
-		case err == nil:
-			res.Sent++
-		case errors.Is(err, ErrSlowConsumer):
-			res.Slow++
-		case errors.Is(err, ErrClosed):
-			res.Closed++
-		default:
-			sendError(w, err)
+// reply returns the writer of an operation's answer (a status and a
+// JSON value; none for 204): reply(w)(op(...)).
+func reply(w http.ResponseWriter) func(int, any) {
+	return func(status int, v any) {
+		setRetryAfter(w, status)
+		if v == nil {
+			w.WriteHeader(status)
 			return
 		}
+		writeJSON(w, status, v)
 	}
-	writeJSON(w, http.StatusAccepted, res)
 }
 
-// POST /v1/topics/{topic}/messages: 202 with the subscriber count.
-func (a *admin) pushTopic(w http.ResponseWriter, r *http.Request) {
-	op, data, ok := a.message(w, r)
-	if !ok {
+// setRetryAfter tells the caller of a 503 (memory budget full, cluster
+// unreachable, server closing) when to try again.
+func setRetryAfter(w http.ResponseWriter, status int) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+}
+
+// writeRaw writes an answer another node encoded.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	setRetryAfter(w, status)
+	if len(body) == 0 {
+		w.WriteHeader(status)
 		return
 	}
-	n, err := a.s.Publish(r.PathValue("topic"), op, data)
-	if err != nil {
-		sendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, pushResult{Subscribers: n})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // DELETE /v1/connections/{id}?code=1000&reason=...: 202, the closing
 // handshake has started. The code and reason may also come as JSON.
 func (a *admin) closeConn(w http.ResponseWriter, r *http.Request) {
-	c := a.conn(w, r)
-	if c == nil {
+	t, ok := a.target(w, r)
+	if !ok {
 		return
 	}
 	req := struct {
@@ -171,14 +180,23 @@ func (a *admin) closeConn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "code must be a valid close code and reason at most 123 bytes")
 		return
 	}
-	switch err := c.Close(StatusCode(req.Code), req.Reason); {
-	case errors.Is(err, ErrBadCloseCode), errors.Is(err, loop.ErrInvalidUTF8):
-		writeError(w, http.StatusBadRequest, "code "+strconv.Itoa(req.Code)+" may not be sent, or the reason is not UTF-8")
-	case err != nil:
-		sendError(w, err)
-	default:
-		writeJSON(w, http.StatusAccepted, map[string]string{"id": c.IDString()})
+	if t.c != nil {
+		reply(w)(a.s.opClose(t.c, req.Code, req.Reason))
+		return
 	}
+	body, _ := json.Marshal(closeRequest{ID: t.local, Code: req.Code, Reason: req.Reason})
+	a.remote(w, r, t.node, verbClose, body)
+}
+
+// opClose closes a connection of this node.
+func (s *Server) opClose(c *Conn, code int, reason string) (int, any) {
+	switch err := c.Close(StatusCode(code), reason); {
+	case errors.Is(err, ErrBadCloseCode), errors.Is(err, loop.ErrInvalidUTF8):
+		return errAnswer(http.StatusBadRequest, "code "+strconv.Itoa(code)+" may not be sent, or the reason is not UTF-8")
+	case err != nil:
+		return sendError(err)
+	}
+	return http.StatusAccepted, map[string]string{"id": c.IDString()}
 }
 
 // connJSON is a connection as the API shows it.
@@ -196,9 +214,9 @@ type connJSON struct {
 	Meta        json.RawMessage `json:"meta,omitempty"`
 }
 
-func basicJSON(ci *ConnInfo) connJSON {
+func (s *Server) basicJSON(ci *ConnInfo) connJSON {
 	return connJSON{
-		ID:          strconv.FormatUint(ci.ID, 10),
+		ID:          s.srv.FormatID(ci.ID),
 		RemoteAddr:  ci.Remote.String(),
 		User:        ci.User,
 		Subprotocol: ci.Subprotocol,
@@ -208,18 +226,26 @@ func basicJSON(ci *ConnInfo) connJSON {
 
 // GET /v1/connections/{id}: details, topics and traffic.
 func (a *admin) getConn(w http.ResponseWriter, r *http.Request) {
-	c := a.conn(w, r)
-	if c == nil {
+	t, ok := a.target(w, r)
+	if !ok {
+		return
+	}
+	if t.node != "" {
+		a.remote(w, r, t.node, verbInfo, appendID(t.local, ""))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), infoTimeout)
 	defer cancel()
+	reply(w)(a.s.opInfo(ctx, t.c))
+}
+
+// opInfo describes a connection of this node.
+func (s *Server) opInfo(ctx context.Context, c *Conn) (int, any) {
 	info, err := c.Info(ctx)
 	if err != nil {
-		sendError(w, err)
-		return
+		return sendError(err)
 	}
-	j := basicJSON(&info)
+	j := s.basicJSON(&info)
 	j.Topics = info.Topics
 	if j.Topics == nil {
 		j.Topics = []string{}
@@ -229,17 +255,27 @@ func (a *admin) getConn(w http.ResponseWriter, r *http.Request) {
 	if m, ok := c.Value().(*connMeta); ok {
 		j.Meta = m.meta
 	}
-	writeJSON(w, http.StatusOK, j)
+	return http.StatusOK, j
 }
 
 // maxListLimit bounds a page of GET /v1/connections.
 const maxListLimit = 1000
 
-// GET /v1/connections?user=&topic=&limit=&cursor=: a page of connections
-// and the cursor of the next ("" after the last).
+// listPage is a page of GET /v1/connections. Nodes and NodesMissing are
+// set for a cluster-wide listing.
+type listPage struct {
+	Connections  []connJSON `json:"connections"`
+	NextCursor   string     `json:"next_cursor"`
+	Nodes        int        `json:"nodes,omitempty"`
+	NodesMissing int        `json:"nodes_missing,omitempty"`
+}
+
+// GET /v1/connections?user=&topic=&limit=&cursor=&scope=: a page of
+// connections and the cursor of the next ("" after the last). In a
+// cluster the page is the whole cluster's unless scope=local.
 func (a *admin) listConns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	opts := ListOptions{User: q.Get("user"), Topic: q.Get("topic"), Cursor: q.Get("cursor")}
+	opts := ListOptions{User: q.Get("user"), Topic: q.Get("topic"), Cursor: q.Get("cursor"), Limit: 100}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxListLimit {
@@ -248,50 +284,72 @@ func (a *admin) listConns(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Limit = n
 	}
+	scope := q.Get("scope")
+	if scope != "" && scope != "local" && scope != "cluster" {
+		writeError(w, http.StatusBadRequest, "scope must be local or cluster")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), infoTimeout)
 	defer cancel()
-	page, next, err := a.s.List(ctx, opts)
+	if a.s.cluster != nil && scope != "local" {
+		reply(w)(a.s.listCluster(ctx, opts))
+		return
+	}
+	reply(w)(a.s.listLocal(ctx, opts))
+}
+
+// listLocal is a page of this node's connections.
+func (s *Server) listLocal(ctx context.Context, opts ListOptions) (int, any) {
+	page, next, err := s.List(ctx, opts)
 	switch {
 	case errors.Is(err, ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "bad cursor")
-		return
+		return errAnswer(http.StatusBadRequest, "bad cursor")
 	case err != nil:
-		sendError(w, err)
-		return
+		return sendError(err)
 	}
-	out := struct {
-		Connections []connJSON `json:"connections"`
-		NextCursor  string     `json:"next_cursor"`
-	}{Connections: make([]connJSON, len(page)), NextCursor: next}
+	out := listPage{Connections: make([]connJSON, len(page)), NextCursor: next}
 	for i := range page {
-		out.Connections[i] = basicJSON(&page[i])
+		out.Connections[i] = s.basicJSON(&page[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	return http.StatusOK, out
 }
 
 // PUT /v1/connections/{id}/topics/{topic}: 204.
 func (a *admin) subscribe(w http.ResponseWriter, r *http.Request) {
-	a.topicOp(w, r, (*Conn).Subscribe)
+	a.topicOp(w, r, verbSubscribe, (*Conn).Subscribe)
 }
 
 // DELETE /v1/connections/{id}/topics/{topic}: 204.
 func (a *admin) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	a.topicOp(w, r, (*Conn).Unsubscribe)
+	a.topicOp(w, r, verbUnsubscribe, (*Conn).Unsubscribe)
 }
 
-func (a *admin) topicOp(w http.ResponseWriter, r *http.Request, op func(*Conn, string) error) {
-	c := a.conn(w, r)
-	if c == nil {
+func (a *admin) topicOp(w http.ResponseWriter, r *http.Request, verb byte, op func(*Conn, string) error) {
+	t, ok := a.target(w, r)
+	if !ok {
 		return
 	}
-	switch err := op(c, r.PathValue("topic")); {
-	case errors.Is(err, ErrBadTopic):
-		writeError(w, http.StatusBadRequest, "empty topic")
-	case err != nil:
-		sendError(w, err)
-	default:
-		w.WriteHeader(http.StatusNoContent)
+	topic := r.PathValue("topic")
+	if t.c != nil {
+		reply(w)(opTopic(t.c, topic, op))
+		return
 	}
+	if topic == "" {
+		writeError(w, http.StatusBadRequest, "empty topic")
+		return
+	}
+	a.remote(w, r, t.node, verb, appendID(t.local, topic))
+}
+
+// opTopic subscribes or unsubscribes a connection of this node.
+func opTopic(c *Conn, topic string, op func(*Conn, string) error) (int, any) {
+	switch err := op(c, topic); {
+	case errors.Is(err, ErrBadTopic):
+		return errAnswer(http.StatusBadRequest, "empty topic")
+	case err != nil:
+		return sendError(err)
+	}
+	return http.StatusNoContent, nil
 }
 
 // POST /v1/drain: starts Server.Drain in the background and answers 202

@@ -253,7 +253,7 @@ func (r *connectResult) apply(a *Accept) {
 // other 4xx as 403); any other error is a failure of the hook.
 func (b *backend) connect(p *PendingUpgrade, user string, protos []string) (*connectResult, error) {
 	cr := connectRequest{
-		ID:         strconv.FormatUint(p.ID(), 10),
+		ID:         p.IDString(),
 		RemoteAddr: p.RemoteAddr().String(),
 		Path:       p.Path(),
 		Query:      p.Query(),

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/cluster"
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/loop"
 )
@@ -68,6 +69,9 @@ const (
 	DefaultDrainGrace       = 5 * time.Second
 	DefaultBackendTimeout   = 5 * time.Second
 	DefaultBackendRetries   = 2
+	DefaultClusterName      = cluster.DefaultName
+	DefaultClusterTimeout   = cluster.DefaultTimeout
+	DefaultClusterHeartbeat = cluster.DefaultHeartbeat
 )
 
 // Defaults of the bounds on connections that have not completed the
@@ -330,6 +334,46 @@ type Config struct {
 	// loopback address.
 	AdminToken string `wsgate:"admin_token,secret" help:"bearer token for the admin address; required unless it is loopback"`
 
+	// Cluster (docs/cluster.md). With NATS set the server joins the
+	// cluster of the gateways that use the same NATS servers and
+	// ClusterName: pushes, publishes, broadcasts and the admin API reach
+	// connections on every node. If empty, the server is a single node and
+	// nothing of the cluster runs.
+	NATS []string `wsgate:"nats" help:"NATS server URLs: join the cluster of the gateways using them (empty: a single node)"`
+	// NATSCredentials, NATSNKey, NATSUser and NATSPassword, NATSToken
+	// authenticate to NATS: a credentials file (user JWT and NKey seed),
+	// an NKey seed file, a user and password, a token.
+	NATSCredentials string `wsgate:"nats_creds" help:"NATS credentials file (user JWT and NKey seed)"`
+	NATSNKey        string `wsgate:"nats_nkey" help:"NATS NKey seed file"`
+	NATSUser        string `wsgate:"nats_user" help:"NATS user name (with nats_password)"`
+	NATSPassword    string `wsgate:"nats_password,secret" help:"NATS password"`
+	NATSToken       string `wsgate:"nats_token,secret" help:"NATS authentication token"`
+	// NATSTLSCA is a PEM file of the CAs that sign the NATS servers'
+	// certificates; NATSTLSCert and NATSTLSKey a client certificate, for
+	// servers that verify clients. Use tls:// URLs (or a server that
+	// requires TLS).
+	NATSTLSCA   string `wsgate:"nats_tls_ca" help:"PEM file of the CAs of the NATS servers' certificates"`
+	NATSTLSCert string `wsgate:"nats_tls_cert" help:"PEM client certificate for NATS (with nats_tls_key)"`
+	NATSTLSKey  string `wsgate:"nats_tls_key" help:"PEM private key of nats_tls_cert"`
+	// NodeID names this gateway in the cluster: 1 to 64 bytes of A-Z a-z
+	// 0-9 _ -. A boot token is added to it, so connection IDs of a
+	// restarted node never repeat. If empty, the host name and process ID.
+	NodeID string `wsgate:"node_id" help:"this gateway's name in the cluster (default: host name and process id)"`
+	// ClusterName separates clusters sharing NATS servers (same rules as
+	// NodeID). If empty, DefaultClusterName ("default").
+	ClusterName string `wsgate:"cluster_name" help:"the cluster's name: gateways on the same NATS form one cluster per name"`
+	// ClusterTimeout bounds a request to another node (a push to one of
+	// its connections, say) and the wait for every node's answer. If
+	// zero, DefaultClusterTimeout (2s).
+	ClusterTimeout time.Duration `wsgate:"cluster_timeout" help:"deadline of a request to another node and of cluster-wide answers"`
+	// ClusterHeartbeat is how often a node announces itself; the others
+	// forget a node silent for three. If zero, DefaultClusterHeartbeat (1s).
+	ClusterHeartbeat time.Duration `wsgate:"cluster_heartbeat" help:"how often a node announces itself; one silent for three is gone"`
+	// ClusterReadyCheck makes /readyz answer 503 while NATS is
+	// unreachable. If false it answers 200 with a note: a NATS outage then
+	// does not take every gateway out of the balancer.
+	ClusterReadyCheck bool `wsgate:"cluster_ready_check" help:"/readyz answers 503 while NATS is unreachable (default: 200 with a note)"`
+
 	// Logger receives the server's logs: at debug level one line per
 	// connection opened and closed, never one per message. If nil, logs
 	// are discarded.
@@ -424,6 +468,11 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.BackendTimeout, DefaultBackendTimeout)
 	def(&c.DrainWindow, DefaultDrainWindow)
 	def(&c.DrainGrace, DefaultDrainGrace)
+	if c.ClusterName == "" {
+		c.ClusterName = DefaultClusterName
+	}
+	def(&c.ClusterTimeout, DefaultClusterTimeout)
+	def(&c.ClusterHeartbeat, DefaultClusterHeartbeat)
 	return c, c.check()
 }
 
@@ -450,6 +499,7 @@ func (c *Config) check() error {
 		{"HandshakeTimeout", c.HandshakeTimeout}, {"PongTimeout", c.PongTimeout}, {"CloseTimeout", c.CloseTimeout},
 		{"TimerTick", c.TimerTick}, {"IdleTimeout", c.IdleTimeout}, {"MaxLifetime", c.MaxLifetime},
 		{"BackendTimeout", c.BackendTimeout}, {"DrainWindow", c.DrainWindow}, {"DrainGrace", c.DrainGrace},
+		{"ClusterTimeout", c.ClusterTimeout}, {"ClusterHeartbeat", c.ClusterHeartbeat},
 	} {
 		if f.v < 0 {
 			return badField(f.name, "must not be negative")
@@ -512,6 +562,9 @@ func (c *Config) check() error {
 		if h == "" || strings.ContainsAny(h, " :\r\n") {
 			return badField("BackendHeaders", "bad header name "+h)
 		}
+	}
+	if err := c.checkCluster(); err != nil {
+		return err
 	}
 	if c.Admin != "" {
 		host, _, err := net.SplitHostPort(c.Admin)

@@ -64,6 +64,14 @@ var (
 	descMemPauses   = desc("memory_pauses_total", "Times a connection's reads paused because a frame did not fit the memory budget.")
 	descMemRefusals = desc("memory_refusals_total", "Messages refused by the memory budget: send and publish (ErrMemoryBudget), delivery (dropped for a subscriber).", "what")
 	descConnBytes   = desc("connection_bytes", "Memory per connection: fixed (an estimate, not charged), variable (charged bytes per WebSocket connection), variable_max (the most one connection holds that closing it would free).", "part")
+
+	// The cluster's (Config.NATS), only with one.
+	descClusterConnected  = desc("cluster_connected", "1 while the node is connected to NATS: 0 means pushes to other nodes answer 503.")
+	descClusterNodes      = desc("cluster_nodes", "Nodes of the cluster this one has heard from recently, itself included.")
+	descClusterSubs       = desc("cluster_subscriptions", "NATS subscriptions for topics with a local subscriber and users with a local connection.")
+	descClusterMessages   = desc("cluster_messages_total", "NATS messages by direction (out: sent by this node).", "direction")
+	descClusterErrors     = desc("cluster_errors_total", "Cluster calls that failed or messages lost, by reason: unavailable (NATS unreachable), timeout, slow_consumer (inbound queue full), undecodable, busy, subscribe.", "reason")
+	descClusterReconnects = desc("cluster_reconnects_total", "Reconnections to NATS after a disconnection.")
 )
 
 var allDescs = []*prometheus.Desc{
@@ -75,10 +83,19 @@ var allDescs = []*prometheus.Desc{
 	descMemBudget, descMemCharged, descMemSheds, descMemPauses, descMemRefusals, descConnBytes,
 }
 
+var clusterDescs = []*prometheus.Desc{
+	descClusterConnected, descClusterNodes, descClusterSubs, descClusterMessages, descClusterErrors, descClusterReconnects,
+}
+
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
+	}
+	if c.s.cluster != nil {
+		for _, d := range clusterDescs {
+			ch <- d
+		}
 	}
 	if b := c.s.backend; b != nil {
 		b.requests.Describe(ch)
@@ -170,11 +187,42 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descRefusals, h.refusals[i].Load(), refusalNames[i])
 		}
 	}
+	c.collectCluster(ch)
 	if b := c.s.backend; b != nil {
 		counter(descDisconnectsDrop, b.dropped.Load())
 		b.requests.Collect(ch)
 		b.latency.Collect(ch)
 	}
+}
+
+// collectCluster adds the cluster's metrics.
+func (c *collector) collectCluster(ch chan<- prometheus.Metric) {
+	if c.s.cluster == nil {
+		return
+	}
+	st := c.s.ClusterStats()
+	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	connected := int64(0)
+	if st.Connected {
+		connected = 1
+	}
+	gauge(descClusterConnected, connected)
+	gauge(descClusterNodes, int64(st.Nodes))
+	gauge(descClusterSubs, int64(st.Subscriptions))
+	counter(descClusterMessages, st.Published, "out")
+	counter(descClusterMessages, st.Received, "in")
+	counter(descClusterErrors, st.Unavailable, "unavailable")
+	counter(descClusterErrors, st.Timeouts, "timeout")
+	counter(descClusterErrors, st.SlowConsumer, "slow_consumer")
+	counter(descClusterErrors, st.Undecodable, "undecodable")
+	counter(descClusterErrors, st.Busy, "busy")
+	counter(descClusterErrors, st.SubErrors, "subscribe")
+	counter(descClusterReconnects, st.Reconnects)
 }
 
 // Collector returns the server's Prometheus metrics, to register in a

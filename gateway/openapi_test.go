@@ -330,12 +330,18 @@ func TestOpenAPIContract(t *testing.T) {
 		wg.Wait()
 	}
 
+	// A single node lists itself, not connected to any NATS.
+	c.do(call{method: "GET", path: "/v1/cluster", want: 200})
+
 	// Drain last: it closes every client.
 	c.do(call{method: "POST", path: "/v1/drain", want: 202})
 	c.do(call{method: "POST", path: "/v1/drain", want: 409})
 
 	// Every documented status was reached, but those no test can cause.
-	unreachable := map[string]bool{"500": true, "503": true}
+	// 502 and 504 come from another node of a cluster (an answer this one
+	// cannot read, none within cluster_timeout); TestOpenAPIContractCluster
+	// covers the cluster's other answers.
+	unreachable := map[string]bool{"500": true, "502": true, "503": true, "504": true}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			key := method + " " + path

@@ -80,9 +80,10 @@ type Server struct {
 	cfg     Config
 	srv     *loop.Server
 	gate    *gate
-	hook    *gateHook // nil without an admission policy
-	backend *backend  // nil without Config.Backend
-	admin   *admin    // nil without Config.Admin
+	hook    *gateHook       // nil without an admission policy
+	backend *backend        // nil without Config.Backend
+	admin   *admin          // nil without Config.Admin
+	cluster *gatewayCluster // nil without Config.NATS (cluster.go)
 }
 
 // NewServer checks cfg, fills in its defaults and returns a server that
@@ -109,6 +110,9 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	}
 	jwt, err := newJWTVerifier(&cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := cfg.checkClusterFiles(); err != nil {
 		return nil, err
 	}
 	if cfg.Backend != "" {
@@ -217,7 +221,14 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	if err := s.startCluster(); err != nil {
+		if s.admin != nil {
+			_ = s.admin.shutdown(context.Background())
+		}
+		return err
+	}
 	if err := s.srv.Start(); err != nil {
+		s.stopCluster(context.Background())
 		if s.admin != nil {
 			_ = s.admin.shutdown(context.Background())
 		}
@@ -262,6 +273,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.backend.msgCancel() // replies could not reach the clients anyway
 	}
 	err := s.srv.Shutdown(ctx)
+	s.stopCluster(ctx)
 	s.releasePools()
 	if s.backend != nil {
 		s.backend.shutdown(ctx)
@@ -282,9 +294,12 @@ func BuffersInUse() int64 { return loop.BuffersInUse() }
 // Publish sends a message to every subscriber of topic (see
 // Conn.Subscribe), encoding it once, and returns how many subscribers it
 // was handed to. Deliveries and slow-consumer drops are counted in Stats.
+// In a cluster it reaches every node's subscribers, and counts this
+// node's (see publishCluster).
 // While the memory budget is exhausted it returns ErrMemoryBudget.
 func (s *Server) Publish(topic string, op OpCode, data []byte) (int, error) {
-	return s.srv.Publish(topic, op, data)
+	n, err := s.srv.Publish(topic, op, data)
+	return n, s.publishCluster(err, kindTopic, topic, op, data)
 }
 
 // Subscribers returns the number of connections subscribed to topic.
@@ -292,8 +307,11 @@ func (s *Server) Subscribers(topic string) int { return s.srv.Subscribers(topic)
 
 // Broadcast sends a message to every open connection and returns how many
 // it was handed to.
+// In a cluster it reaches every node's connections, and counts this
+// node's.
 func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
-	return s.srv.Broadcast(op, data)
+	n, err := s.srv.Broadcast(op, data)
+	return n, s.publishCluster(err, kindAll, "", op, data)
 }
 
 // Lookup returns the open connection with the given ID, or nil.

@@ -3,7 +3,6 @@ package loop
 import (
 	"errors"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,8 +133,9 @@ type frameState struct {
 // ID returns the connection's identifier, unique within the process.
 func (c *Conn) ID() uint64 { return c.id }
 
-// IDString returns ID in decimal.
-func (c *Conn) IDString() string { return strconv.FormatUint(c.id, 10) }
+// IDString returns ID in decimal, after the node's prefix in a cluster
+// (see Server.SetIDPrefix).
+func (c *Conn) IDString() string { return c.loop.srv.FormatID(c.id) }
 
 // connExt is the part of a connection that most connections never need:
 // allocated on first use, so that an idle connection does not carry it.

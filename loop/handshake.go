@@ -133,10 +133,7 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 			case bytes.Equal(path, pathHealthz):
 				return l.serve(c, s.healthResp)
 			case bytes.Equal(path, pathReadyz):
-				if s.draining.Load() {
-					return l.serve(c, s.notReadyResp)
-				}
-				return l.serve(c, s.readyResp)
+				return l.serve(c, s.readyResponse())
 			case len(path) == 1 && path[0] == '/' && s.demoResp != nil:
 				return l.serve(c, s.demoResp)
 			}

@@ -118,6 +118,7 @@ type Server struct {
 	users     userIndex
 	admission admission
 	mem       *memBudget // nil without Options.MemoryBudget
+	cluster   clusterHooks // observer.go
 
 	// Built once: shared, read-only responses.
 	wsPath       []byte

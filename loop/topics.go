@@ -26,8 +26,9 @@ var ErrBadTopic = errors.New("loop: empty topic name")
 var ErrBadCursor = errors.New("loop: bad list cursor")
 
 type topicRegistry struct {
-	mu     sync.RWMutex
-	topics map[string]*topic
+	mu       sync.RWMutex
+	topics   map[string]*topic
+	observer Observer // nil without a cluster; set before Start (observer.go)
 }
 
 // topic is a registry entry, guarded by topicRegistry.mu. loops routes
@@ -82,6 +83,9 @@ func (r *topicRegistry) acquire(name string, idx int) *topic {
 		}
 		t = &topic{name: name}
 		r.topics[name] = t
+		if r.observer != nil {
+			r.observer.TopicInterest(name, true)
+		}
 	}
 	for len(t.loops) <= idx {
 		t.loops = append(t.loops, 0)
@@ -108,6 +112,9 @@ func (r *topicRegistry) release(t *topic, idx int, made bool) {
 	}
 	if t.routes == 0 && r.topics[t.name] == t {
 		delete(r.topics, t.name)
+		if r.observer != nil {
+			r.observer.TopicInterest(t.name, false)
+		}
 	}
 	r.mu.Unlock()
 }

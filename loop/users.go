@@ -12,8 +12,9 @@ import (
 const userShards = 64
 
 type userIndex struct {
-	seed   maphash.Seed
-	shards [userShards]struct {
+	seed     maphash.Seed
+	observer Observer // nil without a cluster; set before Start (observer.go)
+	shards   [userShards]struct {
 		mu    sync.Mutex
 		users map[string][]*Conn
 		_     [40]byte
@@ -31,7 +32,11 @@ func (u *userIndex) add(c *Conn) {
 	if sh.users == nil {
 		sh.users = make(map[string][]*Conn)
 	}
-	sh.users[user] = append(sh.users[user], c)
+	list := sh.users[user]
+	if len(list) == 0 && u.observer != nil {
+		u.observer.UserInterest(user, true)
+	}
+	sh.users[user] = append(list, c)
 	sh.mu.Unlock()
 }
 
@@ -50,6 +55,9 @@ func (u *userIndex) del(c *Conn) {
 	}
 	if len(list) == 0 {
 		delete(sh.users, user)
+		if u.observer != nil {
+			u.observer.UserInterest(user, false)
+		}
 	} else {
 		sh.users[user] = list
 	}

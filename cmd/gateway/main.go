@@ -141,6 +141,9 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	if eff.Backend != "" {
 		log.Info("backend", "url", eff.Backend, "timeout", eff.BackendTimeout.String(), "fail_open", eff.BackendFailOpen)
 	}
+	if node := srv.NodeName(); node != "" {
+		log.Info("cluster", "name", eff.ClusterName, "node", node, "nats", len(eff.NATS))
+	}
 	if eff.DemoPage {
 		log.Info("demo page", "url", fmt.Sprintf("http://localhost:%d/", port(srv)))
 	}

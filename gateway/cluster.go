@@ -1,0 +1,409 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/cluster"
+	"github.com/wsgate/wsgate/loop"
+)
+
+// The gateway's member of a cluster (Config.NATS; docs/cluster.md): the
+// cluster.Local that delivers what other nodes send, and the routes that
+// serve their requests about this node's connections with the same
+// operations, and the same answers, as the admin API's.
+
+// Errors of cluster calls, for errors.Is.
+var (
+	// ErrClusterUnavailable: NATS is unreachable, so the call reached this
+	// node's connections only (Publish, Broadcast, SendUser) or nothing
+	// (SendTo a connection of another node).
+	ErrClusterUnavailable = cluster.ErrUnavailable
+	// ErrClusterTimeout: the node asked did not answer within
+	// Config.ClusterTimeout.
+	ErrClusterTimeout = cluster.ErrTimeout
+	// ErrNoSuchNode: the node a connection ID names is not in the
+	// cluster (it is gone, and its connections with it).
+	ErrNoSuchNode = cluster.ErrNoNode
+	// ErrClusterTooLarge: the message is over the NATS servers'
+	// max_payload; it reached this node's connections only.
+	ErrClusterTooLarge = cluster.ErrTooLarge
+)
+
+// NodeInfo describes a node of the cluster (Server.Nodes).
+type NodeInfo = cluster.NodeInfo
+
+// ClusterStats is a snapshot of the cluster counters (Server.ClusterStats).
+type ClusterStats = cluster.Stats
+
+// Verbs of the requests a node serves for the others (cluster.Route). A
+// later feature adds its own; the numbers are the wire's and never change
+// meaning.
+const (
+	verbSend        byte = 1 // [op][id: 8 bytes BE][payload] → 202 pushResult
+	verbClose       byte = 2 // JSON closeRequest → 202
+	verbSubscribe   byte = 3 // [id: 8 bytes][topic] → 204
+	verbUnsubscribe byte = 4 // [id: 8 bytes][topic] → 204
+	verbInfo        byte = 5 // [id: 8 bytes] → 200 connJSON
+	verbList        byte = 6 // JSON listRequest → 200 listPage (scatter)
+)
+
+type gatewayCluster struct {
+	s    *Server
+	node *cluster.Node
+	// started is node for onState, which NATS's client may call before
+	// startCluster has set node.
+	started atomic.Pointer[cluster.Node]
+}
+
+// startCluster joins the cluster if Config.NATS is set. It runs before the
+// event loops start, so that every connection has its cluster ID and
+// every interest change reaches the node.
+func (s *Server) startCluster() error {
+	if len(s.cfg.NATS) == 0 {
+		return nil
+	}
+	id := s.cfg.NodeID
+	if id == "" {
+		id = cluster.DefaultNodeID()
+	}
+	g := &gatewayCluster{s: s}
+	g.onState(false)
+	node, err := cluster.Start(cluster.Config{
+		URLs:        s.cfg.NATS,
+		Name:        s.cfg.ClusterName,
+		NodeID:      id,
+		Options:     s.cfg.natsOptions(),
+		Timeout:     s.cfg.ClusterTimeout,
+		Heartbeat:   s.cfg.ClusterHeartbeat,
+		Local:       g,
+		Routes:      g.routes(),
+		OnConnected: g.onState,
+		Logger:      s.gate.log,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: cluster: %w", err)
+	}
+	g.node = node
+	g.started.Store(node)
+	if node.Connected() {
+		g.checkPayload(node)
+	}
+	s.srv.SetObserver(node)
+	s.srv.SetIDPrefix(node.Name() + "-")
+	s.cluster = g
+	return nil
+}
+
+// stopCluster leaves the cluster, once the connections are gone.
+func (s *Server) stopCluster(ctx context.Context) {
+	if s.cluster != nil {
+		_ = s.cluster.node.Close(ctx)
+	}
+}
+
+// onState sets /readyz by the NATS connection's state.
+func (g *gatewayCluster) onState(connected bool) {
+	if connected {
+		g.s.srv.SetReadiness(true, "")
+		g.checkPayload(g.started.Load())
+		return
+	}
+	if g.s.cfg.ClusterReadyCheck {
+		g.s.srv.SetReadiness(false, "cluster: NATS unreachable")
+	} else {
+		g.s.srv.SetReadiness(true, "ready; cluster: NATS unreachable, pushes to other nodes fail")
+	}
+}
+
+// checkPayload warns when NATS cannot carry the largest message.
+func (g *gatewayCluster) checkPayload(n *cluster.Node) {
+	if n != nil && n.MaxPayload() > 0 && n.MaxPayload() < int64(g.s.cfg.MaxMessageSize)+1024 {
+		g.s.gate.log.Warn("cluster: the NATS server's max_payload is under max_message: larger pushes reach this node only",
+			"max_payload", n.MaxPayload(), "max_message", g.s.cfg.MaxMessageSize)
+	}
+}
+
+// cluster.Local.
+
+func (g *gatewayCluster) DeliverTopic(topic string, op byte, payload []byte) cluster.Delivery {
+	n, err := g.s.srv.Publish(topic, OpCode(op), payload)
+	if err != nil {
+		return cluster.Delivery{}
+	}
+	return cluster.Delivery{Connections: n, Sent: n}
+}
+
+func (g *gatewayCluster) DeliverUser(user string, op byte, payload []byte) cluster.Delivery {
+	d, _ := g.s.sendLocalUser(user, OpCode(op), payload)
+	return d
+}
+
+func (g *gatewayCluster) DeliverAll(op byte, payload []byte) cluster.Delivery {
+	n, err := g.s.srv.Broadcast(OpCode(op), payload)
+	if err != nil {
+		return cluster.Delivery{}
+	}
+	return cluster.Delivery{Connections: n, Sent: n}
+}
+
+func (g *gatewayCluster) HasTopic(topic string) bool { return g.s.srv.HasTopic(topic) }
+func (g *gatewayCluster) HasUser(user string) bool   { return g.s.srv.HasUser(user) }
+
+func (g *gatewayCluster) Status() cluster.Status {
+	return cluster.Status{Connections: g.s.srv.WSConns(), Draining: g.s.srv.Draining()}
+}
+
+// sendLocalUser sends to every connection of user on this node.
+func (s *Server) sendLocalUser(user string, op OpCode, data []byte) (cluster.Delivery, error) {
+	conns := s.srv.UserConns(user, nil)
+	d := cluster.Delivery{Connections: len(conns)}
+	for _, c := range conns {
+		switch err := c.Send(op, data); {
+		case err == nil:
+			d.Sent++
+		case errors.Is(err, ErrSlowConsumer):
+			d.Slow++
+		case errors.Is(err, ErrClosed):
+			d.Closed++
+		default:
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+// checkPayload refuses what Conn.Send would refuse, before anything is
+// sent anywhere.
+func checkPayload(op OpCode, data []byte) error {
+	switch {
+	case op != OpText && op != OpBinary:
+		return loop.ErrBadOpCode
+	case op == OpText && !utf8.Valid(data):
+		return loop.ErrInvalidUTF8
+	}
+	return nil
+}
+
+// Library API.
+
+// SendUser sends a message to every connection of user, on every node of
+// the cluster, and returns how many this node's were. Without a cluster
+// it is a loop over UserConns. With one, it returns
+// ErrClusterUnavailable when NATS is unreachable: this node's connections
+// got the message, the other nodes' did not.
+func (s *Server) SendUser(user string, op OpCode, data []byte) (int, error) {
+	if err := checkPayload(op, data); err != nil {
+		return 0, err
+	}
+	d, err := s.sendLocalUser(user, op, data)
+	if err != nil || s.cluster == nil {
+		return d.Sent, err
+	}
+	return d.Sent, s.cluster.node.PublishUser(user, byte(op), data)
+}
+
+// SendTo sends a message to the connection with the given ID (as
+// Conn.IDString writes it), on whichever node of the cluster holds it. It
+// returns ErrClosed if there is no such connection, ErrSlowConsumer if
+// its outbound queue is full, ErrClusterUnavailable, ErrClusterTimeout or
+// ErrNoSuchNode when the node that holds it cannot be asked.
+func (s *Server) SendTo(ctx context.Context, id string, op OpCode, data []byte) error {
+	node, local, ok := s.parseConnID(id)
+	if !ok {
+		return ErrClosed
+	}
+	if node == "" {
+		c := s.srv.Lookup(local)
+		if c == nil {
+			return ErrClosed
+		}
+		return c.Send(op, data)
+	}
+	if err := checkPayload(op, data); err != nil {
+		return err
+	}
+	ans, err := s.cluster.node.Request(ctx, node, verbSend, appendSend(op, local, data))
+	if err != nil {
+		return err
+	}
+	switch ans.Status {
+	case 202:
+		return nil
+	case 404:
+		return ErrClosed
+	case 429:
+		return ErrSlowConsumer
+	}
+	return errors.New("gateway: the connection's node answered " + strconv.Itoa(ans.Status) + ": " + string(ans.Body))
+}
+
+// Nodes returns the nodes of the cluster, this one included (alone
+// without a cluster), sorted by name.
+func (s *Server) Nodes() []NodeInfo {
+	if s.cluster != nil {
+		return s.cluster.node.Nodes()
+	}
+	return []NodeInfo{{Connections: s.srv.WSConns(), Draining: s.srv.Draining(), Self: true}}
+}
+
+// ClusterStats returns the cluster's counters; the zero Stats without a
+// cluster.
+func (s *Server) ClusterStats() ClusterStats {
+	if s.cluster == nil {
+		return ClusterStats{}
+	}
+	return s.cluster.node.Stats()
+}
+
+// NodeName returns this node's name in the cluster, "" without one.
+func (s *Server) NodeName() string {
+	if s.cluster == nil {
+		return ""
+	}
+	return s.cluster.node.Name()
+}
+
+// parseConnID reads a connection ID: a decimal ID of this node, or a
+// cluster ID, whose node is "" when it is this one.
+func (s *Server) parseConnID(id string) (node string, local uint64, ok bool) {
+	if v, err := strconv.ParseUint(id, 10, 64); err == nil {
+		return "", v, true
+	}
+	if s.cluster == nil {
+		return "", 0, false
+	}
+	node, local, err := cluster.SplitConnID(id)
+	if err != nil {
+		return "", 0, false
+	}
+	if node == s.cluster.node.Name() {
+		node = ""
+	}
+	return node, local, true
+}
+
+// Request bodies.
+
+func appendSend(op OpCode, id uint64, data []byte) []byte {
+	b := make([]byte, 9, 9+len(data))
+	b[0] = byte(op)
+	binary.BigEndian.PutUint64(b[1:], id)
+	return append(b, data...)
+}
+
+func appendID(id uint64, tail string) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(tail)), id)
+	return append(b, tail...)
+}
+
+type closeRequest struct {
+	ID     uint64 `json:"id"`
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// routes are the requests this node serves for the others.
+func (g *gatewayCluster) routes() []cluster.Route {
+	s := g.s
+	byID := func(body []byte, min int) (*Conn, []byte, bool) {
+		if len(body) < min {
+			return nil, nil, false
+		}
+		off := min - 8
+		return s.srv.Lookup(binary.BigEndian.Uint64(body[off:])), body[min:], true
+	}
+	return []cluster.Route{
+		{Verb: verbSend, Name: "send", Serve: func(_ context.Context, body []byte) (int, []byte) {
+			c, payload, ok := byID(body, 9)
+			if !ok {
+				return jsonAnswer(errAnswer(400, "bad request"))
+			}
+			if c == nil {
+				return jsonAnswer(errAnswer(404, "no such connection"))
+			}
+			return jsonAnswer(s.opSend(c, OpCode(body[0]), payload))
+		}},
+		{Verb: verbClose, Name: "close", Serve: func(_ context.Context, body []byte) (int, []byte) {
+			var req closeRequest
+			if err := json.Unmarshal(body, &req); err != nil || req.Code < 1000 || req.Code > 4999 || len(req.Reason) > 123 {
+				return jsonAnswer(errAnswer(400, "bad request"))
+			}
+			c := s.srv.Lookup(req.ID)
+			if c == nil {
+				return jsonAnswer(errAnswer(404, "no such connection"))
+			}
+			return jsonAnswer(s.opClose(c, req.Code, req.Reason))
+		}},
+		{Verb: verbSubscribe, Name: "subscribe", Serve: g.topicRoute(byID, (*Conn).Subscribe)},
+		{Verb: verbUnsubscribe, Name: "unsubscribe", Serve: g.topicRoute(byID, (*Conn).Unsubscribe)},
+		{Verb: verbInfo, Name: "info", Blocking: true, Serve: func(ctx context.Context, body []byte) (int, []byte) {
+			c, _, ok := byID(body, 8)
+			if !ok {
+				return jsonAnswer(errAnswer(400, "bad request"))
+			}
+			if c == nil {
+				return jsonAnswer(errAnswer(404, "no such connection"))
+			}
+			return jsonAnswer(s.opInfo(ctx, c))
+		}},
+		{Verb: verbList, Name: "list", Blocking: true, Serve: func(ctx context.Context, body []byte) (int, []byte) {
+			var req listRequest
+			if err := json.Unmarshal(body, &req); err != nil {
+				return jsonAnswer(errAnswer(400, "bad request"))
+			}
+			return jsonAnswer(s.listForCluster(ctx, &req))
+		}},
+	}
+}
+
+func (g *gatewayCluster) topicRoute(byID func([]byte, int) (*Conn, []byte, bool), op func(*Conn, string) error) func(context.Context, []byte) (int, []byte) {
+	return func(_ context.Context, body []byte) (int, []byte) {
+		c, topic, ok := byID(body, 8)
+		if !ok {
+			return jsonAnswer(errAnswer(400, "bad request"))
+		}
+		if c == nil {
+			return jsonAnswer(errAnswer(404, "no such connection"))
+		}
+		return jsonAnswer(opTopic(c, string(topic), op))
+	}
+}
+
+// jsonAnswer encodes an operation's answer for the wire.
+func jsonAnswer(status int, v any) (int, []byte) {
+	if v == nil {
+		return status, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 500, []byte(`{"error":"encoding the answer"}`)
+	}
+	return status, append(b, '\n')
+}
+
+// What publishCluster sends.
+const (
+	kindTopic = iota
+	kindAll
+)
+
+// publishCluster sends a message that went to this node's subscribers
+// (err is that delivery's) to the other nodes too. It returns err, or
+// ErrClusterUnavailable when NATS is unreachable: this node's subscribers
+// got it, the other nodes' did not.
+func (s *Server) publishCluster(err error, kind int, topic string, op OpCode, data []byte) error {
+	if err != nil || s.cluster == nil {
+		return err
+	}
+	if kind == kindAll {
+		return s.cluster.node.Broadcast(byte(op), data)
+	}
+	return s.cluster.node.PublishTopic(topic, byte(op), data)
+}
