@@ -117,7 +117,7 @@ type Server struct {
 	topics    topicRegistry
 	users     userIndex
 	admission admission
-	mem       *memBudget // nil without Options.MemoryBudget
+	mem       *memBudget   // nil without Options.MemoryBudget
 	cluster   clusterHooks // observer.go
 
 	// Built once: shared, read-only responses.
