@@ -164,3 +164,42 @@ func AppendHandshakeError(dst []byte, err error, extra []byte) []byte {
 	dst = append(dst, reason...)
 	return append(dst, '\n')
 }
+
+// AppendField appends the header field "name: value\r\n" (RFC 9110 §5),
+// for the extra lines of AppendHTTPResponse and AppendHandshakeError. A
+// CR, LF or other control character in value becomes a space, as
+// net/http's Header.Write does, so that no value can end the header block;
+// a name that is not a token (RFC 9110 §5.6.2) is dropped with its value.
+func AppendField(dst []byte, name, value string) []byte {
+	if name == "" {
+		return dst
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTchar(name[i]) {
+			return dst
+		}
+	}
+	dst = append(dst, name...)
+	dst = append(dst, ": "...)
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		if c < ' ' && c != '\t' || c == 0x7f {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// isTchar reports whether c may appear in a token (RFC 9110 §5.6.2).
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}

@@ -18,13 +18,8 @@ const maxListLines = 4
 //
 // The zero value is ready to use; Reset prepares it for another request.
 type Request struct {
-	// Parse state.
-	lines lineScanner
-	start int32 // offset of the request line, after ignored empty lines
-	hdrs  int32 // offset of the first header line
-	n     int32 // length of the whole block; nonzero once parsed
-	err   *HandshakeError
-	buf   []byte
+	head // parse state (head.go)
+	err  *HandshakeError
 
 	// Request line.
 	method, uri  span
@@ -65,12 +60,11 @@ func (r *Request) Parse(buf []byte, maxBytes int) (n int, err error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	if r.n > 0 {
-		if len(buf) < int(r.n) {
+	if n, done := r.resume(buf); done {
+		if n == 0 {
 			return 0, ErrHandshakeMalformed
 		}
-		r.buf = buf
-		return int(r.n), nil
+		return n, nil
 	}
 	// parse returns *HandshakeError; only a non-nil one becomes an error,
 	// so that success returns a nil interface rather than a typed nil.
@@ -84,38 +78,25 @@ func (r *Request) Parse(buf []byte, maxBytes int) (n int, err error) {
 
 func (r *Request) parse(buf []byte, limit int) (int, *HandshakeError) {
 	for {
-		pos := r.lines.pos
-		line, st := r.lines.next(buf, limit)
-		switch st {
-		case lineMore:
-			return 0, nil
-		case lineTooLarge:
-			return 0, ErrHeaderTooLarge
-		case lineShrunk:
-			return 0, ErrHandshakeMalformed
-		}
-		if !r.method.isSet() {
-			if len(line) == 0 {
-				// RFC 9112 §2.2: ignore empty lines before the request line.
-				continue
-			}
-			r.start = pos
+		line, s := r.next(buf, limit, true)
+		switch s {
+		case stepStart:
 			if !r.parseRequestLine(buf, line) {
 				return 0, ErrHandshakeMalformed
 			}
 			if r.major < 1 || r.major == 1 && r.minor < 1 {
 				return 0, ErrHandshakeBadHTTPVersion
 			}
-			r.hdrs = r.lines.pos
-			continue
-		}
-		if len(line) == 0 {
-			r.n = r.lines.pos
-			r.buf = buf
-			return int(r.n), nil
-		}
-		if !r.parseHeader(buf, line) {
+		case stepHeader:
+			if !r.parseHeader(buf, line) {
+				return 0, ErrHandshakeMalformed
+			}
+		case stepTooLarge:
+			return 0, ErrHeaderTooLarge
+		case stepMalformed:
 			return 0, ErrHandshakeMalformed
+		default: // stepMore, stepDone
+			return int(r.n), nil
 		}
 	}
 }

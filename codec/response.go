@@ -17,12 +17,8 @@ var (
 // client's side of the opening handshake. It works like Request: offsets
 // into the caller's buffer, zero value ready, Reset to reuse.
 type Response struct {
-	// Parse state.
-	lines lineScanner
-	hdrs  int32 // offset of the first header line
-	n     int32 // length of the whole block; nonzero once parsed
-	err   error
-	buf   []byte
+	head // parse state (head.go)
+	err  error
 
 	// Status line.
 	status       uint16
@@ -51,37 +47,24 @@ func (r *Response) Parse(buf []byte, maxBytes int) (n int, err error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	if r.n > 0 {
-		if len(buf) < int(r.n) {
+	if n, done := r.resume(buf); done {
+		if n == 0 {
 			return 0, ErrResponseMalformed
 		}
-		r.buf = buf
-		return int(r.n), nil
+		return n, nil
 	}
 	limit := clampMax(maxBytes)
 	for {
-		line, st := r.lines.next(buf, limit)
-		switch st {
-		case lineMore:
-			return 0, nil
-		case lineTooLarge:
-			r.err = ErrResponseTooLarge
-			return 0, r.err
-		case lineShrunk:
-			r.err = ErrResponseMalformed
-			return 0, r.err
-		}
-		var ok bool
-		switch {
-		case r.status == 0:
+		line, s := r.next(buf, limit, false)
+		ok := true
+		switch s {
+		case stepStart:
 			ok = r.parseStatusLine(line)
-			r.hdrs = r.lines.pos
-		case len(line) == 0:
-			r.n = r.lines.pos
-			r.buf = buf
-			return int(r.n), nil
-		default:
+		case stepHeader:
 			ok = r.parseHeader(buf, line)
+		default:
+			n, r.err = r.stop(s, ErrResponseTooLarge, ErrResponseMalformed)
+			return n, r.err
 		}
 		if !ok {
 			r.err = ErrResponseMalformed

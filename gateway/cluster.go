@@ -79,7 +79,7 @@ func (s *Server) startCluster() error {
 		URLs:        s.cfg.NATS,
 		Name:        s.cfg.ClusterName,
 		NodeID:      id,
-		Options:     s.cfg.natsOptions(),
+		Options:     natsOptions(&s.cfg),
 		Timeout:     s.cfg.ClusterTimeout,
 		Heartbeat:   s.cfg.ClusterHeartbeat,
 		Local:       g,
@@ -111,14 +111,14 @@ func (s *Server) stopCluster(ctx context.Context) {
 // onState sets /readyz by the NATS connection's state.
 func (g *gatewayCluster) onState(connected bool) {
 	if connected {
-		g.s.srv.SetReadiness(true, "")
+		g.s.setReadiness(true, "")
 		g.checkPayload(g.started.Load())
 		return
 	}
 	if g.s.cfg.ClusterReadyCheck {
-		g.s.srv.SetReadiness(false, "cluster: NATS unreachable")
+		g.s.setReadiness(false, "cluster: NATS unreachable")
 	} else {
-		g.s.srv.SetReadiness(true, "ready; cluster: NATS unreachable, pushes to other nodes fail")
+		g.s.setReadiness(true, "ready; cluster: NATS unreachable, pushes to other nodes fail")
 	}
 }
 

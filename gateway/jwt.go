@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -130,14 +131,14 @@ const protocolTokenPrefix = "bearer."
 // token query parameter, or a "bearer.TOKEN" subprotocol entry, in that
 // order. It runs on the loop; the result is a copy.
 func requestToken(r *Request) (string, uint8) {
-	if h := r.Header("Authorization"); len(h) > 7 && asciiEqualFold(h[:7], "bearer ") {
+	if h := r.Header("Authorization"); len(h) > 7 && bytes.EqualFold(h[:7], []byte("bearer ")) {
 		return string(bytes.TrimSpace(h[7:])), tokenHeader
 	}
 	if t, ok := queryParam(r.Query(), "token"); ok && t != "" {
 		return t, tokenQuery
 	}
 	for _, p := range r.Protocols() {
-		if len(p) > len(protocolTokenPrefix) && asciiEqualFold(p[:len(protocolTokenPrefix)], protocolTokenPrefix) {
+		if len(p) > len(protocolTokenPrefix) && bytes.EqualFold(p[:len(protocolTokenPrefix)], []byte(protocolTokenPrefix)) {
 			return string(p[len(protocolTokenPrefix):]), tokenProtocol
 		}
 	}
@@ -165,5 +166,5 @@ func queryParam(q []byte, name string) (string, bool) {
 
 // isTokenProtocol reports whether a subprotocol entry carries a token.
 func isTokenProtocol(p string) bool {
-	return len(p) > len(protocolTokenPrefix) && asciiEqualFold([]byte(p[:len(protocolTokenPrefix)]), protocolTokenPrefix)
+	return len(p) > len(protocolTokenPrefix) && strings.EqualFold(p[:len(protocolTokenPrefix)], protocolTokenPrefix)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/ants/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/origin"
 )
 
 // The gateway's admission policy, in the order it runs:
@@ -68,7 +69,7 @@ type gate struct {
 type gateHook struct {
 	*gate
 	appHook  HandshakeHook // the application's own, when there is no deferred step
-	origins  *originMatcher
+	origins  *origin.Matcher
 	jwt      *jwtVerifier
 	backend  *backend
 	pool     *ants.PoolWithFuncGeneric[*handshakeJob]
@@ -84,7 +85,7 @@ type handshakeJob struct {
 
 // OnHandshake implements HandshakeHook. It runs on the event loop.
 func (g *gateHook) OnHandshake(r *Request) error {
-	if g.origins != nil && !g.origins.allow(r.Origin()) {
+	if !g.origins.Allow(r.Origin()) {
 		g.refusals[refuseOrigin].Add(1)
 		return errOrigin
 	}

@@ -1,10 +1,7 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/panjf2000/ants/v2"
 
+	"github.com/wsgate/wsgate/internal/config"
 	"github.com/wsgate/wsgate/loop"
 )
 
@@ -72,9 +70,6 @@ var (
 	ErrMemoryBudget = loop.ErrMemoryBudget
 )
 
-//go:embed demo.html
-var demoPage []byte
-
 // Server is a WebSocket server. Create it with NewServer.
 type Server struct {
 	cfg     Config
@@ -84,6 +79,7 @@ type Server struct {
 	backend *backend        // nil without Config.Backend
 	admin   *admin          // nil without Config.Admin
 	cluster *gatewayCluster // nil without Config.NATS (cluster.go)
+	ready   readiness       // /readyz's answer (routes.go)
 }
 
 // NewServer checks cfg, fills in its defaults and returns a server that
@@ -95,33 +91,27 @@ type Server struct {
 // one; a HandshakeHook cannot be combined with the JWT settings or
 // Backend, whose checks may complete off the event loop.
 func NewServer(cfg Config, h Handler) (*Server, error) {
-	cfg, err := cfg.WithDefaults()
+	rc, err := config.Resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if rc.Logger == nil {
+		rc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	origins, err := newOriginMatcher(cfg.AllowedOrigins)
-	if err != nil {
-		return nil, badField("AllowedOrigins", err.Error())
-	}
-	jwt, err := newJWTVerifier(&cfg)
+	log := rc.Logger
+	s := &Server{cfg: rc.Config}
+	jwt, err := newJWTVerifier(&s.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.checkClusterFiles(); err != nil {
+	if err := checkClusterFiles(&s.cfg); err != nil {
 		return nil, err
 	}
 	if cfg.Backend != "" {
 		if h != nil {
 			return nil, badField("Backend", "the backend bridge is the application: pass a nil Handler")
 		}
-		c := cfg
-		c.Logger = log
-		s.backend = newBackend(&c)
+		s.backend = newBackend(&s.cfg)
 		h = bridge{s.backend}
 	}
 	if h == nil {
@@ -133,10 +123,10 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, badField("JWTSecret", "the Handler has its own HandshakeHook, which the JWT settings and Backend cannot be combined with")
 	}
 	var handler Handler = s.gate
-	if origins != nil || jwt != nil || s.backend != nil || appHook != nil {
-		s.hook = &gateHook{gate: s.gate, appHook: appHook, origins: origins, jwt: jwt, backend: s.backend}
+	if rc.Origins != nil || jwt != nil || s.backend != nil || appHook != nil {
+		s.hook = &gateHook{gate: s.gate, appHook: appHook, origins: rc.Origins, jwt: jwt, backend: s.backend}
 		if jwt != nil && !jwt.cheap || s.backend != nil {
-			s.hook.pool, err = ants.NewPoolWithFuncGeneric(cfg.HandshakeWorkers, s.hook.decide,
+			s.hook.pool, err = ants.NewPoolWithFuncGeneric(s.cfg.HandshakeWorkers, s.hook.decide,
 				ants.WithNonblocking(true),
 				ants.WithPanicHandler(func(v any) { log.Error("wsgate: handshake worker panic", "panic", fmt.Sprint(v)) }))
 			if err != nil {
@@ -145,55 +135,16 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		}
 		handler = s.hook
 	}
-	opts := loop.Options{
-		Addr:            cfg.Addr,
-		Path:            cfg.Path,
-		Loops:           cfg.Loops,
-		Workers:         cfg.Workers,
-		MaxMessageSize:  cfg.MaxMessageSize,
-		MaxHeaderBytes:  cfg.MaxHeaderBytes,
-		ReusePort:       cfg.ReusePort,
-		MaxOutbound:     cfg.MaxOutbound,
-		SlowPolicy:      cfg.SlowPolicy,
-		MailboxMessages: cfg.MailboxMessages,
-		MailboxBytes:    cfg.MailboxBytes,
-		MaxInbound:      cfg.MaxInbound,
-		MaxMsgRate:      cfg.MaxMsgRate,
-		MaxMsgBurst:     cfg.MaxMsgBurst,
-		TimerTick:       cfg.TimerTick,
-		Logger:          cfg.Logger,
-		Timeouts: loop.Timeouts{
-			Handshake:    cfg.HandshakeTimeout,
-			PingInterval: max(cfg.PingInterval, 0),
-			PongTimeout:  cfg.PongTimeout,
-			Idle:         cfg.IdleTimeout,
-			MaxLifetime:  cfg.MaxLifetime,
-			Close:        cfg.CloseTimeout,
-		},
-	}
-	if cfg.DemoPage {
-		opts.DemoPage = renderDemo(cfg.Path)
-	}
-	// WithDefaults checked both.
-	opts.ProxyMode, _ = proxyMode(cfg.ProxyProtocol)
-	opts.TrustedProxies, _ = parsePrefixes(cfg.TrustedProxies)
-	opts.ProxyMaxBytes = cfg.ProxyMaxBytes
-	opts.MaxConns, opts.MaxConnsPerIP = cfg.MaxConns, cfg.MaxConnsPerIP
-	opts.AcceptRate, opts.AcceptBurst = cfg.AcceptRate, cfg.AcceptBurst
-	opts.DrainWindow, opts.DrainGrace = cfg.DrainWindow, cfg.DrainGrace
-	opts.MaxHandshakes, opts.MaxHandshakesPerIP = max(cfg.MaxHandshakes, 0), max(cfg.MaxHandshakesPerIP, 0)
-	opts.IPv6Prefix = cfg.IPv6Prefix
-	if opts.ProxyMode != loop.ProxyOff && trustsEveryone(opts.TrustedProxies) {
+	if rc.Proxy != config.ProxyOff && rc.TrustsEveryone() {
 		log.Warn("wsgate: trusted_proxies trusts every peer: any client that reaches the port directly can claim any address",
-			"trusted_proxies", cfg.TrustedProxies)
+			"trusted_proxies", rc.TrustedProxies)
 	}
-	opts.MemoryBudget = int64(max(cfg.MemoryBudget, 0))
-	s.srv, err = loop.NewServer(opts, handler)
+	s.srv, err = loop.NewServer(rc, handler, s.routes())
 	if err != nil {
 		s.releasePools()
 		return nil, err
 	}
-	if cfg.Admin != "" {
+	if s.cfg.Admin != "" {
 		s.admin = newAdmin(s)
 	}
 	return s, nil
@@ -345,9 +296,3 @@ func (s *Server) Draining() bool { return s.srv.Draining() }
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats { return s.srv.Stats() }
 
-// renderDemo returns the demo page talking to path. json.Marshal escapes
-// <, > and &, so the path cannot end the script element.
-func renderDemo(path string) []byte {
-	js, _ := json.Marshal(path)
-	return bytes.Replace(demoPage, []byte("{{WS_PATH}}"), js, 1)
-}

@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"github.com/wsgate/wsgate/internal/config"
+
 	"hash/maphash"
 	"math"
 	"net/netip"
@@ -122,7 +124,7 @@ func (p *ipCounts) done(seed maphash.Seed, ip netip.Addr) {
 // /64 and could otherwise open as many connections as it has addresses.
 func (s *Server) ipKey(ip netip.Addr) netip.Addr {
 	ip = ip.Unmap().WithZone("")
-	if b := s.opts.IPv6Prefix; ip.Is6() && b > 0 && b < 128 {
+	if b := s.cfg.IPv6Prefix; ip.Is6() && b > 0 && b < 128 {
 		if p, err := ip.Prefix(b); err == nil {
 			return p.Addr()
 		}
@@ -134,7 +136,7 @@ func (s *Server) ipKey(ip netip.Addr) netip.Addr {
 // them until release.
 func (l *eventLoop) admit(c *Conn) admitReason {
 	s := l.srv
-	o := &s.opts
+	o := &s.cfg.Config
 	a := &s.admission
 	if s.draining.Load() {
 		return refusedDraining
@@ -170,7 +172,7 @@ func (l *eventLoop) release(c *Conn) {
 	c.admitted &^= countedWS
 	a := &l.srv.admission
 	a.open.Add(-1)
-	if l.srv.opts.MaxConnsPerIP > 0 {
+	if l.srv.cfg.MaxConnsPerIP > 0 {
 		a.perIP.done(a.seed, l.srv.ipKey(c.remote.Addr()))
 	}
 }
@@ -192,7 +194,7 @@ var hsLimitNames = [numHSLimits]string{"total", "per_ip"}
 // its client's address only once the PROXY header names it (countClient).
 func (l *eventLoop) admitTCP(peer netip.Addr) (counted uint8, ok bool) {
 	s := l.srv
-	o := &s.opts
+	o := &s.cfg.Config
 	a := &s.admission
 	if n := a.handshakes.Add(1); o.MaxHandshakes > 0 && n > int64(o.MaxHandshakes) {
 		a.handshakes.Add(-1)
@@ -200,7 +202,7 @@ func (l *eventLoop) admitTCP(peer netip.Addr) (counted uint8, ok bool) {
 		return 0, false
 	}
 	counted = countedHandshake
-	if o.MaxHandshakesPerIP > 0 && (o.ProxyMode == ProxyOff || !s.trusted(peer)) {
+	if o.MaxHandshakesPerIP > 0 && (s.cfg.Proxy == config.ProxyOff || !s.trusted(peer)) {
 		if !a.handshakesIP.add(a.seed, s.ipKey(peer), o.MaxHandshakesPerIP) {
 			a.handshakes.Add(-1)
 			l.stats.hsLimited[hsLimitPerIP].Add(1)
@@ -218,10 +220,10 @@ func (l *eventLoop) admitTCP(peer netip.Addr) (counted uint8, ok bool) {
 func (l *eventLoop) countClient(c *Conn) bool {
 	s := l.srv
 	a := &s.admission
-	if s.opts.MaxHandshakesPerIP <= 0 || c.admitted&(countedHandshake|countedHandshakeIP) != countedHandshake {
+	if s.cfg.MaxHandshakesPerIP <= 0 || c.admitted&(countedHandshake|countedHandshakeIP) != countedHandshake {
 		return true
 	}
-	if !a.handshakesIP.add(a.seed, s.ipKey(c.remote.Addr()), s.opts.MaxHandshakesPerIP) {
+	if !a.handshakesIP.add(a.seed, s.ipKey(c.remote.Addr()), s.cfg.MaxHandshakesPerIP) {
 		l.stats.hsLimited[hsLimitPerIP].Add(1)
 		return false
 	}

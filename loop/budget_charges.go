@@ -18,7 +18,7 @@ func (l *eventLoop) reserveFrame(c *Conn, length int64, continuation, fin bool) 
 	if continuation {
 		have = int64(c.frame.msgLen)
 	}
-	if length <= 0 || length > int64(l.srv.opts.MaxMessageSize)-have {
+	if length <= 0 || length > int64(l.srv.cfg.MaxMessageSize)-have {
 		return true // nothing to hold, or checkData refuses it
 	}
 	need := int(have + length)
@@ -76,7 +76,7 @@ func (l *eventLoop) dropAssembly(c *Conn) {
 const requestStateBytes = int64(unsafe.Sizeof(codec.Request{}))
 
 func (l *eventLoop) deferredCost() int64 {
-	return int64(unsafe.Sizeof(PendingUpgrade{})) + int64(l.srv.opts.MaxHeaderBytes)
+	return int64(unsafe.Sizeof(PendingUpgrade{})) + int64(l.srv.cfg.MaxHeaderBytes)
 }
 
 // chargeHandshake charges n handshake bytes (negative: released).

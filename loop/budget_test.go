@@ -13,14 +13,11 @@ import (
 // stays in their inbox for the test to see.
 func budgetLoops(t testing.TB, budget int64, n int) (*Server, []*eventLoop) {
 	t.Helper()
-	o := testOptions()
+	o := testConfig()
 	o.Loops = n
 	o.MaxMessageSize = 64 << 10
-	o.MemoryBudget = budget
-	s, err := NewServer(o, blockHandler{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o.MemoryBudget = int(budget)
+	s := newTestServer(t, o, blockHandler{})
 	t.Cleanup(s.pool.Release)
 	var loops []*eventLoop
 	for i := range n {

@@ -63,7 +63,7 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			// never come, so that gnet does not keep it meanwhile.
 			_, _ = c.gc.Discard(-1)
 			l.armClose(c)
-			l.schedule(c, l.srv.now()+int64(l.srv.opts.TimerTick))
+			l.schedule(c, l.srv.now()+int64(l.srv.cfg.TimerTick))
 			return gnet.None, true
 		}
 		return gnet.Close, true
@@ -200,7 +200,7 @@ func (l *eventLoop) deferFail(c *Conn, err error, stream bool) bool {
 	}
 	e := c.x()
 	e.failErr, e.failStream = err, stream
-	e.failAt = l.srv.now() + int64(l.srv.opts.Timeouts.Close)
+	e.failAt = l.srv.now() + int64(l.srv.cfg.CloseTimeout)
 	c.inPaused = true
 	l.pauseReads(c)
 	if !c.timer.Scheduled() || e.failAt < c.timer.Deadline() {

@@ -40,16 +40,16 @@ func (s *Server) Drain(ctx context.Context) error {
 	if !s.draining.CompareAndSwap(false, true) {
 		return ErrDraining
 	}
-	window := s.opts.DrainWindow
+	window := s.cfg.DrainWindow
 	start := s.now()
 	s.drainEnd.Store(start + int64(window))
-	if s.opts.ReusePort {
+	if s.cfg.ReusePort {
 		s.stopAccepting()
 	}
 	for _, l := range s.eventLoops() {
 		l.enqueue(command{kind: cmdFunc, fn: func() { l.scheduleDrain(start) }})
 	}
-	deadline := time.NewTimer(window + s.opts.DrainGrace)
+	deadline := time.NewTimer(window + s.cfg.DrainGrace)
 	defer deadline.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
@@ -69,7 +69,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	// close the rest at once, then give their OnClose a moment (Shutdown
 	// waits for the rest, bounded by its own deadline).
 	s.onEveryLoop(time.Second, (*eventLoop).dropAll)
-	wait := time.NewTimer(s.opts.Timeouts.Close)
+	wait := time.NewTimer(s.cfg.CloseTimeout)
 	defer wait.Stop()
 	for !s.drained() {
 		select {
@@ -133,7 +133,7 @@ func (s *Server) stopAccepting() {
 // window.
 func (s *Server) drainSpan(start int64) (from, until int64) {
 	end := s.drainEnd.Load()
-	if tick := int64(s.opts.TimerTick); end-start > 2*tick {
+	if tick := int64(s.cfg.TimerTick); end-start > 2*tick {
 		end -= tick
 	}
 	return start, max(end, start)
@@ -186,7 +186,7 @@ func (l *eventLoop) drainAt(c *Conn, at int64) {
 // drainReason is the close reason of a drained connection: a reconnect
 // hint spread over the window.
 func (l *eventLoop) drainReason() string {
-	secs := int64(l.srv.opts.DrainWindow/time.Second) + 1
+	secs := int64(l.srv.cfg.DrainWindow/time.Second) + 1
 	hint := 1 + l.srv.jitter(time.Duration(secs))
 	return "going away; retry-after=" + strconv.FormatInt(hint, 10)
 }

@@ -1,6 +1,8 @@
 package loop
 
 import (
+	"github.com/wsgate/wsgate/internal/config"
+
 	"fmt"
 	"log/slog"
 	"net"
@@ -40,7 +42,7 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano(), admitted: counted}
-	if s.opts.ProxyMode != ProxyOff {
+	if s.cfg.Proxy != config.ProxyOff {
 		c.state = stateProxy
 	}
 	l.insert(c)

@@ -69,7 +69,7 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	gc := c.gc
 	// The codec caps a header block below 2 GiB: clamp likewise, so that
 	// max+1 cannot overflow.
-	max := min(s.opts.MaxHeaderBytes, math.MaxInt32-1)
+	max := min(s.cfg.MaxHeaderBytes, math.MaxInt32-1)
 	// Parse sees at most max+1 bytes: enough to tell a complete header
 	// block from one that is too large.
 	buf, _ := gc.Peek(min(gc.InboundBuffered(), max+1))
@@ -129,13 +129,8 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	path := r.Path()
 	if !bytes.Equal(path, s.wsPath) {
 		if !r.IsUpgrade() && bytes.Equal(r.Method(), methodGET) {
-			switch {
-			case bytes.Equal(path, pathHealthz):
-				return l.serve(c, s.healthResp)
-			case bytes.Equal(path, pathReadyz):
-				return l.serve(c, s.readyResponse())
-			case len(path) == 1 && path[0] == '/' && s.demoResp != nil:
-				return l.serve(c, s.demoResp)
+			if resp := s.routes.find(path); resp != nil {
+				return l.serve(c, resp)
 			}
 		}
 		return l.refuse(c, codec.ErrHandshakeNotFound, nil)
@@ -193,11 +188,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	return true
 }
 
-var (
-	methodGET   = []byte("GET")
-	pathHealthz = []byte("/healthz")
-	pathReadyz  = []byte("/readyz")
-)
+var methodGET = []byte("GET")
 
 // serve answers a plain HTTP request with a prebuilt response and closes.
 func (l *eventLoop) serve(c *Conn, resp []byte) gnet.Action {

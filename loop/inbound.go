@@ -76,7 +76,7 @@ func (l *eventLoop) noteMailbox(c *Conn) {
 		l.inboundWindow = held
 		l.wantTicks()
 	}
-	o := &l.srv.opts
+	o := &l.srv.cfg.Config
 	if !c.inPaused && (depth >= o.MailboxMessages || int(c.mbytes) >= o.MailboxBytes) {
 		c.inPaused = true // readFrames stops at the next frame
 		c.mflags |= mPaused
@@ -87,7 +87,7 @@ func (l *eventLoop) noteMailbox(c *Conn) {
 // that its input may resume; c.mu held.
 func (s *Server) lowWater(c *Conn) bool {
 	depth := len(c.mailbox) - int(c.mhead)
-	return depth <= s.opts.MailboxMessages/2 && int(c.mbytes) <= s.opts.MailboxBytes/2
+	return depth <= s.cfg.MailboxMessages/2 && int(c.mbytes) <= s.cfg.MailboxBytes/2
 }
 
 // readPauser is what the gnet patch adds to gnet.Conn.
@@ -108,7 +108,7 @@ func readsPaused(c *Conn) bool {
 // Options.MaxInbound).
 func (l *eventLoop) pauseReads(c *Conn) bool {
 	p, ok := c.gc.(readPauser)
-	if !ok || l.srv.opts.noPause {
+	if !ok || l.srv.noPause {
 		return false
 	}
 	if p.ReadPaused() {
@@ -188,7 +188,7 @@ func (l *eventLoop) checkHeld(c *Conn) (gnet.Action, bool) {
 	c.mu.Lock()
 	held := int(c.mbytes) + unparsed
 	c.mu.Unlock()
-	if held <= l.srv.opts.MaxInbound {
+	if held <= l.srv.cfg.MaxInbound {
 		return gnet.None, false
 	}
 	l.stats.droppedIn.Add(1)

@@ -11,6 +11,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/config"
 )
 
 // blockHandler blocks every message until release is closed.
@@ -20,16 +21,30 @@ func (blockHandler) OnOpen(*Conn)                      {}
 func (h blockHandler) OnMessage(*Conn, OpCode, []byte) { <-h.release }
 func (blockHandler) OnClose(*Conn, error)              {}
 
-// testOptions are working Options on a free loopback port.
-func testOptions() Options {
-	return Options{
+// testConfig is a working configuration on a free loopback port.
+func testConfig() config.Config {
+	return config.Config{
 		Addr: "127.0.0.1:0", Path: "/ws", Loops: 1, Workers: 4,
 		MaxMessageSize: 1 << 20, MaxHeaderBytes: 8 << 10,
-		TimerTick:       10 * time.Millisecond,
-		Timeouts:        Timeouts{Handshake: 5 * time.Second, Close: 3 * time.Second},
+		TimerTick:        10 * time.Millisecond,
+		HandshakeTimeout: 5 * time.Second, CloseTimeout: 3 * time.Second,
 		MailboxMessages: 64, MailboxBytes: 256 << 10, MaxInbound: 2 << 20,
 		MaxOutbound: 1 << 20, Logger: slog.New(slog.DiscardHandler),
 	}
+}
+
+// newTestServer resolves c and makes a server of it.
+func newTestServer(t testing.TB, c config.Config, h Handler) *Server {
+	t.Helper()
+	r, err := config.Resolve(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(r, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // Where reads cannot pause, input keeps arriving; past MaxInbound the
@@ -37,12 +52,8 @@ func testOptions() Options {
 // counted, never held without bound.
 func TestInboundBackstopWithoutPause(t *testing.T) {
 	h := blockHandler{release: make(chan struct{})}
-	o := testOptions()
-	o.noPause = true
-	s, err := NewServer(o, h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestServer(t, testConfig(), h)
+	s.noPause = true
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +101,7 @@ func TestInboundBackstopWithoutPause(t *testing.T) {
 	}
 	waitUntil(t, func() bool { return s.Stats().DroppedIn == 1 })
 	st := s.Stats()
-	if st.DroppedInBytes == 0 || st.InboundPauses != 0 || st.InboundBytesMax > int64(o.MaxInbound)+64<<10 {
-		t.Fatalf("DroppedInBytes %d, pauses %d, held %d (bound %d)", st.DroppedInBytes, st.InboundPauses, st.InboundBytesMax, o.MaxInbound)
+	if st.DroppedInBytes == 0 || st.InboundPauses != 0 || st.InboundBytesMax > int64(s.cfg.MaxInbound)+64<<10 {
+		t.Fatalf("DroppedInBytes %d, pauses %d, held %d (bound %d)", st.DroppedInBytes, st.InboundPauses, st.InboundBytesMax, s.cfg.MaxInbound)
 	}
 }

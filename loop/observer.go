@@ -2,9 +2,6 @@ package loop
 
 import (
 	"strconv"
-	"sync/atomic"
-
-	"github.com/wsgate/wsgate/codec"
 )
 
 // Hooks for a cluster of gateways (package cluster, wired by gateway).
@@ -30,11 +27,9 @@ type Observer interface {
 	UserInterest(user string, on bool)
 }
 
-// clusterHooks is the Server's cluster state: set before Start, except
-// the readiness note.
+// clusterHooks is the Server's cluster state, set before Start.
 type clusterHooks struct {
-	idPrefix string                 // prepended to IDString
-	notReady atomic.Pointer[[]byte] // /readyz's answer while set and not draining
+	idPrefix string // prepended to IDString
 }
 
 // SetObserver installs o. It must be called before Start.
@@ -56,34 +51,6 @@ func (s *Server) FormatID(id uint64) string {
 // IDString returns the ID the connection will have, as Conn.IDString
 // will write it.
 func (p *PendingUpgrade) IDString() string { return p.c.loop.srv.FormatID(p.c.id) }
-
-// SetReadiness sets what /readyz answers while the server is not
-// draining: ready with note "" is the plain 200 "ready"; ready with a
-// note is 200 with the note; not ready is 503 with the note. Safe from any
-// goroutine; meant for rare changes (the response is built here).
-func (s *Server) SetReadiness(ready bool, note string) {
-	if ready && note == "" {
-		s.cluster.notReady.Store(nil)
-		return
-	}
-	status, extra := 200, []byte(nil)
-	if !ready {
-		status, extra = 503, []byte("Retry-After: 5\r\n")
-	}
-	resp := codec.AppendHTTPResponse(nil, status, "text/plain; charset=utf-8", extra, []byte(note+"\n"), true)
-	s.cluster.notReady.Store(&resp)
-}
-
-// readyResponse is /readyz's answer.
-func (s *Server) readyResponse() []byte {
-	if s.draining.Load() {
-		return s.notReadyResp
-	}
-	if p := s.cluster.notReady.Load(); p != nil {
-		return *p
-	}
-	return s.readyResp
-}
 
 // HasTopic reports whether a subscription to name is routed to this
 // process (see Observer).

@@ -1,24 +1,15 @@
 package loop
 
 import (
+	"github.com/wsgate/wsgate/internal/config"
+
 	"errors"
 
 	"github.com/gobwas/ws"
 )
 
-// SlowPolicy says what happens to a message that would take a
-// connection's outbound queue over Options.MaxOutbound.
-type SlowPolicy uint8
-
-const (
-	// SlowClose closes the connection with 1008 "slow consumer".
-	SlowClose SlowPolicy = iota
-	// SlowDrop drops the message and counts it; the connection stays.
-	SlowDrop
-)
-
 // ErrSlowConsumer is returned by Send (and counted for Publish) when the
-// connection's outbound queue is full. Under SlowClose the connection is
+// connection's outbound queue is full. Under config.SlowClose the connection is
 // being closed with 1008.
 var ErrSlowConsumer = errors.New("loop: slow consumer: outbound queue full")
 
@@ -61,7 +52,7 @@ func (c *Conn) unreserve(n int) {
 // reserveQueue accounts n more queued bytes for c, or reports false if that
 // would exceed the bound.
 func (c *Conn) reserveQueue(n int) bool {
-	max := int64(c.loop.srv.opts.MaxOutbound)
+	max := int64(c.loop.srv.cfg.MaxOutbound)
 	q := c.outQueued.Add(int64(n))
 	if max <= 0 {
 		return true
@@ -77,7 +68,7 @@ func (c *Conn) reserveQueue(n int) bool {
 // loop.
 func (c *Conn) refused() error {
 	s := c.loop.srv
-	if s.opts.SlowPolicy == SlowDrop {
+	if s.cfg.SlowPolicy == config.SlowDrop {
 		s.counters.slowDropped.Add(1)
 		return ErrSlowConsumer
 	}
@@ -88,14 +79,14 @@ func (c *Conn) refused() error {
 
 // fits reports whether n more bytes fit c's outbound queue, on the loop.
 func (l *eventLoop) fits(c *Conn, n int) bool {
-	max := int64(l.srv.opts.MaxOutbound)
+	max := int64(l.srv.cfg.MaxOutbound)
 	queued := c.outQueued.Load() + int64(c.gc.OutboundBuffered())
 	return max <= 0 || queued == 0 || queued+int64(n) <= max
 }
 
 // refusedOnLoop applies the slow-consumer policy on the loop.
 func (l *eventLoop) refusedOnLoop(c *Conn) {
-	if l.srv.opts.SlowPolicy == SlowDrop {
+	if l.srv.cfg.SlowPolicy == config.SlowDrop {
 		l.stats.slowDropped.Add(1)
 		return
 	}

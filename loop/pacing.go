@@ -49,7 +49,7 @@ func (s *Server) congested() bool {
 // bytes in gnet's buffer and counts those over half the bound that are not
 // stuck. It runs on the loop.
 func (l *eventLoop) congestedConns() int64 {
-	bound := int64(l.srv.opts.MaxOutbound)
+	bound := int64(l.srv.cfg.MaxOutbound)
 	if bound <= 0 {
 		return 0
 	}

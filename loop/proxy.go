@@ -6,19 +6,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
-)
-
-// ProxyMode says whether connections start with a PROXY protocol header
-// (v1 or v2, as HAProxy's send-proxy and AWS NLB send).
-type ProxyMode uint8
-
-const (
-	// ProxyOff reads no PROXY header.
-	ProxyOff ProxyMode = iota
-	// ProxyOptional reads a PROXY header if the connection starts with one.
-	ProxyOptional
-	// ProxyRequired closes connections that do not start with one.
-	ProxyRequired
+	"github.com/wsgate/wsgate/internal/config"
 )
 
 // Reasons a connection failed at the PROXY stage, for Stats.
@@ -36,7 +24,7 @@ var proxyErrorNames = [numProxyErrors]string{"untrusted", "missing", "malformed"
 // a forged header would otherwise let any client claim any address.
 func (s *Server) trusted(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	for _, p := range s.opts.TrustedProxies {
+	for _, p := range s.cfg.Trusted {
 		if p.Contains(ip) {
 			return true
 		}
@@ -50,13 +38,13 @@ func (s *Server) trusted(ip netip.Addr) bool {
 func (l *eventLoop) readProxy(c *Conn) gnet.Action {
 	s := l.srv
 	gc := c.gc
-	max := s.opts.ProxyMaxBytes
+	max := s.cfg.ProxyMaxBytes
 	buf, _ := gc.Peek(min(gc.InboundBuffered(), max))
 	switch codec.ProxySignature(buf) {
 	case codec.ProxyMaybe:
 		return gnet.None
 	case codec.ProxyNo:
-		if s.opts.ProxyMode == ProxyRequired {
+		if s.cfg.Proxy == config.ProxyRequired {
 			l.stats.proxyErrors[proxyMissing].Add(1)
 			return gnet.Close
 		}

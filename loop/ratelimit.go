@@ -8,7 +8,7 @@ const tokenUnit = 1_000_000_000
 
 // allowMessage takes one token from c's bucket, or reports false.
 func (l *eventLoop) allowMessage(conn *Conn, now int64) bool {
-	o := &l.srv.opts
+	o := &l.srv.cfg.Config
 	capacity := int64(o.MaxMsgBurst) * tokenUnit
 	c := conn.x()
 	if c.lastRefill == 0 {

@@ -18,7 +18,7 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		// The client should wait for our answer; what it sends early
 		// stays buffered, and past the header bound its reads pause
 		// until the upgrade is decided (acceptDeferred parses it).
-		if c.gc.InboundBuffered() > l.srv.opts.MaxHeaderBytes && !l.pauseReads(c) {
+		if c.gc.InboundBuffered() > l.srv.cfg.MaxHeaderBytes && !l.pauseReads(c) {
 			return gnet.Close
 		}
 		l.setUnparsed(c, c.gc.InboundBuffered())
@@ -182,7 +182,7 @@ func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
 	// msgLen <= max holds (every frame before passed this check), so
 	// max-msgLen cannot overflow; msgLen+h.Length could, for a declared
 	// length near 2^63, and would then let the frame through.
-	if h.Length > int64(l.srv.opts.MaxMessageSize)-msgLen {
+	if h.Length > int64(l.srv.cfg.MaxMessageSize)-msgLen {
 		return codec.ErrMessageTooBig
 	}
 	return nil
@@ -234,7 +234,7 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 		return l.fail(c, codec.ErrInvalidUTF8)
 	}
 	s := l.srv
-	if s.opts.MaxMsgRate > 0 && !l.allowMessage(c, s.now()) {
+	if s.cfg.MaxMsgRate > 0 && !l.allowMessage(c, s.now()) {
 		return l.fail(c, errRateLimit)
 	}
 	b := c.msgBuf

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/config"
 )
 
 // FuzzReadBounds drives the real reader (traffic, from the upgrade request
@@ -43,7 +44,7 @@ func FuzzReadBounds(f *testing.F) {
 	s := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, frames []byte, raw bool, maxMsg, chunk uint16, backlog bool) {
 		max := 1 + int(maxMsg)
-		s.opts.MaxMessageSize = max
+		s.cfg.MaxMessageSize = max
 		stream := fuzzRequest
 		if raw {
 			stream = append(stream, frames...)
@@ -85,7 +86,7 @@ func FuzzReadBounds(f *testing.F) {
 			switch {
 			case c.state >= stateOpen && left > codec.MaxHeaderSize+codec.MaxControlPayload:
 				t.Fatalf("%d bytes left unconsumed in state %d", left, c.state)
-			case c.state < stateOpen && left > s.opts.MaxHeaderBytes:
+			case c.state < stateOpen && left > s.cfg.MaxHeaderBytes:
 				t.Fatalf("%d bytes left unconsumed before the upgrade", left)
 			}
 		}
@@ -187,15 +188,12 @@ func record(op, enc byte, n uint64, send uint16) []byte {
 // fuzzServer returns a server that is never started; its pool is
 // released when f ends.
 func fuzzServer(f *testing.F) *Server {
-	s, err := NewServer(Options{
+	s := newTestServer(f, config.Config{
 		Addr: "127.0.0.1:0", Path: "/ws", Loops: 1, Workers: 4,
 		MaxMessageSize: 1, MaxHeaderBytes: 1024, TimerTick: 100 * time.Millisecond,
-		Timeouts:        Timeouts{Handshake: 5 * time.Second, Close: time.Second},
+		HandshakeTimeout: 5 * time.Second, CloseTimeout: time.Second,
 		MailboxMessages: 1 << 16, MailboxBytes: 1 << 30, MaxInbound: 1<<30 + 1,
 	}, nopHandler{})
-	if err != nil {
-		f.Fatal(err)
-	}
 	f.Cleanup(s.pool.Release)
 	return s
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,70 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/config"
 )
-
-// Options configures a Server. Unlike gateway.Config, every field must be
-// set: gateway fills in the defaults.
-type Options struct {
-	Addr           string        // host:port to listen on
-	Path           string        // the WebSocket endpoint, e.g. "/ws"
-	Loops          int           // gnet event loops
-	Workers        int           // handler goroutines in the pool
-	MaxMessageSize int           // bytes; a longer message closes with 1009
-	MaxHeaderBytes int           // bytes; a longer request header gets 431
-	ReusePort      bool          // SO_REUSEPORT on the listener
-	DemoPage       []byte        // served at GET /; nil serves 404
-	TimerTick      time.Duration // timer wheel tick: how late a deadline may fire
-	Timeouts       Timeouts
-	Logger         *slog.Logger
-
-	// Backpressure (see outbound.go, dispatch.go, ratelimit.go).
-	MaxOutbound     int        // bytes queued for a connection; 0: unbounded
-	SlowPolicy      SlowPolicy // what a full outbound queue does
-	MailboxMessages int        // messages waiting for the handler before input pauses (inbound.go)
-	MailboxBytes    int        // their payload bytes before input pauses
-	MaxInbound      int        // bytes a connection may hold inbound, mailbox and unparsed; over it 1008
-	MaxMsgRate      int        // messages per second per connection; 0: off
-	MaxMsgBurst     int        // token bucket size for MaxMsgRate
-
-	// Deployment behind a load balancer (see proxy.go, admission.go,
-	// drain.go).
-	ProxyMode      ProxyMode
-	TrustedProxies []netip.Prefix // peers whose PROXY headers are believed; none: nobody
-	ProxyMaxBytes  int            // largest PROXY header
-	MaxConns       int            // WebSocket connections; 0: unbounded
-	MaxConnsPerIP  int            // per client address; 0: unbounded
-	AcceptRate     float64        // upgrades per second; 0: unlimited
-	AcceptBurst    int            // token bucket size for AcceptRate
-	DrainWindow    time.Duration  // closes of a drain spread over this
-	DrainGrace     time.Duration  // then this long before the rest are dropped
-
-	// Bounds before the upgrade and the key of per-address limits (see
-	// admission.go).
-	MaxHandshakes      int // TCP connections not yet upgraded; 0: unbounded
-	MaxHandshakesPerIP int // the same per client address; 0: unbounded
-	IPv6Prefix         int // prefix length IPv6 clients count by; 0: the whole address
-
-	// MemoryBudget bounds, in bytes, the memory connections hold beyond
-	// their fixed state, all together (see budget.go); 0: no budget. It
-	// must be at least 4 × MaxMessageSize.
-	MemoryBudget int64
-
-	// noPause makes every pause of reads fail, as where the poller
-	// cannot pause (tests of the MaxInbound backstop).
-	noPause bool
-}
-
-// Timeouts holds the deadlines the timer wheels keep. A zero duration
-// disables that deadline, except where noted.
-type Timeouts struct {
-	Handshake    time.Duration // upgrade must complete within; required
-	PingInterval time.Duration // quiet time before the server pings
-	PongTimeout  time.Duration // time to answer a ping with any frame
-	Idle         time.Duration // time without a data message either way
-	MaxLifetime  time.Duration // connection age before a 1001 close (±10% jitter)
-	Close        time.Duration // time for the peer to answer our close; required
-}
 
 // Handler receives a connection's events. Its methods run on the worker
 // pool, never on an event loop, so they may block; for each connection they
@@ -108,7 +45,7 @@ type HandshakeHook interface {
 
 // Server runs the event loops and the worker pool.
 type Server struct {
-	opts      Options
+	cfg       *config.Resolved
 	handler   Handler
 	hook      HandshakeHook
 	log       *slog.Logger
@@ -120,12 +57,13 @@ type Server struct {
 	mem       *memBudget   // nil without Options.MemoryBudget
 	cluster   clusterHooks // observer.go
 
-	// Built once: shared, read-only responses.
-	wsPath       []byte
-	demoResp     []byte
-	healthResp   []byte
-	readyResp    []byte
-	notReadyResp []byte
+	// Requests: the WebSocket endpoint and the plain routes.
+	wsPath []byte
+	routes routeTable
+
+	// noPause makes every pause of reads fail, as where the poller cannot
+	// pause (tests of the MaxInbound backstop).
+	noPause bool
 
 	// Lifecycle.
 	eng      gnet.Engine
@@ -157,50 +95,19 @@ type Server struct {
 	pingFrame []byte
 }
 
-// NewServer checks opts and creates a server; Start runs it.
-func NewServer(opts Options, h Handler) (*Server, error) {
-	if h == nil {
-		return nil, errors.New("loop: nil Handler")
-	}
-	switch {
-	case opts.Addr == "":
-		return nil, errors.New("loop: Options.Addr is empty")
-	case len(opts.Path) == 0 || opts.Path[0] != '/':
-		return nil, fmt.Errorf("loop: Options.Path %q must start with /", opts.Path)
-	case opts.Loops <= 0, opts.Workers <= 0:
-		return nil, errors.New("loop: Options.Loops and Workers must be positive")
-	case opts.Loops > maxLoopIdx+1:
-		return nil, fmt.Errorf("loop: Options.Loops %d is over %d", opts.Loops, maxLoopIdx+1)
-	case opts.MaxMessageSize <= 0 || opts.MaxHeaderBytes <= 0:
-		return nil, errors.New("loop: Options.MaxMessageSize and MaxHeaderBytes must be positive")
-	case opts.TimerTick <= 0 || opts.Timeouts.Handshake <= 0 || opts.Timeouts.Close <= 0:
-		return nil, errors.New("loop: Options.TimerTick, Timeouts.Handshake and Timeouts.Close must be positive")
-	case opts.Timeouts.PingInterval > 0 && opts.Timeouts.PongTimeout <= 0:
-		return nil, errors.New("loop: Timeouts.PongTimeout must be positive when pings are on")
-	case opts.MailboxMessages <= 0 || opts.MailboxBytes <= 0:
-		return nil, errors.New("loop: Options.MailboxMessages and MailboxBytes must be positive")
-	case opts.MailboxBytes > 1<<30 || opts.MaxMessageSize > 1<<30:
-		return nil, errors.New("loop: Options.MailboxBytes and MaxMessageSize must not exceed 1 GiB")
-	case opts.MaxInbound < opts.MailboxBytes+opts.MaxMessageSize:
-		return nil, errors.New("loop: Options.MaxInbound must be at least MailboxBytes + MaxMessageSize")
-	case opts.MaxMsgRate > 0 && opts.MaxMsgBurst <= 0:
-		return nil, errors.New("loop: Options.MaxMsgBurst must be positive with MaxMsgRate")
-	case opts.AcceptRate > 0 && opts.AcceptBurst <= 0:
-		return nil, errors.New("loop: Options.AcceptBurst must be positive with AcceptRate")
-	case opts.ProxyMode != ProxyOff && opts.ProxyMaxBytes < codec.ProxyV1MaxBytes:
-		return nil, fmt.Errorf("loop: Options.ProxyMaxBytes must be at least %d", codec.ProxyV1MaxBytes)
-	case opts.DrainWindow < 0 || opts.DrainGrace < 0:
-		return nil, errors.New("loop: Options.DrainWindow and DrainGrace must not be negative")
-	case opts.MemoryBudget < 0:
-		return nil, errors.New("loop: Options.MemoryBudget must not be negative")
-	case opts.MemoryBudget > 0 && opts.MemoryBudget/4 < int64(opts.MaxMessageSize):
-		return nil, fmt.Errorf("loop: Options.MemoryBudget %d must be at least 4 × MaxMessageSize (%d)", opts.MemoryBudget, 4*int64(opts.MaxMessageSize))
+// NewServer creates a server from a resolved configuration (its defaults
+// applied and checked, config.Resolve), sending connection events to h
+// and answering plain GET requests by routes; Start runs it.
+func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error) {
+	if cfg == nil || h == nil {
+		return nil, errors.New("loop: NewServer needs a resolved Config and a Handler")
 	}
 	s := &Server{
-		opts:      opts,
+		cfg:       cfg,
 		handler:   h,
-		log:       opts.Logger,
-		wsPath:    []byte(opts.Path),
+		log:       cfg.Logger,
+		wsPath:    []byte(cfg.Path),
+		routes:    newRouteTable(routes),
 		started:   make(chan struct{}),
 		done:      make(chan struct{}),
 		tickStop:  make(chan struct{}),
@@ -208,8 +115,8 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
 	}
-	if opts.MemoryBudget > 0 {
-		s.mem = newMemBudget(opts.MemoryBudget, opts.Loops)
+	if cfg.MemoryBudget > 0 {
+		s.mem = newMemBudget(int64(cfg.MemoryBudget), cfg.Loops)
 	}
 	s.users.seed = maphash.MakeSeed()
 	s.admission.seed = maphash.MakeSeed()
@@ -219,13 +126,7 @@ func NewServer(opts Options, h Handler) (*Server, error) {
 	if hook, ok := h.(HandshakeHook); ok {
 		s.hook = hook
 	}
-	s.healthResp = codec.AppendHTTPResponse(nil, 200, "text/plain; charset=utf-8", nil, []byte("ok\n"), true)
-	s.readyResp = codec.AppendHTTPResponse(nil, 200, "text/plain; charset=utf-8", nil, []byte("ready\n"), true)
-	s.notReadyResp = codec.AppendHTTPResponse(nil, 503, "text/plain; charset=utf-8", []byte("Retry-After: 5\r\n"), []byte("draining\n"), true)
-	if opts.DemoPage != nil {
-		s.demoResp = codec.AppendHTTPResponse(nil, 200, "text/html; charset=utf-8", nil, opts.DemoPage, true)
-	}
-	pool, err := ants.NewPoolWithFuncGeneric(opts.Workers, s.work,
+	pool, err := ants.NewPoolWithFuncGeneric(cfg.Workers, s.work,
 		ants.WithNonblocking(true),
 		ants.WithPanicHandler(s.workerPanic),
 		ants.WithLogger(antsLogger{s.log}))
@@ -244,9 +145,9 @@ func (s *Server) Start() error {
 	s.start = time.Now().Add(-time.Second)
 	s.clock.Store(int64(time.Second))
 	opts := []gnet.Option{
-		gnet.WithNumEventLoop(s.opts.Loops),
-		gnet.WithMulticore(s.opts.Loops > 1),
-		gnet.WithReusePort(s.opts.ReusePort),
+		gnet.WithNumEventLoop(s.cfg.Loops),
+		gnet.WithMulticore(s.cfg.Loops > 1),
+		gnet.WithReusePort(s.cfg.ReusePort),
 		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
@@ -254,7 +155,7 @@ func (s *Server) Start() error {
 	}
 	go func() {
 		defer close(s.done)
-		s.runErr = gnet.Run(&gnetHandler{s: s}, "tcp://"+s.opts.Addr, opts...)
+		s.runErr = gnet.Run(&gnetHandler{s: s}, "tcp://"+s.cfg.Addr, opts...)
 	}()
 	select {
 	case <-s.started:
@@ -432,7 +333,7 @@ func (s *Server) now() int64 { return s.clock.Load() }
 // second and never spins.
 func (s *Server) ticker() {
 	defer close(s.tickDone)
-	t := time.NewTicker(s.opts.TimerTick)
+	t := time.NewTicker(s.cfg.TimerTick)
 	defer t.Stop()
 	for {
 		select {

@@ -1,6 +1,10 @@
 package loop
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/wsgate/wsgate/internal/config"
+)
 
 // Every connection has a slot in its loop's table; its ID encodes where:
 //
@@ -131,3 +135,9 @@ func (l *eventLoop) conns(yield func(*Conn) bool) {
 		}
 	}
 }
+
+// A connection ID has room for config.MaxLoops loops, no more, no fewer.
+var (
+	_ [maxLoopIdx + 1 - config.MaxLoops]struct{}
+	_ [config.MaxLoops - maxLoopIdx - 1]struct{}
+)

@@ -22,7 +22,7 @@ import (
 const wheelSlots = 512
 
 func (l *eventLoop) initTimers() {
-	l.wheel = timerwheel.New[*Conn](l.srv.opts.TimerTick, wheelSlots, l.srv.now(), l.fire)
+	l.wheel = timerwheel.New[*Conn](l.srv.cfg.TimerTick, wheelSlots, l.srv.now(), l.fire)
 }
 
 // tick advances the loop's wheel to the coarse clock.
@@ -59,13 +59,13 @@ func (l *eventLoop) disarm(c *Conn) {
 
 // armHandshake starts the handshake deadline of a new connection.
 func (l *eventLoop) armHandshake(c *Conn) {
-	c.expireAt = l.srv.now() + int64(l.srv.opts.Timeouts.Handshake)
+	c.expireAt = l.srv.now() + int64(l.srv.cfg.HandshakeTimeout)
 	l.schedule(c, c.expireAt)
 }
 
 // armClose gives the peer the close timeout to answer our close frame.
 func (l *eventLoop) armClose(c *Conn) {
-	c.expireAt = l.srv.now() + int64(l.srv.opts.Timeouts.Close)
+	c.expireAt = l.srv.now() + int64(l.srv.cfg.CloseTimeout)
 	l.schedule(c, c.expireAt)
 }
 
@@ -73,7 +73,7 @@ func (l *eventLoop) armClose(c *Conn) {
 // handler.
 func (l *eventLoop) opened(c *Conn) {
 	s := l.srv
-	t := &s.opts.Timeouts
+	t := &s.cfg.Config
 	now := s.now()
 	c.lastData = now
 	// Pretend the last read was a random time within the last interval, so
@@ -116,7 +116,7 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 		if now < c.expireAt {
 			at := c.expireAt
 			if c.linger {
-				at = min(at, now+int64(l.srv.opts.TimerTick))
+				at = min(at, now+int64(l.srv.cfg.TimerTick))
 			}
 			l.schedule(c, at)
 			return
@@ -132,7 +132,7 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 // and schedules its node for the next one.
 func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	s := l.srv
-	t := &s.opts.Timeouts
+	t := &s.cfg.Config
 	next := int64(math.MaxInt64)
 	if e := c.ext.Load(); e != nil && e.failErr != nil {
 		// A protocol error waits for the handler (close.go), at most
@@ -154,8 +154,8 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 		}
 		next = min(next, c.expireAt)
 	}
-	if t.Idle > 0 {
-		d := c.lastData + int64(t.Idle)
+	if t.IdleTimeout > 0 {
+		d := c.lastData + int64(t.IdleTimeout)
 		if now >= d {
 			l.startClose(c, ws.StatusNormalClosure, "idle timeout", causeIdle)
 			return

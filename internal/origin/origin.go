@@ -1,4 +1,11 @@
-package gateway
+// Package origin matches a browser's Origin header (RFC 6454) against the
+// patterns of Config.AllowedOrigins: the parser that validates them
+// (package config) and the matcher that checks each upgrade (package
+// gateway) are this one.
+//
+// The match runs on the event loop for every upgrade, so it compares bytes
+// against patterns parsed once and never allocates.
+package origin
 
 import (
 	"bytes"
@@ -6,11 +13,8 @@ import (
 	"strings"
 )
 
-// The origin check runs on the event loop for every upgrade, so it
-// matches bytes against patterns parsed once, without allocating.
-
-// originPattern is one entry of Config.AllowedOrigins.
-type originPattern struct {
+// pattern is one entry of Config.AllowedOrigins.
+type pattern struct {
 	scheme string // "" matches any
 	host   string // lower case; for a wildcard, the suffix with its dot
 	port   string // "" matches any
@@ -18,11 +22,11 @@ type originPattern struct {
 	suffix bool   // "*.example.com"
 }
 
-func parseOriginPattern(s string) (originPattern, error) {
+func parsePattern(s string) (pattern, error) {
 	if s == "*" {
-		return originPattern{any: true}, nil
+		return pattern{any: true}, nil
 	}
-	var p originPattern
+	var p pattern
 	rest := strings.ToLower(strings.TrimSpace(s))
 	if i := strings.Index(rest, "://"); i >= 0 {
 		p.scheme, rest = rest[:i], rest[i+3:]
@@ -42,16 +46,18 @@ func parseOriginPattern(s string) (originPattern, error) {
 	return p, nil
 }
 
-// originMatcher holds the parsed Config.AllowedOrigins.
-type originMatcher struct{ patterns []originPattern }
+// Matcher holds the parsed Config.AllowedOrigins.
+type Matcher struct{ patterns []pattern }
 
-func newOriginMatcher(list []string) (*originMatcher, error) {
+// NewMatcher parses list; an empty list is nil, which allows every origin.
+// The error names the first entry that is not a pattern.
+func NewMatcher(list []string) (*Matcher, error) {
 	if len(list) == 0 {
 		return nil, nil
 	}
-	m := &originMatcher{}
+	m := &Matcher{}
 	for _, s := range list {
-		p, err := parseOriginPattern(s)
+		p, err := parsePattern(s)
 		if err != nil {
 			return nil, err
 		}
@@ -60,11 +66,12 @@ func newOriginMatcher(list []string) (*originMatcher, error) {
 	return m, nil
 }
 
-// allow reports whether origin (the Origin header; nil if absent) may
+// Allow reports whether origin (the Origin header; nil if absent) may
 // connect. A request without Origin is not from a browser and is let
-// through; "null" (sandboxed frames, file:// pages) matches only "*".
-func (m *originMatcher) allow(origin []byte) bool {
-	if len(origin) == 0 {
+// through; "null" (sandboxed frames, file:// pages) matches only "*". A
+// nil Matcher allows everything.
+func (m *Matcher) Allow(origin []byte) bool {
+	if m == nil || len(origin) == 0 {
 		return true
 	}
 	scheme, host, port, ok := splitOrigin(origin)
