@@ -295,4 +295,3 @@ func (s *Server) Draining() bool { return s.srv.Draining() }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats { return s.srv.Stats() }
-
