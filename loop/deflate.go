@@ -295,8 +295,10 @@ func (l *eventLoop) outFrame(c *Conn, frame []byte) []byte {
 		return frame // incompressible: never send more than the plain frame
 	}
 	h := ws.Header{Fin: true, Rsv: codec.Rsv1, OpCode: ws.OpCode(frame[0] & 0x0f), Length: int64(zlen)}
-	start := codec.MaxHeaderSize - codec.HeaderSize(h)
-	codec.PutHeader(out[start:], h)
+	var hb [codec.MaxHeaderSize]byte
+	hl := codec.PutHeader(hb[:], h)
+	start := codec.MaxHeaderSize - hl
+	copy(out[start:], hb[:hl])
 	l.stats.deflateOutPlain.Add(int64(len(payload)))
 	l.stats.deflateOutWire.Add(int64(zlen))
 	if d != nil && d.send.Size() > 0 {
