@@ -52,11 +52,6 @@ type loopDeflate struct {
 // deflating reports whether c negotiated permessage-deflate.
 func (c *Conn) deflating() bool { return c.admitted&deflateOn != 0 }
 
-// Compressed reports whether the connection negotiated permessage-deflate.
-// Handlers and hooks see plain payloads either way. It is meant for
-// handlers (OnOpen and later), after the upgrade.
-func (c *Conn) Compressed() bool { return c.upgraded.Load() && c.deflating() }
-
 // deflateParams returns c's agreement; c must be deflating.
 func (c *Conn) deflateParams() codec.DeflateParams {
 	if c.admitted&deflateExt != 0 {
