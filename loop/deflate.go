@@ -109,9 +109,15 @@ func (l *eventLoop) appendUpgradeResponse(dst []byte, c *Conn, key, sub []byte) 
 	if !c.deflating() {
 		return codec.AppendUpgradeResponse(dst, key, sub, nil)
 	}
-	l.stats.deflateUpgrades.Add(1)
-	l.stats.deflateOpen.Add(1)
 	return codec.AppendUpgradeResponseDeflate(dst, key, sub, c.deflateParams(), nil)
+}
+
+// deflateOpened counts c once its 101 is out.
+func (l *eventLoop) deflateOpened(c *Conn) {
+	if c.deflating() {
+		l.stats.deflateUpgrades.Add(1)
+		l.stats.deflateOpen.Add(1)
+	}
 }
 
 // deflateClosed releases what c's compression held, when it is gone.

@@ -181,6 +181,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	}
 	l.memUpgraded(c, c.state == stateDeferred)
 	c.state = stateOpen
+	l.deflateOpened(c)
 	l.handshakeDone(c)
 	l.stats.upgrades[0].Add(1)
 	if c.User() != "" {
