@@ -16,42 +16,39 @@ import (
 // Report is the result of a run, as written by --json. Field names are a
 // contract: scripts read them.
 type Report struct {
-	Scenario     string       `json:"scenario"`
-	Targets      []string     `json:"targets"`
-	Started      time.Time    `json:"started"`
-	Procs        int          `json:"procs"`
-	LoopsPerProc int          `json:"loops_per_proc"`
-	Config       reportConfig `json:"config"`
-	SteadySec    float64      `json:"steady_s"`
-	SteadyFromMS int64        `json:"steady_start_unix_ms"` // the measured phase, wall clock:
-	SteadyToMS   int64        `json:"steady_end_unix_ms"`   // for sampling the server beside it
-	Ramp         rampReport   `json:"ramp"`
-	Connections  connReport   `json:"connections"`
-	Sent         int64        `json:"messages_sent"`
-	Received     int64        `json:"messages_received"`
-	SteadyRecv   int64        `json:"received_in_steady"` // within the measured phase: for figures per second of it
-	LostInFlight int64        `json:"messages_lost_in_flight"`
-	BytesSent    int64        `json:"bytes_sent"`
-	BytesRecv    int64        `json:"bytes_received"`
-	// Payload bytes of the data messages, before compression (sent) and
-	// inflated (received): beside the wire bytes above, what
-	// --compression saved.
-	PayloadSent int64             `json:"payload_sent"`
-	PayloadRecv int64             `json:"payload_received"`
-	Compression bool              `json:"compression"`
-	Errors      map[string]int64  `json:"errors"`
-	CloseCodes  map[string]int64  `json:"close_codes"`
-	MsgsPerSec  float64           `json:"msgs_per_sec"`
-	LatencyUS   latencyReport     `json:"latency_us"`
-	ConnectMS   connectReport     `json:"connect_ms"`
-	Client      clientReport      `json:"client"`
-	Close       closeReport       `json:"close"`
-	Fanout      *fanoutReport     `json:"fanout,omitempty"`
-	Storm       *stormReport      `json:"storm,omitempty"`
-	Slow        *slowReport       `json:"slow,omitempty"`
-	Timeline    []point           `json:"timeline"`
-	Histograms  map[string]string `json:"histograms"`
-	Notes       []string          `json:"notes,omitempty"`
+	Scenario     string            `json:"scenario"`
+	Targets      []string          `json:"targets"`
+	Started      time.Time         `json:"started"`
+	Procs        int               `json:"procs"`
+	LoopsPerProc int               `json:"loops_per_proc"`
+	Config       reportConfig      `json:"config"`
+	SteadySec    float64           `json:"steady_s"`
+	SteadyFromMS int64             `json:"steady_start_unix_ms"` // the measured phase, wall clock:
+	SteadyToMS   int64             `json:"steady_end_unix_ms"`   // for sampling the server beside it
+	Ramp         rampReport        `json:"ramp"`
+	Connections  connReport        `json:"connections"`
+	Sent         int64             `json:"messages_sent"`
+	Received     int64             `json:"messages_received"`
+	SteadyRecv   int64             `json:"received_in_steady"` // within the measured phase: for figures per second of it
+	LostInFlight int64             `json:"messages_lost_in_flight"`
+	BytesSent    int64             `json:"bytes_sent"`
+	BytesRecv    int64             `json:"bytes_received"`
+	PayloadSent  int64             `json:"payload_sent"`     // data payload bytes before compression
+	PayloadRecv  int64             `json:"payload_received"` // and inflated: beside the wire bytes, what --compression saved
+	Compression  bool              `json:"compression"`
+	Errors       map[string]int64  `json:"errors"`
+	CloseCodes   map[string]int64  `json:"close_codes"`
+	MsgsPerSec   float64           `json:"msgs_per_sec"`
+	LatencyUS    latencyReport     `json:"latency_us"`
+	ConnectMS    connectReport     `json:"connect_ms"`
+	Client       clientReport      `json:"client"`
+	Close        closeReport       `json:"close"`
+	Fanout       *fanoutReport     `json:"fanout,omitempty"`
+	Storm        *stormReport      `json:"storm,omitempty"`
+	Slow         *slowReport       `json:"slow,omitempty"`
+	Timeline     []point           `json:"timeline"`
+	Histograms   map[string]string `json:"histograms"`
+	Notes        []string          `json:"notes,omitempty"`
 
 	hist map[string]*hdrhistogram.Histogram
 	fine []sample // the merged 100 ms samples, for the HTML charts
