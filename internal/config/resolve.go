@@ -72,6 +72,12 @@ func (c *Config) applyDefaults() {
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if c.Compression == "" {
+		c.Compression = "on"
+	}
+	if c.CompressionContext == "" {
+		c.CompressionContext = "off"
+	}
 	if c.CompressionMinSize == 0 {
 		c.CompressionMinSize = DefaultCompressionMinSize
 	}
