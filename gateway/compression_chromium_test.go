@@ -66,8 +66,8 @@ func TestCompressionChromium(t *testing.T) {
 			case got = <-result:
 			case err := <-exited:
 				t.Fatalf("chromium exited (%v) before the page reported:\n%s", err, tail(stderr.String(), 2000))
-			case <-time.After(90 * time.Second):
-				t.Fatalf("no result from the page in 90 s:\n%s", tail(stderr.String(), 2000))
+			case <-time.After(240 * time.Second):
+				t.Fatalf("no result from the page in 240 s:\n%s", tail(stderr.String(), 2000))
 			}
 			if got != "selftest ok "+tc.want {
 				t.Fatalf("page: %q, want %q", got, "selftest ok "+tc.want)
