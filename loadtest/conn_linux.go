@@ -43,6 +43,7 @@ type conn struct {
 	inMsg  bool  // a (possibly fragmented) data message is in progress
 	fin    bool  // the current data frame is the message's last
 	stampN uint8 // timestamp bytes collected so far
+	zmsg   bool  // the message in progress is compressed (--compression)
 
 	// Scenario state.
 	inflight int32 // echo and rate: messages sent and not yet back
@@ -146,7 +147,7 @@ func (l *loop) event(c *conn, ev uint32) {
 		}
 		c.key = codec.NewClientKey()
 		tgt := l.targetOf(c)
-		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, nil)
+		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, l.requestExtra())
 		c.state = stHandshake
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
 		l.write(c, l.wbuf)
