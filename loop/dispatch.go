@@ -195,7 +195,7 @@ func (s *Server) run(c *Conn, ev *event) {
 		if ev.buf != nil {
 			data = ev.buf.b
 		}
-		s.handler.OnMessage(c, ev.op, data)
+		s.handler.OnMessage(c.logical(), ev.op, data) // a session's anchor (session.go)
 	case evClose:
 		defer s.handlerConns.Add(-1) // after OnClose, panicking or not
 		s.handler.OnClose(c, ev.err)

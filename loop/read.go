@@ -182,7 +182,11 @@ func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
 	// msgLen <= max holds (every frame before passed this check), so
 	// max-msgLen cannot overflow; msgLen+h.Length could, for a declared
 	// length near 2^63, and would then let the frame through.
-	if h.Length > int64(l.srv.cfg.MaxMessageSize)-msgLen {
+	limit := int64(l.srv.cfg.MaxMessageSize)
+	if c.session() != nil {
+		limit++ // the envelope's type byte (docs/resume.md §2)
+	}
+	if h.Length > limit-msgLen {
 		return codec.ErrMessageTooBig
 	}
 	return nil
@@ -236,6 +240,20 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	s := l.srv
 	if s.cfg.MaxMsgRate > 0 && !l.allowMessage(c, s.now()) {
 		return l.fail(c, errRateLimit)
+	}
+	if ss := c.session(); ss != nil {
+		deliver, err := l.envelopeIn(c, ss, op) // session_frames.go
+		if !deliver {
+			l.dropAssembly(c)
+			putBuffer(c.msgBuf)
+			c.msgBuf = nil
+			f.msgLen = 0
+			if err != nil {
+				return l.fail(c, err)
+			}
+			return gnet.None, false
+		}
+		f.msgLen-- // the type byte
 	}
 	b := c.msgBuf
 	c.msgBuf = nil

@@ -217,6 +217,9 @@ type Stats struct {
 	MemoryConnFixed       int64
 	MemoryConnVariable    int64
 	MemoryConnVariableMax int64
+
+	// Sessions counts resumable sessions (docs/resume.md, session.go).
+	Sessions SessionStats
 }
 
 // add folds c into s.
@@ -295,6 +298,7 @@ func (s *Server) Stats() Stats {
 	st.HandshakesOpen = s.admission.handshakes.Load()
 	st.Draining = s.draining.Load()
 	s.memStats(&st)
+	st.Sessions = s.sessions.snapshot()
 	return st
 }
 

@@ -55,12 +55,18 @@ type sharedFrame struct {
 	buf  *buffer
 	refs atomic.Int32
 	mem  *memBudget // the frame is charged to it (budget.go); nil if not
+	// env is its resume-envelope encoding, made by the first loop with an
+	// envelope subscriber (session_frames.go); f holds one reference.
+	env atomic.Pointer[sharedFrame]
 }
 
 var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
 
 func (f *sharedFrame) release() {
 	if f.refs.Add(-1) == 0 {
+		if e := f.env.Swap(nil); e != nil {
+			e.release()
+		}
 		if f.mem != nil {
 			f.mem.total.Add(-int64(cap(f.buf.b)))
 			f.mem = nil
@@ -315,6 +321,7 @@ const maxCoalesce = 64
 // subscriber rather than one per message.
 func (l *eventLoop) publishRun(cmds []command) {
 	t := cmds[0].topic
+	l.sess.pub = cmds // for envelope subscribers (session_frames.go)
 	iov := l.iov[:0]
 	for i := range cmds {
 		iov = append(iov, cmds[i].shared.buf.b)
@@ -334,6 +341,7 @@ func (l *eventLoop) publishRun(cmds []command) {
 	}
 	clear(iov)
 	l.iov = iov[:0]
+	l.sess.pub = nil
 	for i := range cmds {
 		cmds[i].shared.release()
 	}
@@ -342,6 +350,10 @@ func (l *eventLoop) publishRun(cmds []command) {
 // deliverShared writes the frames of a publish run to c, those that fit
 // its outbound queue; the others go to the slow-consumer policy.
 func (l *eventLoop) deliverShared(c *Conn, frames [][]byte) {
+	if ss := c.session(); ss != nil {
+		l.deliverSession(c, ss, frames) // session_frames.go
+		return
+	}
 	if c.state != stateOpen {
 		return
 	}

@@ -1,0 +1,200 @@
+package loop
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/wsgate/wsgate/codec"
+)
+
+// The handshake side of resumable sessions (docs/resume.md §1, §3.2, §5).
+
+// Subprotocol entries of the envelope.
+const (
+	protoResume     = "wsgate.resume.v1"
+	protoResumePlus = "wsgate.resume.v1+"
+	protoSession    = "wsgate.session."
+	protoReserved   = "wsgate."
+)
+
+// resumeOffer is what a request offered of the envelope.
+type resumeOffer struct {
+	bare    bool     // wsgate.resume.v1
+	apps    []string // P of each wsgate.resume.v1+P
+	token   string   // of wsgate.session.TOKEN.SEQ
+	seq     int64
+	resume  bool // a session entry was offered
+	invalid bool // it was malformed
+}
+
+// isReservedProtocol reports whether p is one of the envelope's entries,
+// which neither the application nor the backend sees as offered.
+func isReservedProtocol(p []byte) bool {
+	return len(p) >= len(protoReserved) && string(p[:len(protoReserved)]) == protoReserved
+}
+
+// visibleProtocols returns the offered subprotocols without the
+// envelope's entries.
+func visibleProtocols(all [][]byte) [][]byte {
+	out := all[:0]
+	for _, p := range all {
+		if !isReservedProtocol(p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// noteOffer records, before the upgrade, what r offered of the envelope.
+// A request that offered nothing of it costs a header scan.
+func (l *eventLoop) noteOffer(c *Conn, r *codec.Request) {
+	if !bytes.Contains(r.Header("Sec-WebSocket-Protocol"), []byte(protoReserved)) {
+		return
+	}
+	var o resumeOffer
+	found := false
+	for _, p := range r.Protocols(nil) {
+		switch {
+		case string(p) == protoResume:
+			o.bare, found = true, true
+		case bytes.HasPrefix(p, []byte(protoResumePlus)) && len(p) > len(protoResumePlus):
+			o.apps = append(o.apps, string(p[len(protoResumePlus):]))
+			found = true
+		case bytes.HasPrefix(p, []byte(protoSession)) && !o.resume:
+			o.resume = true
+			rest := p[len(protoSession):]
+			dot := bytes.LastIndexByte(rest, '.')
+			if dot <= 0 || !validToken(rest[:dot]) {
+				o.invalid = true
+				break
+			}
+			n, err := strconv.ParseInt(string(rest[dot+1:]), 10, 64)
+			if err != nil || n < 0 || n > 1<<53-1 {
+				o.invalid = true
+				break
+			}
+			o.token, o.seq = string(rest[:dot]), n
+		}
+	}
+	if found {
+		c.x().offer = &o
+	}
+}
+
+// envelopeAnswer returns the entry to answer for an offer, given the
+// application's choice p, or "" if the connection stays plain.
+func envelopeAnswer(o *resumeOffer, p string) string {
+	if p == "" {
+		if o.bare {
+			return protoResume
+		}
+		return ""
+	}
+	for _, a := range o.apps {
+		if a == p {
+			return protoResumePlus + p
+		}
+	}
+	return ""
+}
+
+// helloInfo is what HELLO says.
+type helloInfo struct {
+	status string // new, resumed, missed
+	reason string
+	seq    int64
+	in     int64
+	replay int64
+}
+
+// sessionUpgrade makes c an envelope connection: a new session, or the
+// resumed one. It runs on c's loop just before the 101 is written and
+// returns HELLO's content. Takeover and the end of a session that could
+// not be resumed happen here too.
+func (l *eventLoop) sessionUpgrade(c *Conn, o *resumeOffer) helloInfo {
+	s := l.srv
+	reg := &s.sessions
+	e := c.x()
+	if s.cfg.ResumeWindow > 0 && o.resume {
+		why := missedUnknown
+		var old *session
+		switch {
+		case o.invalid:
+			why = missedInvalid
+		default:
+			var expired bool
+			old, expired = reg.get(o.token)
+			if old == nil && s.fetchSession != nil {
+				// Another node may hold it (cluster): it hands it over
+				// and forgets it.
+				var gone bool
+				old, gone = s.fetchSession(o.token, e.user)
+				if old == nil && gone {
+					why = missedGone
+				}
+			}
+			if old == nil && expired {
+				why = missedExpired
+			}
+		}
+		if old != nil {
+			h, ok, reason := l.resume(c, old, o.seq)
+			if ok {
+				return h
+			}
+			why = reason
+		}
+		reg.stats.missed[why].Add(1)
+		h := l.newSession(c)
+		h.status, h.reason = "missed", missedNames[why]
+		return h
+	}
+	return l.newSession(c)
+}
+
+// newSession starts a session anchored on c.
+func (l *eventLoop) newSession(c *Conn) helloInfo {
+	s := l.srv
+	ss := &session{anchor: c, conn: c}
+	if s.cfg.ResumeWindow > 0 {
+		ss.token = newToken(s.sessionPrefix)
+		s.sessions.add(ss)
+	}
+	ss.first = 1
+	c.x().sess = ss
+	return helloInfo{status: "new"}
+}
+
+// appendHello appends the HELLO frame for c's session to dst.
+func (l *eventLoop) appendHello(dst []byte, ss *session, h helloInfo) []byte {
+	cfg := &l.srv.cfg.Config
+	var body [320]byte
+	b := append(body[:0], 'H')
+	b = append(b, "status="...)
+	b = append(b, h.status...)
+	if h.reason != "" {
+		b = append(b, "&reason="...)
+		b = append(b, h.reason...)
+	}
+	if ss.token != "" {
+		b = append(b, "&session="...)
+		b = append(b, ss.token...)
+	}
+	b = appendField(b, "seq", h.seq)
+	b = appendField(b, "in", h.in)
+	if h.status == "resumed" {
+		b = appendField(b, "replay", h.replay)
+	}
+	b = appendField(b, "window", max(int64(cfg.ResumeWindow.Milliseconds()), 0))
+	b = appendField(b, "buffer", int64(cfg.ResumeBuffer))
+	b = appendField(b, "beat", max(int64(cfg.PingInterval.Milliseconds()), 0))
+	b = appendField(b, "timeout", int64(cfg.PongTimeout.Milliseconds()))
+	return codec.AppendFrame(dst, OpText, true, b)
+}
+
+func appendField(b []byte, name string, v int64) []byte {
+	b = append(b, '&')
+	b = append(b, name...)
+	b = append(b, '=')
+	return strconv.AppendInt(b, v, 10)
+}
