@@ -173,6 +173,12 @@ func (g *gateHook) decide(j *handshakeJob) {
 	if j.src == tokenProtocol && len(protos) > 0 {
 		acc.Subprotocol = protos[0]
 	}
+	if g.backend != nil && j.p.Resumes(acc.User) {
+		// A resume runs no connect hook (docs/resume.md §5): the
+		// session keeps what the first one answered.
+		_ = j.p.Accept(acc)
+		return
+	}
 	if g.backend != nil {
 		res, err := g.backend.connect(j.p, acc.User, protos)
 		var he *codec.HandshakeError

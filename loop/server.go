@@ -61,7 +61,8 @@ type Server struct {
 	// this node does not hold (gone: its node did not answer).
 	sessionPrefix string
 	fetchSession  func(token, user string) (ss *session, gone bool)
-	cluster       clusterHooks // observer.go
+	remoteSession func(token string) bool // the token names another node
+	cluster       clusterHooks            // observer.go
 
 	// Requests: the WebSocket endpoint and the plain routes.
 	wsPath []byte

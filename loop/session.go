@@ -206,18 +206,18 @@ var missedNames = [numMissed]string{"unknown", "expired", "overflow", "gone", "u
 
 // SessionStats counts resumable sessions (docs/resume.md).
 type SessionStats struct {
-	Live      int64 // gauge: sessions kept (attached or suspended)
-	Suspended int64 // gauge: sessions waiting for their client
-	Suspends  int64 // sessions suspended when their connection was lost
-	Resumes   int64 // sessions resumed by a new connection
-	Expired   int64 // sessions ended because their window passed
-	Takeovers int64 // resumes that closed a live connection (1008)
-	Replayed  int64 // messages replayed by resumes
-	Buffered  int64 // gauge: payload bytes kept for resumes
-	Overflows int64 // messages dropped from a full session buffer
+	Live      int64 `json:"live"`      // gauge: sessions kept (attached or suspended)
+	Suspended int64 `json:"suspended"` // gauge: sessions waiting for their client
+	Suspends  int64 `json:"suspends"`  // sessions suspended when their connection was lost
+	Resumes   int64 `json:"resumes"`   // sessions resumed by a new connection
+	Expired   int64 `json:"expired"`   // sessions ended because their window passed
+	Takeovers int64 `json:"takeovers"` // resumes that closed a live connection (1008)
+	Replayed  int64 `json:"replayed"`  // messages replayed by resumes
+	Buffered  int64 `json:"buffered"`  // gauge: payload bytes kept for resumes
+	Overflows int64 `json:"overflows"` // messages dropped from a full session buffer
 	// Missed counts failed resumes by reason: unknown, expired,
 	// overflow, gone, user, invalid.
-	Missed map[string]int64
+	Missed map[string]int64 `json:"missed"`
 }
 
 func (r *sessionRegistry) snapshot() SessionStats {

@@ -198,3 +198,23 @@ func appendField(b []byte, name string, v int64) []byte {
 	b = append(b, '=')
 	return strconv.AppendInt(b, v, 10)
 }
+
+// Resumes reports whether the request presents a session this node holds
+// for user, so that a policy may skip what a resume does not repeat (the
+// backend's connect hook, docs/resume.md §5). A session another node
+// holds (cluster) counts too. The upgrade makes the final decision: a
+// session that ends meanwhile becomes a new one.
+func (p *PendingUpgrade) Resumes(user string) bool {
+	c := p.c
+	s := c.loop.srv
+	e := c.ext.Load()
+	if e == nil || e.offer == nil || !e.offer.resume || e.offer.invalid || s.cfg.ResumeWindow <= 0 {
+		return false
+	}
+	if ss, _ := s.sessions.get(e.offer.token); ss != nil {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		return ss.status != sessEnded && ss.anchor.User() == user
+	}
+	return s.remoteSession != nil && s.remoteSession(e.offer.token)
+}
