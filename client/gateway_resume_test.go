@@ -1,7 +1,11 @@
 package client
 
 import (
+	"context"
+	"math/rand/v2"
+	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,4 +91,96 @@ func TestGatewayResumeExpired(t *testing.T) {
 		}
 	})
 	until(t, "the new session's OnOpen", func() bool { return g.open() == 1 })
+}
+
+// The test: 1,000 resumable connections receive a push every
+// 100 ms; 300 of them lose their TCP connection abruptly (RST, no close
+// frame) and reconnect after 1-3 s. Every client gets every push exactly
+// once and in order, and the handler saw 1,000 OnOpen and no OnClose.
+func TestGatewayResumeThousand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 connections")
+	}
+	const n, dropped, rounds = 1000, 300, 40
+	g := startGateway(t, gateway.Config{})
+	type peer struct {
+		r    *recorder
+		mu   sync.Mutex
+		tcp  net.Conn
+		cuts int
+	}
+	peers := make([]*peer, n)
+	for i := range peers {
+		p := &peer{r: &recorder{}}
+		peers[i] = p
+		o := Options{Resume: true, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				p.mu.Lock()
+				p.tcp = c
+				p.mu.Unlock()
+			}
+			return c, err
+		}}
+		o = p.r.options(o)
+		// Reconnect after 1-3 s, as a phone out of a tunnel would.
+		o.Backoff.Sleep = func(ctx context.Context, d time.Duration) error {
+			return sleep(ctx, time.Second+time.Duration(rand.Int64N(int64(2*time.Second))))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		c, err := Dial(ctx, g.url(), o)
+		cancel()
+		if err != nil {
+			t.Fatalf("Dial %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	until(t, "1,000 OnOpen", func() bool { return g.open() == n })
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for round := 1; round <= rounds; round++ {
+		<-tick.C
+		if got := g.push("m" + strconv.Itoa(round)); got != n {
+			t.Fatalf("round %d reached %d sessions", round, got)
+		}
+		if round == 5 {
+			for _, p := range peers[:dropped] {
+				p.mu.Lock()
+				if tc, ok := p.tcp.(*net.TCPConn); ok {
+					tc.SetLinger(0) // RST: no FIN, no close frame
+					tc.Close()
+					p.cuts++
+				}
+				p.mu.Unlock()
+			}
+		}
+	}
+	for i, p := range peers {
+		until(t, "every push at client "+strconv.Itoa(i), p.r.count(func() int { return len(p.r.texts) / rounds }))
+		p.r.get(func() {
+			if len(p.r.texts) != rounds {
+				t.Fatalf("client %d: %d messages, want %d", i, len(p.r.texts), rounds)
+			}
+			for j, s := range p.r.texts {
+				if s != "m"+strconv.Itoa(j+1) {
+					t.Fatalf("client %d: message %d is %q", i, j, s)
+				}
+			}
+			if len(p.r.misses) != 0 {
+				t.Fatalf("client %d missed: %+v", i, p.r.misses)
+			}
+			if i < dropped && len(p.r.resumes) != 1 {
+				t.Fatalf("client %d: %d resumes", i, len(p.r.resumes))
+			}
+		})
+	}
+	st := g.srv.Stats().Sessions
+	if st.Resumes != dropped || st.Suspends != dropped || st.Expired != 0 {
+		t.Fatalf("sessions: %+v", st)
+	}
+	if g.open() != n {
+		t.Fatalf("the handler saw %d sessions close", n-g.open())
+	}
+	t.Logf("sessions: %+v", st)
 }
