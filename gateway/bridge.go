@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/loop"
 )
 
 // The backend bridge: the Handler that carries client messages to the
@@ -100,6 +101,9 @@ type disconnectEvent struct {
 
 // OnClose queues the disconnect hook; a full queue drops it, counted.
 func (br bridge) OnClose(c *Conn, err error) {
+	if ce, ok := err.(*codec.CloseError); ok && ce.Reason == loop.SessionMovedReason {
+		return // the session lives on, on another node (resume_cluster.go)
+	}
 	b := br.b
 	info, _ := c.FinalInfo()
 	ev := disconnectEvent{

@@ -263,7 +263,7 @@ func (l *eventLoop) exec(cmd *command) {
 	case cmdSubscribe:
 		l.subscribe(c, cmd.topic)
 	case cmdUnsubscribe:
-		if c.state != stateClosed {
+		if c.state != stateClosed || keptAnchor(c) {
 			l.unsubscribe(c, cmd.reason)
 		}
 	case cmdResume:

@@ -57,12 +57,9 @@ type Server struct {
 	mem       *memBudget      // nil without Options.MemoryBudget
 	sessions  sessionRegistry // resumable sessions (session.go)
 	// sessionPrefix starts every session token (the node's, in a
-	// cluster); fetchSession, if set, asks the cluster for a session
-	// this node does not hold (gone: its node did not answer).
+	// cluster: session_cluster.go).
 	sessionPrefix string
-	fetchSession  func(token, user string) (ss *session, gone bool)
-	remoteSession func(token string) bool // the token names another node
-	cluster       clusterHooks            // observer.go
+	cluster       clusterHooks // observer.go
 
 	// Requests: the WebSocket endpoint and the plain routes.
 	wsPath []byte

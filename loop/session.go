@@ -63,6 +63,7 @@ type session struct {
 	trimmed  int64 // highest number dropped from the buffer for overflow
 	flushQ   bool  // a cmdSessionFlush is queued for conn
 	final    bool  // the anchor's OnClose is on its way
+	moved    bool  // handed over to another node (session_cluster.go)
 	expireAt int64 // while suspended, on the coarse clock
 }
 
@@ -188,6 +189,7 @@ type sessionCounters struct {
 	replayed  atomic.Int64
 	buffered  atomic.Int64 // gauge: payload bytes in session buffers
 	overflows atomic.Int64 // frames dropped from a buffer for overflow
+	moved     atomic.Int64 // sessions handed over to another node
 	missed    [numMissed]atomic.Int64
 }
 
@@ -215,6 +217,7 @@ type SessionStats struct {
 	Replayed  int64 `json:"replayed"`  // messages replayed by resumes
 	Buffered  int64 `json:"buffered"`  // gauge: payload bytes kept for resumes
 	Overflows int64 `json:"overflows"` // messages dropped from a full session buffer
+	Moved     int64 `json:"moved"`     // sessions handed over to another node (cluster)
 	// Missed counts failed resumes by reason: unknown, expired,
 	// overflow, gone, user, invalid.
 	Missed map[string]int64 `json:"missed"`
@@ -225,7 +228,7 @@ func (r *sessionRegistry) snapshot() SessionStats {
 	st := SessionStats{
 		Live: c.live.Load(), Suspended: c.suspended.Load(), Suspends: c.suspends.Load(),
 		Resumes: c.resumes.Load(), Expired: c.expiries.Load(), Takeovers: c.takeovers.Load(),
-		Replayed: c.replayed.Load(), Buffered: c.buffered.Load(), Overflows: c.overflows.Load(),
+		Replayed: c.replayed.Load(), Buffered: c.buffered.Load(), Overflows: c.overflows.Load(), Moved: c.moved.Load(),
 		Missed: make(map[string]int64, numMissed),
 	}
 	for i := range c.missed {

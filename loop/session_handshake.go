@@ -25,6 +25,11 @@ type resumeOffer struct {
 	seq     int64
 	resume  bool // a session entry was offered
 	invalid bool // it was malformed
+	// Set off the loop before a deferred upgrade is accepted
+	// (session_cluster.go): the session another node handed over, or
+	// that node did not answer.
+	imported *SessionImport
+	gone     bool
 }
 
 // isReservedProtocol reports whether p is one of the envelope's entries,
@@ -114,7 +119,6 @@ type helloInfo struct {
 func (l *eventLoop) sessionUpgrade(c *Conn, o *resumeOffer) helloInfo {
 	s := l.srv
 	reg := &s.sessions
-	e := c.x()
 	if s.cfg.ResumeWindow > 0 && o.resume {
 		why := missedUnknown
 		var old *session
@@ -124,14 +128,15 @@ func (l *eventLoop) sessionUpgrade(c *Conn, o *resumeOffer) helloInfo {
 		default:
 			var expired bool
 			old, expired = reg.get(o.token)
-			if old == nil && s.fetchSession != nil {
-				// Another node may hold it (cluster): it hands it over
-				// and forgets it.
-				var gone bool
-				old, gone = s.fetchSession(o.token, e.user)
-				if old == nil && gone {
-					why = missedGone
+			if old == nil && o.imported != nil {
+				// Another node handed it over (session_cluster.go).
+				h, ok, reason := l.importSession(c, o.imported, o.seq)
+				if ok {
+					return h
 				}
+				why = reason
+			} else if old == nil && o.gone {
+				why = missedGone
 			}
 			if old == nil && expired {
 				why = missedExpired
@@ -216,5 +221,5 @@ func (p *PendingUpgrade) Resumes(user string) bool {
 		defer ss.mu.Unlock()
 		return ss.status != sessEnded && ss.anchor.User() == user
 	}
-	return s.remoteSession != nil && s.remoteSession(e.offer.token)
+	return p.SessionNode() != ""
 }

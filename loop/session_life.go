@@ -124,6 +124,10 @@ func (l *eventLoop) sessionLost(c *Conn, prev uint8) bool {
 		if anchor && ss.status == sessEnded {
 			keep = false // ended meanwhile: c's own close tells the handler
 			ss.final = true
+			if ss.moved {
+				c.closeCode = ws.StatusGoingAway
+				c.x().closeReason = SessionMovedReason
+			}
 		}
 		at, armed := ss.expireAt, ss.status == sessSuspended
 		ss.mu.Unlock()
@@ -308,4 +312,16 @@ func (s *Server) endSessions() {
 		a := ss.anchor
 		a.loop.enqueue(command{kind: cmdFunc, fn: func() { a.loop.finalizeOn(ss, ws.StatusGoingAway, "server shutting down") }})
 	}
+}
+
+// keptAnchor reports whether c, whose TCP connection is gone, anchors a
+// session that lives on: it still takes subscriptions (session.go).
+func keptAnchor(c *Conn) bool {
+	ss := c.session()
+	if ss == nil || ss.anchor != c {
+		return false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.status != sessEnded
 }

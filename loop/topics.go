@@ -132,7 +132,7 @@ func (c *Conn) Subscribe(name string) error {
 	if name == "" {
 		return ErrBadTopic
 	}
-	if c.closing.Load() {
+	if c.closing.Load() && !keptAnchor(c) { // a session lives on (session.go)
 		return ErrClosed
 	}
 	s := c.loop.srv
@@ -147,7 +147,7 @@ func (c *Conn) Subscribe(name string) error {
 // Unsubscribe removes the connection from topic name; it is a no-op if
 // the connection is not subscribed.
 func (c *Conn) Unsubscribe(name string) error {
-	if c.closing.Load() {
+	if c.closing.Load() && !keptAnchor(c) {
 		return ErrClosed
 	}
 	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, reason: name}) {
@@ -159,7 +159,7 @@ func (c *Conn) Unsubscribe(name string) error {
 // subscribe runs on the loop for cmdSubscribe.
 func (l *eventLoop) subscribe(c *Conn, t *topic) {
 	lt := l.topics[t]
-	if (c.state != stateOpen && c.state != stateDeferred) || (lt != nil && hasSub(lt, c)) {
+	if (c.state != stateOpen && c.state != stateDeferred && !keptAnchor(c)) || (lt != nil && hasSub(lt, c)) {
 		l.srv.topics.release(t, l.idx, false) // closed meanwhile, or a duplicate
 		return
 	}
