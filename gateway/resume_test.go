@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,5 +347,58 @@ func TestClientScriptRoute(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(page), `from "/wsgate.js"`) {
 		t.Fatal("the demo page does not import /wsgate.js")
+	}
+}
+
+// What a resume costs the backend: the connect hook runs once per
+// session, not per connection; a resume runs none; the disconnect hook
+// runs once, when the window expires.
+func TestResumeBackendHooks(t *testing.T) {
+	b := newFakeBackend(t)
+	b.set(func(b *fakeBackend) { b.message = echoMessage })
+	srv := startServer(t, gateway.Config{Backend: b.URL, ResumeWindow: time.Second, TimerTick: 10 * time.Millisecond}, nil)
+	c := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1")
+	token := hello(t, c).Get("session")
+	c.WriteMessage(gorilla.TextMessage, []byte("Dhi"))
+	if _, m := readMsg(t, c); m != "Dhi" {
+		t.Fatalf("echo %q", m)
+	}
+	for i := 1; i <= 3; i++ {
+		c.UnderlyingConn().Close()
+		until(t, "the suspend", func() bool { return srv.Stats().Sessions.Suspended == 1 })
+		c = mustDial(t, wsURL(srv), nil, "wsgate.resume.v1", "wsgate.session."+token+"."+strconv.Itoa(i))
+		if h := hello(t, c); h.Get("status") != "resumed" {
+			t.Fatalf("resume %d: %v", i, h)
+		}
+		c.WriteMessage(gorilla.TextMessage, []byte("Dhi"))
+		if _, m := readMsg(t, c); m != "Dhi" {
+			t.Fatalf("echo %q", m)
+		}
+	}
+	b.mu.Lock()
+	connects := len(b.connects)
+	b.mu.Unlock()
+	if connects != 1 {
+		t.Fatalf("%d connect hooks for one session resumed 3 times", connects)
+	}
+	select {
+	case ev := <-b.disconnects:
+		t.Fatalf("disconnect hook before the session ended: %v", ev)
+	default:
+	}
+	c.UnderlyingConn().Close()
+	select {
+	case ev := <-b.disconnects:
+		if ev["reason"] != "resume window expired" {
+			t.Fatalf("disconnect %v", ev)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no disconnect hook after the window")
+	}
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case ev := <-b.disconnects:
+		t.Fatalf("a second disconnect hook: %v", ev)
+	default:
 	}
 }
