@@ -402,3 +402,38 @@ func TestResumeBackendHooks(t *testing.T) {
 	default:
 	}
 }
+
+// The admin API finds a session by its first connection's ID, also while
+// it is suspended, and lists it once.
+func TestResumeAdminWhileSuspended(t *testing.T) {
+	srv := startServer(t, gateway.Config{Admin: "127.0.0.1:0"}, &sessionApp{})
+	a := newAdminClient(t, srv, "")
+	c := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1")
+	token := hello(t, c).Get("session")
+	list := a.json("GET", "/v1/connections", "", nil, 200)["connections"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("listed %v", list)
+	}
+	id := list[0].(map[string]any)["id"].(string)
+	c.UnderlyingConn().Close()
+	until(t, "the suspend", func() bool { return srv.Stats().Sessions.Suspended == 1 })
+	if list := a.json("GET", "/v1/connections", "", nil, 200)["connections"].([]any); len(list) != 1 {
+		t.Fatalf("while suspended, listed %v", list)
+	}
+	a.json("POST", "/v1/connections/"+id+"/messages", "text/plain", []byte("while away"), 202)
+	n := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1", "wsgate.session."+token+".0")
+	if h := hello(t, n); h.Get("replay") != "1" {
+		t.Fatalf("HELLO %v", h)
+	}
+	if _, m := readMsg(t, n); m != "Dwhile away" {
+		t.Fatalf("replayed %q", m)
+	}
+	list = a.json("GET", "/v1/connections", "", nil, 200)["connections"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != id {
+		t.Fatalf("after the resume, listed %v", list)
+	}
+	a.json("POST", "/v1/connections/"+id+"/messages", "text/plain", []byte("back"), 202)
+	if _, m := readMsg(t, n); m != "Dback" {
+		t.Fatalf("pushed %q", m)
+	}
+}

@@ -110,6 +110,29 @@ export const cases = [
     }
   },
   {
+    name: 'resume through the real gateway: after an abrupt TCP kill, what was pushed meanwhile is replayed once, in order',
+    async run (env) {
+      const gw = await env.ctl.gateway()
+      const p = await env.ctl.proxy(gw.addr)
+      const c = client(env, p.ws, { resume: true })
+      await until(() => c.state === 'open', 'open')
+      ok(c.of('open')[0].resumable, 'the gateway gave a session')
+      for (let i = 1; i <= 3; i++) eq((await env.ctl.push(gw, 'p' + i)).sent, 1, 'push')
+      await until(() => c.texts().length === 3, 'three pushes')
+      await env.ctl.setProxy(p, { mode: 'refuse' }) // no reconnect until the pushes below are in
+      await env.ctl.cut(p)
+      await until(() => c.of('reconnecting').length === 1, 'the drop')
+      for (let i = 4; i <= 6; i++) eq((await env.ctl.push(gw, 'p' + i)).sent, 1, 'push to the suspended session')
+      await env.ctl.setProxy(p, { mode: 'pass' })
+      await until(() => c.of('resumed').length === 1, 'the resume')
+      await until(() => c.texts().length === 6, 'the replay')
+      eq(c.of('missed').length, 0, 'nothing missed')
+      eq(c.texts(), range('p', 1, 6), 'every push once, in order')
+      c.send('echo')
+      await until(() => c.texts().includes('echo'), 'echo on the resumed session')
+    }
+  },
+  {
     name: '503 storm: refused upgrades back off, honouring Retry-After where visible',
     async run (env) {
       const gw = await env.ctl.gateway(['--max-conns', '1'])
