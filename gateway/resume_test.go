@@ -437,3 +437,28 @@ func TestResumeAdminWhileSuspended(t *testing.T) {
 		t.Fatalf("pushed %q", m)
 	}
 }
+
+// An admission refusal of a request that offered the envelope is a 101
+// and a close 1013 with the retry hint, which a browser can read; a plain
+// request still gets 503 with Retry-After.
+func TestResumeRefusalIsTryAgainLater(t *testing.T) {
+	srv := startServer(t, gateway.Config{MaxConns: 1}, &sessionApp{})
+	hold := mustDial(t, wsURL(srv), nil)
+	_ = hold
+	if st := dialStatus(t, wsURL(srv), nil); st != 503 {
+		t.Fatalf("plain: %d, want 503", st)
+	}
+	c := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1")
+	if c.Subprotocol() != "wsgate.resume.v1" {
+		t.Fatalf("answered %q", c.Subprotocol())
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := c.ReadMessage()
+	ce, ok := err.(*gorilla.CloseError)
+	if !ok || ce.Code != 1013 || ce.Text != "try again later; retry-after=5" {
+		t.Fatalf("read: %v, want close 1013 with the hint", err)
+	}
+	if n := srv.Stats().Upgrades["503"]; n != 2 {
+		t.Fatalf("503s counted: %d", n)
+	}
+}

@@ -141,6 +141,9 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	}
 	if why := l.admit(c); why != admitOK {
 		l.stats.refusals[why].Add(1)
+		if l.refuseEnvelope(c, r, refusalRetryAfter[why]) { // session_handshake.go
+			return gnet.Close
+		}
 		return l.refuse(c, codec.ErrHandshakeUnavailable, refusalRetryAfter[why])
 	}
 	l.noteOffer(c, r) // session_handshake.go

@@ -223,3 +223,34 @@ func (p *PendingUpgrade) Resumes(user string) bool {
 	}
 	return p.SessionNode() != ""
 }
+
+// refuseEnvelope answers an admission refusal of a request that offered
+// the envelope with 101 and at once a close 1013 "try again later;
+// retry-after=N" (docs/resume.md §8, RFC 6455 §7.4.1): a browser's page
+// sees a close code and reason, never a 503's status or its Retry-After.
+// It reports false for a request that did not offer the envelope (it
+// gets the 503). It costs one response and one frame, and no session.
+func (l *eventLoop) refuseEnvelope(c *Conn, r *codec.Request, retryAfter []byte) bool {
+	if !bytes.Contains(r.Header("Sec-WebSocket-Protocol"), []byte(protoResume)) {
+		return false
+	}
+	var entry []byte
+	for _, p := range r.Protocols(nil) {
+		if string(p) == protoResume || bytes.HasPrefix(p, []byte(protoResumePlus)) && len(p) > len(protoResumePlus) {
+			entry = p
+			break
+		}
+	}
+	if entry == nil {
+		return false
+	}
+	secs := []byte("1")
+	if v, ok := bytes.CutPrefix(retryAfter, []byte("Retry-After: ")); ok {
+		secs = bytes.TrimRight(v, "\r\n")
+	}
+	l.stats.upgrades[upgradeIndex(503)].Add(1) // counted as the refusal it is
+	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], r.Key(), entry, nil)
+	l.scratch = codec.AppendClose(l.scratch, StatusTryAgainLater, "try again later; retry-after="+string(secs))
+	l.write(c, l.scratch)
+	return true
+}

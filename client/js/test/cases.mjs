@@ -159,6 +159,26 @@ export const cases = [
     }
   },
   {
+    name: '503 storm with resume: the gateway answers 101 and a close 1013 with its retry hint, which a browser honours too',
+    async run (env) {
+      const gw = await env.ctl.gateway(['--max-conns', '1'])
+      const holder = new env.WebSocket(gw.ws)
+      await new Promise((resolve, reject) => { holder.onopen = resolve; holder.onerror = reject })
+      const c = client(env, gw.ws, { resume: true, backoff: { base: 100, cap: 1000 } })
+      await until(() => c.of('reconnecting').length >= 2, 'two refusals')
+      holder.close()
+      await until(() => c.state === 'open', 'open once the slot is free')
+      for (const r of c.of('reconnecting')) {
+        eq(r.code, 1013, 'close code')
+        eq(r.retryAfter, 5, 'the hint from the close reason: ' + r.reason)
+        ok(r.delay >= 5000 && r.delay < 5100, 'delay honours the hint: ' + r.delay)
+      }
+      ok(c.of('open')[0].resumable, 'the session opened once admitted')
+      c.send('in')
+      await until(() => c.texts().includes('in'), 'echo')
+    }
+  },
+  {
     name: 'backoff: full jitter stays within min(cap, base·2^n) and spreads over it',
     async run () {
       for (let n = 0; n <= 10; n++) {
