@@ -201,14 +201,19 @@ func runResume(ctx context.Context, cfg *config, stdout io.Writer) (*Report, err
 	}
 	<-pubDone
 	rr.Published = published.Load()
-	// Let what is in flight and the last resumes arrive.
-	deadline := time.Now().Add(cfg.drainTimeout + cfg.backoffMax)
-	for time.Now().Before(deadline) {
+	// Let what is in flight and the last resumes arrive: until everything
+	// is in, or nothing more has come for --drain plus --backoff-max.
+	quiet := cfg.drainTimeout + cfg.backoffMax
+	last, lastAt := int64(-1), time.Now()
+	for time.Since(lastAt) < quiet {
 		mu.Lock()
-		done := rr.Received >= rr.Published*int64(len(peers))
+		got := rr.Received
 		mu.Unlock()
-		if done {
+		if got >= rr.Published*int64(len(peers)) {
 			break
+		}
+		if got != last {
+			last, lastAt = got, time.Now()
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
