@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -183,4 +184,43 @@ func TestGatewayResumeThousand(t *testing.T) {
 		t.Fatalf("the handler saw %d sessions close", n-g.open())
 	}
 	t.Logf("sessions: %+v", st)
+}
+
+// A gateway at --max-conns answers an envelope request with 101 and a
+// close 1013 "try again later; retry-after=N": the client honours the
+// hint as it does a 503's Retry-After, and connects once there is room.
+func TestGatewayTryAgainLater(t *testing.T) {
+	g := startGateway(t, gateway.Config{MaxConns: 1})
+	hold, _, err := dialRaw(g.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	type result struct {
+		c   *Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := Dial(context.Background(), g.url(), r.options(Options{Resume: true}))
+		done <- result{c, err}
+	}()
+	until(t, "two refusals", r.count(func() int { return len(r.reconnects) / 2 }))
+	hold.Close()
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	t.Cleanup(func() { res.c.Close() })
+	r.get(func() {
+		for _, rc := range r.reconnects {
+			var ce *CloseError
+			if !errors.As(rc.Cause, &ce) || ce.Code != 1013 || rc.RetryAfter != 5*time.Second || rc.Delay < 5*time.Second {
+				t.Fatalf("reconnect %+v (cause %v)", rc, rc.Cause)
+			}
+		}
+		if len(r.opens) != 1 || !r.opens[0].Resumable {
+			t.Fatalf("opens %+v", r.opens)
+		}
+	})
 }
