@@ -78,6 +78,7 @@ type config struct {
 	slowSize         int
 	slowRcvBuf       int
 	dropShare        float64
+	resumeTo         string
 
 	// Output.
 	jsonFile  string
@@ -124,6 +125,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.slowSize, "slow-size", 16384, "slow: payload bytes of the slow connections' messages")
 	fs.IntVar(&cfg.slowRcvBuf, "slow-rcvbuf", 4096, "slow: SO_RCVBUF of a slow connection, so its window fills quickly")
 	fs.Float64Var(&cfg.dropShare, "drop-share", 0.3, "resume: share of the clients whose TCP connection is cut (RST) after --storm-after")
+	fs.StringVar(&cfg.resumeTo, "resume-to", "", "resume: the dropped clients reconnect to this host:port (another node of the cluster) instead")
 	fs.StringVar(&cfg.jsonFile, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&cfg.htmlFile, "html", "", "write a self-contained HTML report to this file")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "create this file once the ramp is over (for scripts that sample the server while connections are held)")

@@ -29,7 +29,8 @@ import (
 // and resumes. Every receiver checks the numbers it gets: a number again
 // is a duplicate, a jump is a gap, which the client must have reported
 // (missed) or it counts as missed silently. It reports time to resume and
-// the messages replayed. Unlike the other scenarios it runs one goroutine
+// the messages replayed. With --resume-to the dropped clients reconnect to
+// another node of a cluster, which fetches their sessions. Unlike the other scenarios it runs one goroutine
 // per client (the Go client's), so it is for thousands, not millions.
 
 const scResume = "resume"
@@ -57,6 +58,7 @@ type resumeReport struct {
 type resumePeer struct {
 	mu       sync.Mutex
 	tcp      net.Conn
+	redirect string // after the drop, with --resume-to: where to dial
 	next     uint64 // the number expected next; 0 before the first
 	missed   bool   // a missed event came since the last message
 	droppedA time.Time
@@ -81,6 +83,11 @@ func runResume(ctx context.Context, cfg *config, stdout io.Writer) (*Report, err
 			Backoff: backoff,
 			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				var d net.Dialer
+				p.mu.Lock()
+				if p.redirect != "" {
+					addr = p.redirect
+				}
+				p.mu.Unlock()
 				c, err := d.DialContext(ctx, network, addr)
 				if err == nil {
 					p.mu.Lock()
@@ -195,6 +202,7 @@ func runResume(ctx context.Context, cfg *config, stdout io.Writer) (*Report, err
 			_ = tc.SetLinger(0)
 			_ = tc.Close()
 			p.droppedA = time.Now()
+			p.redirect = cfg.resumeTo
 			rr.Dropped++
 		}
 		p.mu.Unlock()
