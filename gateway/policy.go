@@ -265,6 +265,14 @@ func (g *gate) OnOpen(c *Conn) {
 // OnMessage implements Handler.
 func (g *gate) OnMessage(c *Conn, op OpCode, data []byte) { g.app.OnMessage(c, op, data) }
 
+// OnResume implements loop.ResumeHandler: the application's, if it has
+// one.
+func (g *gate) OnResume(c *Conn) {
+	if h, ok := g.app.(ResumeHandler); ok {
+		h.OnResume(c)
+	}
+}
+
 // OnClose implements Handler.
 func (g *gate) OnClose(c *Conn, err error) {
 	code := codec.CloseCode(err)

@@ -1,6 +1,9 @@
 package gateway_test
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -124,5 +127,58 @@ func TestResumeRefusalIsTryAgainLater(t *testing.T) {
 	}
 	if n := srv.Stats().Upgrades["503"]; n != 2 {
 		t.Fatalf("503s counted: %d", n)
+	}
+}
+
+// With --backend-resume-hook the backend hears of each resume, with the
+// session's connection ID and user, and no other hook.
+func TestResumeBackendResumedHook(t *testing.T) {
+	b := newFakeBackend(t)
+	resumed := make(chan map[string]any, 10)
+	b.set(func(b *fakeBackend) {
+		b.message = func(w http.ResponseWriter, r *http.Request, body []byte) {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/resumed", func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		json.NewDecoder(r.Body).Decode(&ev)
+		resumed <- ev
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.Handle("/", b.Server.Config.Handler)
+	front := httptest.NewServer(mux)
+	t.Cleanup(front.Close)
+	srv := startServer(t, gateway.Config{Backend: front.URL, BackendResumeHook: true, Admin: "127.0.0.1:0"}, nil)
+	c := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1")
+	token := hello(t, c).Get("session")
+	var id string
+	until(t, "the connection listed", func() bool {
+		list := newAdminClient(t, srv, "").json("GET", "/v1/connections", "", nil, 200)["connections"].([]any)
+		if len(list) == 1 {
+			id = list[0].(map[string]any)["id"].(string)
+		}
+		return id != ""
+	})
+	c.UnderlyingConn().Close()
+	until(t, "the suspend", func() bool { return srv.Stats().Sessions.Suspended == 1 })
+	n := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1", "wsgate.session."+token+".0")
+	if h := hello(t, n); h.Get("status") != "resumed" {
+		t.Fatalf("HELLO %v", h)
+	}
+	select {
+	case ev := <-resumed:
+		if ev["id"] != id {
+			t.Fatalf("resumed hook %v, want id %s", ev, id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no resumed hook")
+	}
+	b.mu.Lock()
+	connects := len(b.connects)
+	b.mu.Unlock()
+	if connects != 1 || len(b.disconnects) != 0 {
+		t.Fatalf("connects %d, disconnects %d", connects, len(b.disconnects))
 	}
 }

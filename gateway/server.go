@@ -25,6 +25,9 @@ type (
 	// HandshakeHook is an optional interface of a Handler that accepts or
 	// refuses upgrade requests and picks a subprotocol.
 	HandshakeHook = loop.HandshakeHook
+	// ResumeHandler is an optional interface of a Handler told when a
+	// resumable session resumes on a new connection (docs/resume.md).
+	ResumeHandler = loop.ResumeHandler
 	// Request is an upgrade request as a HandshakeHook sees it.
 	Request = loop.Request
 	// OpCode is a message's opcode: OpText or OpBinary.

@@ -12,6 +12,7 @@ const (
 	evOpen evKind = iota + 1
 	evMessage
 	evClose
+	evResume // a session resumed (session.go's ResumeHandler)
 )
 
 // event is one entry of a connection's mailbox.
@@ -199,6 +200,10 @@ func (s *Server) run(c *Conn, ev *event) {
 	case evClose:
 		defer s.handlerConns.Add(-1) // after OnClose, panicking or not
 		s.handler.OnClose(c, ev.err)
+	case evResume:
+		if h, ok := s.handler.(ResumeHandler); ok {
+			h.OnResume(c)
+		}
 	}
 }
 

@@ -35,6 +35,23 @@ import (
 // free once the anchor's TCP connection is gone. Nothing here starts a
 // timer or a goroutine per session.
 
+// ResumeHandler is an optional interface of a Handler: OnResume runs on
+// the worker pool, in order with the session's other events, each time a
+// new connection resumes the session c anchors (on this node, or on this
+// node after another handed it over, right after OnOpen). The client gets
+// its replay meanwhile; OnResume is a notification, not a decision.
+type ResumeHandler interface {
+	OnResume(c *Conn)
+}
+
+// notifyResume queues OnResume for anchor a, on its loop's inbox, so that
+// it follows an OnOpen the same pass delivers.
+func (s *Server) notifyResume(a *Conn) {
+	if _, ok := s.handler.(ResumeHandler); ok {
+		a.loop.enqueue(command{kind: cmdFunc, fn: func() { a.loop.deliver(a, event{kind: evResume}) }})
+	}
+}
+
 // sessStatus is a session's life stage.
 type sessStatus uint8
 

@@ -207,5 +207,6 @@ func (l *eventLoop) importSession(c *Conn, imp *SessionImport, seq int64) (hello
 	s.sessions.add(ss)
 	s.sessions.stats.resumes.Add(1)
 	s.sessions.stats.replayed.Add(imp.Seq - seq)
+	s.notifyResume(c) // after its OnOpen
 	return helloInfo{status: "resumed", seq: seq, in: imp.In, replay: imp.Seq - seq}, true, 0
 }

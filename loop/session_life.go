@@ -92,6 +92,7 @@ func (l *eventLoop) resume(c *Conn, ss *session, seq int64) (h helloInfo, ok boo
 	}
 	reg.stats.resumes.Add(1)
 	reg.stats.replayed.Add(h.replay)
+	l.srv.notifyResume(ss.anchor)
 	e := c.x()
 	e.sess = ss
 	e.user = "" // a transport: the anchor is in the user index

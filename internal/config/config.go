@@ -297,6 +297,10 @@ type Config struct {
 	// BackendFailOpen accepts an upgrade when the connect hook fails
 	// (timeout, network error, 5xx) instead of refusing it with 503.
 	BackendFailOpen bool `wsgate:"backend_fail_open" help:"accept upgrades when the connect hook fails, instead of 503"`
+	// BackendResumeHook posts URL/resumed to the backend each time a
+	// resumable session (docs/resume.md) resumes on a new connection. Off
+	// if false: a resume then costs the backend nothing.
+	BackendResumeHook bool `wsgate:"backend_resume_hook" help:"post /resumed to the backend when a session resumes on a new connection"`
 	// BackendMaxConns bounds the TCP connections to the backend. If zero,
 	// Workers + HandshakeWorkers + the disconnect senders: as many as
 	// there can be requests at once, so none waits for a connection.
