@@ -182,3 +182,30 @@ func TestResumeBackendResumedHook(t *testing.T) {
 		t.Fatalf("connects %d, disconnects %d", connects, len(b.disconnects))
 	}
 }
+
+// A malformed session entry gets a new session and "invalid"; a seq
+// ahead of the server's count too.
+func TestResumeMalformedSessionEntries(t *testing.T) {
+	srv := startServer(t, gateway.Config{}, &sessionApp{})
+	c := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1")
+	token := hello(t, c).Get("session")
+	for _, entry := range []string{
+		"wsgate.session.nodot",
+		"wsgate.session." + token + ".-1",
+		"wsgate.session." + token + ".x",
+		"wsgate.session." + token + ".9007199254740992", // 2^53
+		"wsgate.session.t!k.1",
+		"wsgate.session." + token + ".5", // ahead of the server's 0
+	} {
+		n := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1", entry)
+		if h := hello(t, n); h.Get("status") != "missed" || h.Get("reason") != "invalid" || h.Get("session") == token {
+			t.Fatalf("%s: HELLO %v", entry, h)
+		}
+		n.Close()
+	}
+	// The live session was not disturbed by any of them.
+	c.WriteMessage(gorilla.TextMessage, []byte("Dstill"))
+	if _, m := readMsg(t, c); m != "Dstill" {
+		t.Fatalf("echo %q", m)
+	}
+}
