@@ -12,7 +12,7 @@ import (
 
 // Admission control decides on an upgrade request before anything beyond
 // the handshake is allocated for it: a global bound on WebSocket
-// connections (Options.MaxConns), a bound per client address
+// connections (Config.MaxConns), a bound per client address
 // (MaxConnsPerIP, after PROXY protocol), a token bucket on the upgrade
 // rate (AcceptRate, AcceptBurst), and the memory budget (MemoryBudget,
 // budget.go: refused from 90% of it). A refusal is a 503 with Retry-After,
@@ -120,7 +120,7 @@ func (p *ipCounts) done(seed maphash.Seed, ip netip.Addr) {
 
 // ipKey returns the key per-address limits count a client by: an IPv4
 // address whole (an IPv4-mapped IPv6 one as the IPv4 it is), an IPv6
-// address cut to Options.IPv6Prefix, since one subscriber holds a whole
+// address cut to Config.IPv6Prefix, since one subscriber holds a whole
 // /64 and could otherwise open as many connections as it has addresses.
 func (s *Server) ipKey(ip netip.Addr) netip.Addr {
 	ip = ip.Unmap().WithZone("")

@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-// The memory budget (Options.MemoryBudget). Every byte a connection holds
+// The memory budget (Config.MemoryBudget). Every byte a connection holds
 // beyond its fixed state is charged to one account of the server:
 //
 //   - assembly: the buffer of the message being received. It is reserved
@@ -54,7 +54,7 @@ import (
 // loop can refuse it; the pause then stops the connection's reads).
 
 // ErrMemoryBudget is returned by Send and Publish when the server's memory
-// budget (Options.MemoryBudget) is exhausted. The message was not queued.
+// budget (Config.MemoryBudget) is exhausted. The message was not queued.
 var ErrMemoryBudget = errors.New("loop: memory budget exhausted")
 
 // memKind is what a loop-side charge holds; the rest of the account is

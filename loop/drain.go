@@ -12,17 +12,17 @@ import (
 // A drain takes a gateway out of service without a reconnect storm: it
 // stops admitting upgrades (503 with Retry-After; /readyz answers 503), then
 // closes the open connections with 1001 spread evenly, with jitter, over
-// Options.DrainWindow. Each close reason carries a reconnect hint,
+// Config.DrainWindow. Each close reason carries a reconnect hint,
 // "retry-after=N" seconds drawn at random over the window, for clients
 // that honour it. Frames already queued for a connection are written
 // before its close frame. What is still open after the window and
-// Options.DrainGrace gets a close frame and its TCP connection is cut.
+// Config.DrainGrace gets a close frame and its TCP connection is cut.
 //
 // Every connection that is upgraded when the drain starts, or later (a
 // deferred upgrade accepted meanwhile, a loop that had no connection
 // then), has its close scheduled within the window (drainLate). Connections
 // that have not upgraded do not hold the drain open: it waits for
-// WebSocket connections only. With Options.ReusePort the listeners stop
+// WebSocket connections only. With Config.ReusePort the listeners stop
 // accepting at once (gnet's StopAccepting, third_party/gnet/PATCH.md), so
 // that the kernel hands new connections to the other processes on the
 // port; without it, new connections are still accepted, to answer /readyz

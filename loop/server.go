@@ -54,7 +54,7 @@ type Server struct {
 	topics    topicRegistry
 	users     userIndex
 	admission admission
-	mem       *memBudget   // nil without Options.MemoryBudget
+	mem       *memBudget   // nil without Config.MemoryBudget
 	cluster   clusterHooks // observer.go
 
 	// Requests: the WebSocket endpoint and the plain routes.
