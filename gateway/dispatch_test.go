@@ -210,7 +210,7 @@ func TestPushFromOutside(t *testing.T) {
 	// gorilla answers the close; the handler learns the code.
 	select {
 	case err := <-closed:
-		if codec.CloseCode(err) != 4000 {
+		if gateway.CloseCode(err) != 4000 {
 			t.Fatalf("OnClose: %v", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -231,12 +231,12 @@ func TestOnCloseCodes(t *testing.T) {
 	c := dialRaw(t, srv)
 	c.frame(ws.OpClose, true, codec.AppendClose(nil, 3001, "done")[2:])
 	c.expectClose(3001)
-	if err := <-closed; codec.CloseCode(err) != 3001 {
+	if err := <-closed; gateway.CloseCode(err) != 3001 {
 		t.Fatalf("OnClose: %v", err)
 	}
 	c = dialRaw(t, srv)
 	c.conn.Close()
-	if err := <-closed; codec.CloseCode(err) != ws.StatusAbnormalClosure {
+	if err := <-closed; gateway.CloseCode(err) != ws.StatusAbnormalClosure {
 		t.Fatalf("OnClose after a bare TCP close: %v", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/gobwas/ws"
 	gorilla "github.com/gorilla/websocket"
 
-	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
 )
 
@@ -27,7 +26,7 @@ func (h *deferHook) OnHandshake(r *gateway.Request) error {
 		time.Sleep(20 * time.Millisecond) // a slow backend
 		switch p.Header("X-User") {
 		case "":
-			p.Reject(codec.ErrHandshakeUnauthorized, "WWW-Authenticate: Bearer\r\n")
+			p.Reject(&gateway.HandshakeError{Status: 401, Reason: "who?", Header: http.Header{"WWW-Authenticate": {"Bearer"}}})
 		default:
 			p.Accept(gateway.Accept{User: p.Header("X-User"), Topics: []string{"room:" + p.Query()}, Subprotocol: firstOr(p.Protocols())})
 		}

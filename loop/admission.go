@@ -1,13 +1,14 @@
 package loop
 
 import (
-	"github.com/wsgate/wsgate/internal/config"
-
 	"hash/maphash"
 	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/config"
 )
 
 // Admission control decides on an upgrade request before anything beyond
@@ -41,12 +42,14 @@ var refusalNames = [numRefusals]string{"", "draining", "max_conns", "per_ip", "r
 // longer one when the server is full or going away.
 var refusalRetryAfter = [numRefusals][]byte{
 	nil,
-	[]byte("Retry-After: 5\r\n"),
-	[]byte("Retry-After: 5\r\n"),
-	[]byte("Retry-After: 5\r\n"),
-	[]byte("Retry-After: 1\r\n"),
-	[]byte("Retry-After: 5\r\n"),
+	retryAfter("5"), // draining
+	retryAfter("5"), // max_conns
+	retryAfter("5"), // per_ip
+	retryAfter("1"), // rate
+	retryAfter("5"), // memory_budget
 }
+
+func retryAfter(seconds string) []byte { return codec.AppendField(nil, "Retry-After", seconds) }
 
 type admission struct {
 	open atomic.Int64 // admitted connections not yet closed
