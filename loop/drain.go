@@ -49,7 +49,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	for _, l := range s.eventLoops() {
 		l.enqueue(command{kind: cmdFunc, fn: func() { l.scheduleDrain(start) }})
 	}
-	deadline := time.NewTimer(window + s.cfg.DrainGrace)
+	deadline := s.clk.NewTimer(window + s.cfg.DrainGrace)
 	defer deadline.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
@@ -57,7 +57,7 @@ func (s *Server) Drain(ctx context.Context) error {
 		select {
 		case <-poll.C:
 			continue
-		case <-deadline.C:
+		case <-deadline.C():
 		case <-ctx.Done():
 		}
 		break
@@ -69,13 +69,13 @@ func (s *Server) Drain(ctx context.Context) error {
 	// close the rest at once, then give their OnClose a moment (Shutdown
 	// waits for the rest, bounded by its own deadline).
 	s.onEveryLoop(time.Second, (*eventLoop).dropAll)
-	wait := time.NewTimer(s.cfg.CloseTimeout)
+	wait := s.clk.NewTimer(s.cfg.CloseTimeout)
 	defer wait.Stop()
 	for !s.drained() {
 		select {
 		case <-poll.C:
 			continue
-		case <-wait.C:
+		case <-wait.C():
 		case <-ctx.Done():
 		}
 		break

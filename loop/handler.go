@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -41,7 +40,7 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if !ok {
 		return nil, gnet.Close
 	}
-	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano(), admitted: counted}
+	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: l.srv.clk.Now().UnixNano(), admitted: counted}
 	if s.cfg.Proxy != config.ProxyOff {
 		c.state = stateProxy
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/clock"
 	"github.com/wsgate/wsgate/internal/config"
 )
 
@@ -88,6 +89,7 @@ type Server struct {
 	// Time, in nanoseconds since start, stamped by the ticker.
 	start     time.Time
 	clock     atomic.Int64
+	clk       clock.Clock // Config.Clock, or the system's
 	tickStop  chan struct{}
 	tickDone  chan struct{}
 	rng       *rand.Rand // jitter; used under loopMu or from the loops via jitter()
@@ -114,6 +116,9 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 		tickDone:  make(chan struct{}),
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
+	}
+	if s.clk = cfg.Clock; s.clk == nil {
+		s.clk = clock.Real
 	}
 	if cfg.MemoryBudget > 0 {
 		s.mem = newMemBudget(int64(cfg.MemoryBudget), cfg.Loops)
@@ -142,7 +147,7 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 func (s *Server) Start() error {
 	// The coarse clock starts at one second, never 0, so that 0 can mean
 	// "unset" in the connection stamps.
-	s.start = time.Now().Add(-time.Second)
+	s.start = s.clk.Now().Add(-time.Second)
 	s.clock.Store(int64(time.Second))
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.cfg.Loops),
@@ -333,22 +338,36 @@ func (s *Server) now() int64 { return s.clock.Load() }
 // second and never spins.
 func (s *Server) ticker() {
 	defer close(s.tickDone)
-	t := time.NewTicker(s.cfg.TimerTick)
+	t := s.clk.NewTicker(s.cfg.TimerTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.tickStop:
 			return
-		case <-t.C:
+		case <-t.C():
 		}
-		s.clock.Store(int64(time.Since(s.start)))
+		s.clock.Store(int64(s.clk.Now().Sub(s.start)))
 		for _, l := range s.eventLoops() {
 			if l.tickWanted.Load() || l.retryArmed.Load() {
 				l.tickDue.Store(true)
 				l.wake()
 			}
 		}
+		if s.cfg.Clock != nil {
+			s.settle()
+		}
+		t.Done()
 	}
+}
+
+// settle waits until every loop has run the tick just signalled, with an
+// injected clock only (a test's: its Advance then returns when each tick
+// has had its effect). A loop runs its inbox before its tick, so a second
+// round of commands, queued once the first ran, runs after the tick.
+func (s *Server) settle() {
+	noop := func(*eventLoop) {}
+	s.onEveryLoop(time.Second, noop)
+	s.onEveryLoop(time.Second, noop)
 }
 
 // jitter returns a uniform random duration in [0, d).
