@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/natstest"
 )
 
 const (
@@ -190,7 +191,9 @@ func keys(m map[string]bool) []string {
 // Every metric the rules and the dashboard name is one a running gateway
 // exports, with the labels and values they match on.
 func TestRulesAndDashboardNameExportedMetrics(t *testing.T) {
-	srv := startGateway(t, gateway.Config{MaxConns: 100})
+	// A budget and a cluster, so that their series exist too.
+	nats := natstest.Start(t)
+	srv := startGateway(t, gateway.Config{MaxConns: 100, MemoryBudget: 64 << 20, NATS: []string{nats.URL()}, NodeID: "names"})
 	// A session through the backend, so that the backend's series exist.
 	d := gorilla.Dialer{HandshakeTimeout: 10 * time.Second}
 	c, _, err := d.Dial("ws://"+srv.Addr().String()+"/ws", nil)
@@ -223,7 +226,7 @@ func TestRulesAndDashboardNameExportedMetrics(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	metrics := exported(t, srv, "")
-	for _, want := range []string{"wsgate_backend_request_duration_seconds_bucket", "wsgate_max_connections", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, want := range []string{"wsgate_backend_request_duration_seconds_bucket", "wsgate_max_connections", "wsgate_memory_budget_bytes", "wsgate_cluster_connected", "go_goroutines", "process_resident_memory_bytes"} {
 		if metrics[want] == nil {
 			t.Fatalf("/metrics lacks %s: the test's gateway is not what it should be", want)
 		}
