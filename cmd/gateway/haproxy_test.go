@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // HAProxy in TCP mode, with the shipped example configuration
@@ -20,13 +22,7 @@ import (
 // The gateways trust only HAProxy's address (--trusted-proxies is
 // required with --proxy-protocol).
 func TestBehindHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("haproxy is not installed; .ci/run installs it (apt-get install haproxy)")
-		}
-		t.Skip("haproxy is not installed (apt-get install haproxy)")
-	}
+	haproxy := testkit.Need(t, "haproxy", "apt-get install haproxy")
 	example, err := os.ReadFile("../../docs/deploy/haproxy.cfg")
 	if err != nil {
 		t.Fatal(err)
