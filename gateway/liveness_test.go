@@ -88,7 +88,7 @@ func TestUnansweredPingsDrop(t *testing.T) {
 		t.Fatalf("dropped before the pong timeout: %+v", st.Closes)
 	}
 	ft.advance(pingEvery + tick + tick) // the rest of the bound
-	c.expectEOF()
+	c.expectDrop()
 	waitFor(t, func() bool { return srv.Stats().Closes["liveness"] == 1 })
 	if srv.Stats().PingsSent != 1 {
 		t.Fatalf("%d pings sent, want 1", srv.Stats().PingsSent)
@@ -319,7 +319,7 @@ func TestAnsweredPingsKeepAlive(t *testing.T) {
 func TestLivenessRealTime(t *testing.T) {
 	srv := startServer(t, livenessConfig(), gateway.Echo{})
 	c := dialRaw(t, srv)
-	c.expectEOF()
+	c.expectDrop()
 	waitFor(t, func() bool { return srv.Stats().Closes["liveness"] == 1 })
 }
 

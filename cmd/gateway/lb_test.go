@@ -8,10 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
 )
@@ -58,34 +61,53 @@ func wsDialWith(d *net.Dialer, addr string) (net.Conn, *bufio.Reader, error) {
 	}
 }
 
-// readClose reads frames until a close frame and returns its code and
-// reason.
+// readFrame reads one server frame.
+func readFrame(r *bufio.Reader) (ws.OpCode, []byte, error) {
+	var hb [codec.MaxHeaderSize]byte
+	n := 0
+	for {
+		h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
+		if err != nil {
+			return 0, nil, err
+		}
+		if hn > 0 {
+			p := make([]byte, h.Length)
+			if _, err := io.ReadFull(r, p); err != nil {
+				return 0, nil, err
+			}
+			return h.OpCode, p, nil
+		}
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		hb[n] = b
+		n++
+	}
+}
+
+// readClose reads server frames up to the close frame and returns its
+// code and reason.
 func readClose(r *bufio.Reader) (uint16, string, error) {
 	for {
-		var hb [codec.MaxHeaderSize]byte
-		n := 0
-		for {
-			h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
-			if err != nil {
-				return 0, "", err
-			}
-			if hn > 0 {
-				p := make([]byte, h.Length)
-				if _, err := io.ReadFull(r, p); err != nil {
-					return 0, "", err
-				}
-				if h.OpCode == 8 {
-					code, reason, err := codec.ParseCloseUnsafe(p)
-					return uint16(code), string(reason), err
-				}
-				break
-			}
-			b, err := r.ReadByte()
-			if err != nil {
-				return 0, "", err
-			}
-			hb[n] = b
-			n++
+		op, p, err := readFrame(r)
+		if err != nil {
+			return 0, "", err
+		}
+		if op == ws.OpClose {
+			code, reason, err := codec.ParseCloseUnsafe(p)
+			return uint16(code), string(reason), err
+		}
+	}
+}
+
+// readText reads server frames up to the first text frame and returns
+// its payload.
+func readText(r *bufio.Reader) ([]byte, error) {
+	for {
+		op, p, err := readFrame(r)
+		if err != nil || op == ws.OpText {
+			return p, err
 		}
 	}
 }
@@ -93,6 +115,7 @@ func readClose(r *bufio.Reader) (uint16, string, error) {
 // Drain on SIGTERM with 2,000 connections and a 5s window: every client
 // receives 1001, the closes spread across the window, /readyz answers 503
 // meanwhile, and the process exits 0.
+
 func TestDrainOnSIGTERM(t *testing.T) {
 	const n = 2000
 	window := 5 * time.Second
@@ -198,21 +221,42 @@ func TestReusePort(t *testing.T) {
 	var closed int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	survivors := make([]bool, n)
 	for i, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			if code, _, err := readClose(readers[i]); err == nil && code == 1001 {
-				mu.Lock()
+			code, _, err := readClose(readers[i])
+			mu.Lock()
+			defer mu.Unlock()
+			switch ne, timeout := err.(net.Error); {
+			case err == nil && code == 1001:
 				closed++
-				mu.Unlock()
+			case timeout && ne.Timeout():
+				survivors[i] = true // on the other process: untouched
+			default:
+				t.Errorf("client %d: close %d, %v", i, code, err)
 			}
 		}()
 	}
 	wg.Wait()
 	if closed == 0 || closed == n {
 		t.Fatalf("%d of %d clients were on the drained process; want both processes to have taken some", closed, n)
+	}
+	// The survivors are untouched: each still round-trips a message.
+	for i, alive := range survivors {
+		if !alive {
+			continue
+		}
+		conns[i].SetDeadline(time.Now().Add(10 * time.Second))
+		msg := []byte("still here " + strconv.Itoa(i))
+		if _, err := conns[i].Write(codec.AppendFrameMasked(nil, ws.OpText, true, msg, codec.NewMaskKey())); err != nil {
+			t.Fatalf("survivor %d: %v", i, err)
+		}
+		if got, err := readText(readers[i]); err != nil || string(got) != string(msg) {
+			t.Fatalf("survivor %d: echo %q, %v", i, got, err)
+		}
 	}
 	// The survivor still serves, new connections included.
 	c, _, err := wsDial(addr)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -147,6 +148,10 @@ func TestBroadcastApp(t *testing.T) {
 
 // SIGTERM drains: clients get 1001 within the drain window and the process
 // exits 0.
+// SIGTERM drains: the client gets 1001 with a reconnect hint drawn over
+// the drain window (never past it), and the process exits 0. When the
+// close comes is the in-process drain tests' concern (gateway, on a fake
+// clock); the read deadline here only bounds a hung process.
 func TestSIGTERM(t *testing.T) {
 	p := start(t, "--drain-window", "1s", "--drain-grace", "1s")
 	c, _, err := gorilla.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
@@ -156,12 +161,19 @@ func TestSIGTERM(t *testing.T) {
 	defer c.Close()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+	_, _, err = c.ReadMessage()
+	ce, ok := err.(*gorilla.CloseError)
+	if !ok || ce.Code != gorilla.CloseGoingAway {
 		p.cmd.Wait()
 		for l := range p.logs {
 			t.Log(l)
 		}
 		t.Fatalf("client saw %v, want 1001", err)
+	}
+	var hint int
+	at := strings.Index(ce.Text, "retry-after=")
+	if _, err := fmt.Sscanf(ce.Text[max(at, 0):], "retry-after=%d", &hint); at < 0 || err != nil || hint < 0 || hint > 1 {
+		t.Fatalf("close reason %q: want a retry-after hint within the 1s window", ce.Text)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
