@@ -153,7 +153,7 @@ func (l *eventLoop) chargeRaw(n int64) {
 	if q := l.srv.mem.quantum; lb.delta >= q || lb.delta <= -q {
 		l.fold()
 		if lb.seen >= l.srv.mem.refuseAt {
-			l.askShed() // from a read path: the round runs in the next drain
+			l.askShed() // from a read path: the round runs in the next inbox run
 		}
 	}
 }

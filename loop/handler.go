@@ -60,9 +60,9 @@ func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		act := l.traffic(c)
 		l.busy.Store(false)
 		if l.wanted.Load() || len(l.reparse) > 0 {
-			l.drain()
+			l.runInbox()
 			if c.state == stateClosed {
-				// drain closed c under us: tell gnet, which then
+				// runInbox closed c under us: tell gnet, which then
 				// leaves its released buffers alone.
 				return gnet.Close
 			}
@@ -70,7 +70,7 @@ func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		return act
 	case *wakeTag:
 		_, _ = gc.Discard(-1)
-		c.l.drain()
+		c.l.runInbox()
 		return gnet.None
 	}
 	return gnet.Close

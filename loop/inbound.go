@@ -147,7 +147,7 @@ func (l *eventLoop) readsOn(c *Conn) {
 
 // resumeIn lets c's input flow again, on the loop: from a worker's
 // cmdResume, or when a close starts on a paused connection. The bytes gnet
-// kept are parsed at the end of the current drain (resumeParse), and the
+// kept are parsed at the end of the current inbox run (resumeParse), and the
 // socket is read again once they are.
 func (l *eventLoop) resumeIn(c *Conn) {
 	c.mu.Lock()
@@ -165,7 +165,7 @@ func (l *eventLoop) resumeIn(c *Conn) {
 }
 
 // resumeParse parses what resumed connections left in gnet's buffer. It
-// runs at the end of drain, outside any read path of those connections.
+// runs at the end of runInbox, outside any read path of those connections.
 func (l *eventLoop) resumeParse() {
 	for i := 0; i < len(l.reparse); i++ {
 		c := l.reparse[i]

@@ -23,22 +23,35 @@ const (
 	cmdClose                          // start the closing handshake on c
 	cmdCloseAll                       // close every connection on the loop
 	cmdSubscribe                      // add c to topic
-	cmdUnsubscribe                    // remove c from the topic named reason
+	cmdUnsubscribe                    // remove c from the topic named name
 	cmdPublish                        // write shared to topic's subscribers (all if nil)
 	cmdFunc                           // run fn on the loop
 	cmdResume                         // c's mailbox is low: read its input again (inbound.go)
 	cmdFailNow                        // c's handler is done: send the held-back close (close.go)
 )
 
-// command is work handed to a loop by another goroutine.
+// command is work handed to a loop by another goroutine: a value, so
+// that queuing one allocates nothing. Each field has one meaning, and
+// kind says which are set:
+//
+//	cmdSend         c, buf, n
+//	cmdClose        c, code, reason, cause
+//	cmdCloseAll     code, reason
+//	cmdSubscribe    c, topic
+//	cmdUnsubscribe  c, name
+//	cmdPublish      topic, shared
+//	cmdFunc         fn
+//	cmdResume       c
+//	cmdFailNow      c
 type command struct {
 	c      *Conn
 	buf    *buffer
 	topic  *topic
 	shared *sharedFrame
 	fn     func()
-	reason string
-	n      int // bytes reserved in c's outbound queue
+	reason string // the close reason
+	name   string // the topic's name
+	n      int    // bytes reserved in c's outbound queue
 	code   StatusCode
 	kind   cmdKind
 	cause  closeCause
@@ -52,7 +65,7 @@ type eventLoop struct {
 	idx int // position in Server.loopList
 
 	// Loop-owned.
-	spare    []command // the inbox's second buffer, swapped on each drain
+	spare    []command // the inbox's second buffer, swapped on each run
 	retry    []*Conn   // connections whose dispatch met a full pool
 	flushing []*Conn   // connections with bytes in gnet's outbound buffer
 	topics   map[*topic]*loopTopic
@@ -80,13 +93,13 @@ type eventLoop struct {
 
 	// Waking the loop. wakeFd is the write end of a socketpair whose read
 	// end is registered in the loop as an ordinary connection: writing one
-	// byte makes the loop run drain, with no allocation (gnet's Execute
+	// byte makes the loop run its inbox (runInbox), with no allocation (gnet's Execute
 	// and Wake allocate on every call). Until the read end is registered,
 	// wake falls back to Execute. armed is set from the first wake until
-	// the drain that serves it, so a burst of commands costs one write.
+	// the run that serves it, so a burst of commands costs one write.
 	wakeFd     atomic.Int32
 	armed      atomic.Bool
-	wanted     atomic.Bool // work is queued for drain (see wake)
+	wanted     atomic.Bool // work is queued for runInbox (see wake)
 	busy       atomic.Bool // the loop is in OnTraffic of a client connection
 	tickDue    atomic.Bool
 	retryArmed atomic.Bool  // retry is not empty
@@ -153,10 +166,10 @@ func (l *eventLoop) enqueue(cmd command) bool {
 
 var wakeByte = [1]byte{1}
 
-// wake makes the loop run drain soon. Safe from any goroutine.
+// wake makes the loop run its inbox soon. Safe from any goroutine.
 //
 // While the loop is inside OnTraffic for a client connection (busy), no
-// byte is written at all: the loop drains when that callback returns. Under
+// byte is written at all: the loop runs its inbox when that callback returns. Under
 // load, when the loop is almost always busy, replies cost no wakeup system
 // call. wanted and busy are a Dekker pair: wake stores wanted then loads
 // busy; the loop stores busy=false then loads wanted; with sequentially
@@ -167,7 +180,7 @@ func (l *eventLoop) wake() {
 		return
 	}
 	if l.armed.Swap(true) {
-		return // a wake is already on its way and drain has not started
+		return // a wake is already on its way and runInbox has not started
 	}
 	// writers fences the descriptor against close: closeWaker sets closed,
 	// then waits for writers to reach zero before closing it.
@@ -190,14 +203,14 @@ func (l *eventLoop) wake() {
 
 // Run implements gnet.Runnable for the Execute fallback of wake.
 func (l *eventLoop) Run(context.Context) error {
-	l.drain()
+	l.runInbox()
 	return nil
 }
 
-// drain runs on the loop: every queued command, the timer tick if one is
+// runInbox runs on the loop: every queued command, the timer tick if one is
 // due, then dispatch retries. Commands go first so that frames queued for a
 // connection are written before a close that a deadline starts.
-func (l *eventLoop) drain() {
+func (l *eventLoop) runInbox() {
 	l.armed.Store(false)
 	l.wanted.Store(false)
 	l.mu.Lock()
@@ -262,7 +275,7 @@ func (l *eventLoop) exec(cmd *command) {
 		l.subscribe(c, cmd.topic)
 	case cmdUnsubscribe:
 		if c.state != stateClosed {
-			l.unsubscribe(c, cmd.reason)
+			l.unsubscribe(c, cmd.name)
 		}
 	case cmdResume:
 		l.resumeIn(c)

@@ -144,7 +144,7 @@ func (c *Conn) Unsubscribe(name string) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, reason: name}) {
+	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, name: name}) {
 		return ErrServerClosed
 	}
 	return nil
