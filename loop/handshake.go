@@ -144,7 +144,7 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	if s.hook != nil {
 		req := Request{r: r, c: c}
 		if err := l.callHook(&req); err != nil {
-			err, extra := refusal(err)
+			extra, err := refusal(err)
 			return l.refuse(c, err, extra)
 		}
 		if req.pending != nil {

@@ -89,7 +89,7 @@ func (p *PendingUpgrade) Reject(err error) error {
 	if p.decided.Swap(true) {
 		return ErrAlreadyDecided
 	}
-	err, extra := refusal(err)
+	extra, err := refusal(err)
 	l := p.c.loop
 	if !l.enqueue(command{kind: cmdFunc, fn: func() { l.rejectDeferred(p.c, err, extra) }}) {
 		return ErrServerClosed

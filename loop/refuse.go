@@ -26,19 +26,19 @@ func (e *HandshakeError) Error() string {
 	return "wsgate: upgrade refused with " + strconv.Itoa(e.Status) + ": " + e.Reason
 }
 
-// refusal turns a hook's error into the status and reason to answer and
-// the extra header lines. The codec's own errors (and the internal ones
+// refusal turns a hook's error into the extra header lines and the
+// status and reason to answer. The codec's own errors (and the internal ones
 // made of them) pass as they are.
-func refusal(err error) (error, []byte) {
+func refusal(err error) ([]byte, error) {
 	if he, ok := errors.AsType[*HandshakeError](err); ok {
 		status := he.Status
 		if status < 400 || status > 599 {
 			status = 403
 		}
-		return &codec.HandshakeError{Status: status, Reason: he.Reason}, codec.AppendFields(nil, he.Header)
+		return codec.AppendFields(nil, he.Header), &codec.HandshakeError{Status: status, Reason: he.Reason}
 	}
 	if _, ok := errors.AsType[*codec.HandshakeError](err); ok {
-		return err, nil
+		return nil, err
 	}
-	return codec.ErrHandshakeForbidden, nil
+	return nil, codec.ErrHandshakeForbidden
 }
