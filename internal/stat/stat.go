@@ -96,12 +96,12 @@ func register(t reflect.Type) *layout {
 func (l *layout) walk(t reflect.Type, index []int, byName map[string]*Family) {
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
 		idx := append(append([]int(nil), index...), i)
 		if sf.Anonymous && sf.Type.Kind() == reflect.Struct {
-			l.walk(sf.Type, idx, byName)
+			l.walk(sf.Type, idx, byName) // its exported fields are promoted
+			continue
+		}
+		if !sf.IsExported() {
 			continue
 		}
 		f := field{index: idx, json: Snake(sf.Name), scale: 1}
