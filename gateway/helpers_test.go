@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // startServer runs a gateway on a free loopback port with cfg (Addr is
@@ -52,23 +53,15 @@ type rawClient struct {
 	key  [4]byte
 }
 
-// dialRaw connects and completes the upgrade.
+// dialRaw connects and completes the upgrade (testkit's raw client).
 func dialRaw(t testing.TB, srv *gateway.Server) *rawClient {
 	t.Helper()
 	c := dialTCP(t, srv)
-	key := codec.NewClientKey()
-	c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
-	status, resp := c.readHTTP()
-	if status != 101 {
-		t.Fatalf("upgrade: status %d\n%s", status, resp)
+	r, err := testkit.Upgrade(c.conn, srv.Addr().String(), "/ws")
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
 	}
-	var r codec.Response
-	if n, err := r.Parse(resp, 0); n == 0 || err != nil {
-		t.Fatalf("upgrade response: n=%d err=%v", n, err)
-	}
-	if err := r.Check(key[:]); err != nil {
-		t.Fatalf("upgrade response: %v", err)
-	}
+	c.r = r
 	return c
 }
 
@@ -150,27 +143,7 @@ func (c *rawClient) unmaskedFrame(op ws.OpCode, payload []byte) {
 // readFrame reads one server frame.
 func (c *rawClient) readFrame() (ws.Header, []byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var hb [codec.MaxHeaderSize]byte
-	n := 0
-	for {
-		h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
-		if err != nil {
-			return h, nil, err
-		}
-		if hn > 0 {
-			p := make([]byte, h.Length)
-			if _, err := io.ReadFull(c.r, p); err != nil {
-				return h, nil, err
-			}
-			return h, p, nil
-		}
-		b, err := c.r.ReadByte()
-		if err != nil {
-			return h, nil, err
-		}
-		hb[n] = b
-		n++
-	}
+	return testkit.ReadFrame(c.r)
 }
 
 // readMessage reads one data message, answering nothing and skipping

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,99 +16,16 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
-// wsDial upgrades a raw connection; the returned reader has consumed the
-// 101 response.
-func wsDial(addr string) (net.Conn, *bufio.Reader, error) {
-	return wsDialWith(&net.Dialer{Timeout: 5 * time.Second}, addr)
-}
+// wsDial upgrades a raw connection (testkit's raw client); the returned
+// reader has consumed the 101 response.
+func wsDial(addr string) (net.Conn, *bufio.Reader, error) { return testkit.Dial(addr, "/ws") }
 
 // wsDialWith is wsDial through d (a chosen source address, say).
 func wsDialWith(d *net.Dialer, addr string) (net.Conn, *bufio.Reader, error) {
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	key := codec.NewClientKey()
-	if _, err := conn.Write(codec.AppendClientRequest(nil, addr, "/ws", key[:], nil, nil)); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReaderSize(conn, 512)
-	var resp codec.Response
-	var buf []byte
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
-		buf = append(buf, b)
-		if n, err := resp.Parse(buf, 0); err != nil || n > 0 {
-			if err == nil {
-				err = resp.Check(key[:])
-			}
-			if err != nil {
-				conn.Close()
-				return nil, nil, err
-			}
-			conn.SetReadDeadline(time.Time{})
-			return conn, r, nil
-		}
-	}
-}
-
-// readFrame reads one server frame.
-func readFrame(r *bufio.Reader) (ws.OpCode, []byte, error) {
-	var hb [codec.MaxHeaderSize]byte
-	n := 0
-	for {
-		h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
-		if err != nil {
-			return 0, nil, err
-		}
-		if hn > 0 {
-			p := make([]byte, h.Length)
-			if _, err := io.ReadFull(r, p); err != nil {
-				return 0, nil, err
-			}
-			return h.OpCode, p, nil
-		}
-		b, err := r.ReadByte()
-		if err != nil {
-			return 0, nil, err
-		}
-		hb[n] = b
-		n++
-	}
-}
-
-// readClose reads server frames up to the close frame and returns its
-// code and reason.
-func readClose(r *bufio.Reader) (uint16, string, error) {
-	for {
-		op, p, err := readFrame(r)
-		if err != nil {
-			return 0, "", err
-		}
-		if op == ws.OpClose {
-			code, reason, err := codec.ParseCloseUnsafe(p)
-			return uint16(code), string(reason), err
-		}
-	}
-}
-
-// readText reads server frames up to the first text frame and returns
-// its payload.
-func readText(r *bufio.Reader) ([]byte, error) {
-	for {
-		op, p, err := readFrame(r)
-		if err != nil || op == ws.OpText {
-			return p, err
-		}
-	}
+	return testkit.DialWith(d, addr, "/ws")
 }
 
 // Drain on SIGTERM with 2,000 connections and a 5s window: every client
@@ -141,7 +57,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			conns[i].SetReadDeadline(time.Now().Add(window + 10*time.Second))
-			code, reason, err := readClose(readers[i])
+			code, reason, err := testkit.ReadClose(readers[i])
 			if err != nil || code != 1001 {
 				t.Errorf("client %d: close %d %q %v", i, code, reason, err)
 				return
@@ -227,7 +143,7 @@ func TestReusePort(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			code, _, err := readClose(readers[i])
+			code, _, err := testkit.ReadClose(readers[i])
 			mu.Lock()
 			defer mu.Unlock()
 			switch ne, timeout := err.(net.Error); {
@@ -254,7 +170,7 @@ func TestReusePort(t *testing.T) {
 		if _, err := conns[i].Write(codec.AppendFrameMasked(nil, ws.OpText, true, msg, codec.NewMaskKey())); err != nil {
 			t.Fatalf("survivor %d: %v", i, err)
 		}
-		if got, err := readText(readers[i]); err != nil || string(got) != string(msg) {
+		if got, err := testkit.ReadText(readers[i]); err != nil || string(got) != string(msg) {
 			t.Fatalf("survivor %d: echo %q, %v", i, got, err)
 		}
 	}
