@@ -32,18 +32,7 @@ func TestStatsEverywhere(t *testing.T) {
 	a := newAdminClient(t, srv, "")
 	waitFor(t, func() bool { return srv.ClusterStats().Connected })
 
-	var clients []*gorilla.Conn
-	for range 3 {
-		c := mustDial(t, wsURL(srv), nil)
-		clients = append(clients, c)
-		for _, m := range []string{"hello", "world"} {
-			c.WriteMessage(gorilla.TextMessage, []byte(m))
-			readMsg(t, c)
-		}
-	}
-	if status := dialStatus(t, wsURL(srv), http.Header{"Origin": {"https://evil.example"}}); status != 403 {
-		t.Fatalf("bad origin: %d", status)
-	}
+	clients := echoSession(t, srv)
 	if resp, err := http.Get("http://" + srv.Addr().String() + "/healthz"); err == nil {
 		resp.Body.Close()
 	}
