@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"errors"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -75,7 +76,7 @@ func TestSlowReaderBounded(t *testing.T) {
 	}
 	r := <-done
 	growth := int64(heapAlloc()) - int64(before)
-	if r.err != gateway.ErrSlowConsumer {
+	if !errors.Is(r.err, gateway.ErrSlowConsumer) {
 		t.Fatalf("Send after %d bytes: %v, want ErrSlowConsumer", r.sent, r.err)
 	}
 	if r.sent < maxOut-chunk || r.sent > total/10 { // the chunk that would not fit is refused
@@ -107,7 +108,7 @@ func TestSlowDropPolicy(t *testing.T) {
 		}
 		msg := make([]byte, 32<<10)
 		for range sends { // 32 MiB
-			if err := c.Send(gateway.OpBinary, msg); err == gateway.ErrSlowConsumer {
+			if err := c.Send(gateway.OpBinary, msg); errors.Is(err, gateway.ErrSlowConsumer) {
 				refused.Add(1)
 			}
 		}

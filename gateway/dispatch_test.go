@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -194,7 +195,7 @@ func TestPushFromOutside(t *testing.T) {
 	if err := c.Send(gateway.OpText, []byte("\xff")); err == nil {
 		t.Fatal("Send accepted invalid UTF-8 text")
 	}
-	if err := c.Close(1006, "abnormal"); err != gateway.ErrBadCloseCode {
+	if err := c.Close(1006, "abnormal"); !errors.Is(err, gateway.ErrBadCloseCode) {
 		t.Fatalf("Close(1006): %v, want ErrBadCloseCode", err)
 	}
 	if err := c.Close(1000, "\xff"); err == nil {
@@ -216,7 +217,7 @@ func TestPushFromOutside(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnClose not called")
 	}
-	if err := c.Send(gateway.OpText, []byte("late")); err != gateway.ErrClosed {
+	if err := c.Send(gateway.OpText, []byte("late")); !errors.Is(err, gateway.ErrClosed) {
 		t.Fatalf("Send after close: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -148,7 +149,7 @@ func TestListPagination(t *testing.T) {
 	if err != nil || len(page) != even {
 		t.Fatalf("topic filter: %d of %d, %v", len(page), even, err)
 	}
-	if _, _, err := srv.List(ctx, gateway.ListOptions{Cursor: "x"}); err != gateway.ErrBadCursor {
+	if _, _, err := srv.List(ctx, gateway.ListOptions{Cursor: "x"}); !errors.Is(err, gateway.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 	_ = ws.OpText
