@@ -14,7 +14,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
-	"github.com/wsgate/wsgate/internal/testkit"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 // startServer runs a gateway on a free loopback port with cfg (Addr is
@@ -57,7 +57,7 @@ type rawClient struct {
 func dialRaw(t testing.TB, srv *gateway.Server) *rawClient {
 	t.Helper()
 	c := dialTCP(t, srv)
-	r, err := testkit.Upgrade(c.conn, srv.Addr().String(), "/ws")
+	r, err := raw.Upgrade(c.conn, srv.Addr().String(), "/ws")
 	if err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
@@ -143,7 +143,7 @@ func (c *rawClient) unmaskedFrame(op ws.OpCode, payload []byte) {
 // readFrame reads one server frame.
 func (c *rawClient) readFrame() (ws.Header, []byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	return testkit.ReadFrame(c.r)
+	return raw.ReadFrame(c.r)
 }
 
 // readMessage reads one data message, answering nothing and skipping

@@ -16,16 +16,16 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
-	"github.com/wsgate/wsgate/internal/testkit"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 // wsDial upgrades a raw connection (testkit's raw client); the returned
 // reader has consumed the 101 response.
-func wsDial(addr string) (net.Conn, *bufio.Reader, error) { return testkit.Dial(addr, "/ws") }
+func wsDial(addr string) (net.Conn, *bufio.Reader, error) { return raw.Dial(addr, "/ws") }
 
 // wsDialWith is wsDial through d (a chosen source address, say).
 func wsDialWith(d *net.Dialer, addr string) (net.Conn, *bufio.Reader, error) {
-	return testkit.DialWith(d, addr, "/ws")
+	return raw.DialWith(d, addr, "/ws")
 }
 
 // Drain on SIGTERM with 2,000 connections and a 5s window: every client
@@ -57,7 +57,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			conns[i].SetReadDeadline(time.Now().Add(window + 10*time.Second))
-			code, reason, err := testkit.ReadClose(readers[i])
+			code, reason, err := raw.ReadClose(readers[i])
 			if err != nil || code != 1001 {
 				t.Errorf("client %d: close %d %q %v", i, code, reason, err)
 				return
@@ -143,7 +143,7 @@ func TestReusePort(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			code, _, err := testkit.ReadClose(readers[i])
+			code, _, err := raw.ReadClose(readers[i])
 			mu.Lock()
 			defer mu.Unlock()
 			switch ne, timeout := err.(net.Error); {
@@ -170,7 +170,7 @@ func TestReusePort(t *testing.T) {
 		if _, err := conns[i].Write(codec.AppendFrameMasked(nil, ws.OpText, true, msg, codec.NewMaskKey())); err != nil {
 			t.Fatalf("survivor %d: %v", i, err)
 		}
-		if got, err := testkit.ReadText(readers[i]); err != nil || string(got) != string(msg) {
+		if got, err := raw.ReadText(readers[i]); err != nil || string(got) != string(msg) {
 			t.Fatalf("survivor %d: echo %q, %v", i, got, err)
 		}
 	}

@@ -1,7 +1,8 @@
 // Package testkit is what the tests of several packages share: a program
 // a test needs (that fails under CI rather than skip), a free port, the
 // gateway binary built once per test process, and waiting for a server to
-// be ready. Only _test.go files import it.
+// be ready; its subpackage raw is the raw WebSocket client. Only _test.go
+// files import them.
 //
 // testkit never sleeps for a fixed time to let something happen: it polls
 // a condition a bounded number of times.

@@ -1,4 +1,9 @@
-package testkit
+// Package raw is the tests' raw WebSocket client: byte by byte over a real
+// TCP socket, built on package codec, for tests that need to see or send
+// exactly what goes over the wire. (It is apart from testkit, which codec's
+// own tests import.) gateway's conformance suite keeps its own encoder and
+// parser on purpose: it must share no code with codec.
+package raw
 
 import (
 	"bufio"
@@ -10,11 +15,6 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 )
-
-// The raw client: a WebSocket client byte by byte over a real TCP socket,
-// built on package codec, for tests that need to see or send exactly
-// what goes over the wire. (gateway's conformance suite keeps its own
-// encoder and parser on purpose: it must share no code with codec.)
 
 // Dial connects to addr and upgrades at path; the returned reader has
 // consumed the 101 response, checked against the key.
