@@ -38,8 +38,9 @@ type Handler interface {
 
 // HandshakeHook is an optional interface of a Handler: OnHandshake decides
 // on an upgrade request before the 101 response. It runs on the event loop
-// and must not block. Returning a *codec.HandshakeError refuses the
-// request with its status; any other error refuses it with 403.
+// and must not block. Returning a *HandshakeError (refuse.go) refuses the
+// request with its status, reason and header fields; any other error
+// refuses it with 403.
 type HandshakeHook interface {
 	OnHandshake(r *Request) error
 }
