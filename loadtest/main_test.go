@@ -107,25 +107,20 @@ func startServer(t *testing.T, extra ...string) *server {
 	return &server{url: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), kind: "wsgate", help: gw.help, cmd: cmd}
 }
 
-// launchGateway starts the built gateway on port and waits until /healthz
-// answers 200.
+// launchGateway starts the built gateway on port and waits for its
+// listening line (testkit.Launch).
 func launchGateway(port int, extra ...string) (*exec.Cmd, *syncBuffer, error) {
 	// A short drain, so that SIGTERM in the storm test closes everyone
 	// within its run rather than over the default 30s window.
 	// No admin server: its default port would be shared by every gateway
 	// the tests start.
 	args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--path", "/ws", "--drain-window", "500ms", "--drain-grace", "500ms", "--admin", ""}, extra...)
-	cmd := exec.Command(gw.bin, args...)
 	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+	p, err := testkit.Launch(gw.bin, nil, logs, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%v\n%s", err, logs.String())
 	}
-	if err := testkit.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/healthz", port), 200); err != nil {
-		stopGateway(cmd)
-		return nil, nil, fmt.Errorf("gateway did not answer /healthz: %v\n%s", err, logs.String())
-	}
-	return cmd, logs, nil
+	return p.Cmd, logs, nil
 }
 
 // stopGateway asks the gateway to drain (SIGTERM) and kills it if it has not

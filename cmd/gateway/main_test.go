@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,12 +37,6 @@ type gatewayProc struct {
 	admin string // the admin address, if it listens
 }
 
-// The listening lines, in text or JSON logs.
-var (
-	listenRE = regexp.MustCompile(`(?:msg="wsgate listening" addr=|"msg":"wsgate listening","addr":")([^\s"]+)`)
-	adminRE  = regexp.MustCompile(`(?:msg="admin listening" addr=|"msg":"admin listening","addr":")([^\s"]+)`)
-)
-
 // start runs the binary on a free port and waits for its listening line.
 func start(t *testing.T, args ...string) *gatewayProc {
 	t.Helper()
@@ -59,50 +51,16 @@ func startAt(t *testing.T, addr string, args ...string) *gatewayProc {
 	return startEnv(t, nil, append([]string{"--listen", addr, "--admin", "127.0.0.1:0"}, args...)...)
 }
 
-// startEnv runs the binary with extra environment variables.
+// startEnv runs the binary with extra environment variables and waits
+// for its listening line (testkit.Launch).
 func startEnv(t *testing.T, env []string, args ...string) *gatewayProc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
+	p, err := testkit.Launch(binary, env, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &gatewayProc{cmd: cmd, logs: make(chan string, 1000)}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stderr)
-	deadline := time.After(20 * time.Second)
-	found := make(chan string, 1)
-	admin := make(chan string, 1)
-	go func() {
-		for sc.Scan() {
-			line := sc.Text()
-			if m := adminRE.FindStringSubmatch(line); m != nil {
-				admin <- m[1]
-			}
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				found <- m[1]
-			}
-			select {
-			case p.logs <- line:
-			default:
-			}
-		}
-		close(p.logs)
-	}()
-	select {
-	case p.addr = <-found:
-	case <-deadline:
-		t.Fatal("gateway did not report its address")
-	}
-	select { // logged before the listening line, if at all
-	case p.admin = <-admin:
-	default:
-	}
-	return p
+	t.Cleanup(func() { p.Cmd.Process.Kill(); p.Cmd.Wait() })
+	return &gatewayProc{cmd: p.Cmd, addr: p.Addr, logs: p.Logs, admin: p.Admin}
 }
 
 func TestEchoApp(t *testing.T) {

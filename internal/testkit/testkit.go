@@ -1,24 +1,22 @@
 // Package testkit is what the tests of several packages share: a program
 // a test needs (that fails under CI rather than skip), a free port, the
-// gateway binary built once per test process, and waiting for a server to
-// be ready; its subpackage raw is the raw WebSocket client. Only _test.go
-// files import them.
+// gateway binary built once per test process, and starting it and waiting
+// until it is ready (Launch: its listening line); its subpackage raw is the
+// raw WebSocket client. Only _test.go files import them.
 //
-// testkit never sleeps for a fixed time to let something happen: it polls
-// a condition a bounded number of times.
+// testkit never sleeps for a fixed time to let something happen: it waits
+// for an event, bounded.
 package testkit
 
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 )
 
 // InCI reports whether the tests run under CI (.ci/run exports CI=true),
@@ -100,25 +98,4 @@ func Cleanup() {
 	if gateway.dir != "" {
 		os.RemoveAll(gateway.dir)
 	}
-}
-
-// WaitHTTP polls url until it answers 200, up to tries times 50 ms apart
-// (bounded by count, not by a timed assertion), and returns the last
-// failure otherwise.
-func WaitHTTP(url string, tries int) error {
-	client := http.Client{Timeout: 5 * time.Second}
-	var last error
-	for range tries {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s", url, resp.Status)
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("not ready after %d tries: %w", tries, last)
 }
