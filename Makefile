@@ -26,9 +26,11 @@ unit:
 	$(GO) test -race -shuffle=on -timeout 9m ./...
 
 # The race detector makes sync.Pool drop items at random, so the
-# zero-allocation tests skip themselves under -race and run again here.
+# zero-allocation tests skip themselves under -race and run again here;
+# so does the exhaustive UTF-8 check (codec), millions of inputs of pure
+# computation that -race would only slow down.
 allocs:
-	$(GO) test -count=1 -run 'Alloc' ./...
+	$(GO) test -count=1 -run 'Alloc|Exhaustive' ./...
 
 ## lint: gofmt, go vet and staticcheck at a pinned version
 lint: fmt-check vet

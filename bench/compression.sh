@@ -7,7 +7,7 @@
 # message (utime+stime from /proc/PID/stat over the whole loadtest run,
 # divided by the messages it echoed or delivered), the bytes on the wire
 # per message both ways and the payload bytes per message, from loadtest's
-# JSON report.
+# JSON report, and for wsgate the compressions it performed (/v1/stats).
 #
 #   bench/compression.sh            # CONNS=250 SUBS=2000 DURATION=5s
 #   CONNS=1000 SUBS=5000 bench/compression.sh
@@ -40,7 +40,7 @@ run() {
 	local addr=127.0.0.1:$PORT args=()
 	case $name in
 	wsgate)
-		args=(--listen "$addr" --admin "" --demo=false --loops 1)
+		args=(--listen "$addr" --admin "127.0.0.1:$((PORT + 500))" --demo=false --loops 1)
 		[[ $scenario == fanout ]] && args+=(--app broadcast)
 		;;
 	gws)
@@ -60,8 +60,12 @@ run() {
 	else
 		taskset -c "$CLIENT_CPU" "$bin/loadtest" fanout --conns "$SUBS" --rate 5 --size 4096 "${lt[@]}" >"$tmp/lt.out" 2>&1
 	fi
-	local t1
+	local t1 zs=-
 	t1=$(ticks "$pid")
+	if [[ $name == wsgate ]]; then
+		# compressions performed and publishes, from the gateway's own stats
+		zs=$(curl -fsS "http://127.0.0.1:$((PORT + 500))/v1/stats" | jq -r '"\(.compressions) for \(.publishes) publishes"')
+	fi
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=
@@ -71,10 +75,10 @@ run() {
 		 (if $n > 0 then ($cpu / $n * 100 | round / 100) else "-" end),
 		 (if $n > 0 then ((.bytes_sent + .bytes_received) / $n | round) else "-" end),
 		 (if $n > 0 then ((.payload_sent + .payload_received) / $n | round) else "-" end),
-		 (.errors | length)] | @tsv' "$tmp/r.json"
+		 (.errors | length), $zs] | @tsv' --arg zs "$zs" "$tmp/r.json"
 }
 
-printf 'server\tscenario\tcompression\tmessages\tserver CPU us/msg\twire B/msg (both ways)\tpayload B/msg\terror kinds\n'
+printf 'server\tscenario\tcompression\tmessages\tserver CPU us/msg\twire B/msg (both ways)\tpayload B/msg\terror kinds\tcompressions (wsgate)\n'
 for name in wsgate gws; do
 	run "$name" echo off
 	run "$name" echo on

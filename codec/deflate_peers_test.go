@@ -14,6 +14,8 @@ import (
 
 	coderws "github.com/coder/websocket"
 	"github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // Real clients against the echo server of deflate_echo_test.go: negotiation
@@ -43,16 +45,7 @@ func checkCompressedBothWays(t *testing.T, st echoStats, wantAnswer string) {
 
 // requireTool returns the path of a program the test needs, skipping when
 // it is absent, except under CI, where .ci/run installs it.
-func requireTool(t *testing.T, path, install string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; .ci/run installs it (%s)", path, install)
-		}
-		t.Skipf("%s is missing (%s)", path, install)
-	}
-	return path
-}
+func requireTool(t *testing.T, path, install string) string { return testkit.Need(t, path, install) }
 
 func runPeer(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
@@ -70,10 +63,7 @@ func runPeer(t *testing.T, env []string, name string, args ...string) string {
 func TestDeflatePeersPython(t *testing.T) {
 	py := requireTool(t, "/usr/bin/python3", "apt-get install python3-websockets")
 	if err := exec.Command(py, "-c", "import websockets").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3-websockets is missing; .ci/run installs it")
-		}
-		t.Skip("python3-websockets is missing")
+		testkit.Missing(t, "python3-websockets", "apt-get install python3-websockets")
 	}
 	cases := []struct {
 		name   string
@@ -101,10 +91,7 @@ func TestDeflatePeersPython(t *testing.T) {
 }
 
 func TestDeflatePeersNode(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not installed")
-	}
+	node := testkit.Need(t, "node", "Debian's nodejs")
 	wsModule, _ := filepath.Abs("../testdata/interop/node_modules/ws")
 	requireTool(t, wsModule, "npm ci --prefix testdata/interop")
 	for _, c := range []struct {

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 )
 
@@ -202,4 +203,26 @@ func isTchar(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// AppendFields appends the fields of h (an http.Header, or any map of
+// names to values) with AppendField, names in sorted order so that the
+// answer does not depend on map order. Fields AppendField refuses are
+// left out.
+func AppendFields(dst []byte, h map[string][]string) []byte {
+	if len(h) == 0 {
+		return dst
+	}
+	var buf [8]string
+	names := buf[:0]
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range h[name] {
+			dst = AppendField(dst, name, v)
+		}
+	}
+	return dst
 }

@@ -6,11 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"reflect"
 	"strconv"
 	"time"
-	"unicode"
 
+	"github.com/wsgate/wsgate/internal/stat"
 	"github.com/wsgate/wsgate/loop"
 )
 
@@ -372,37 +371,7 @@ func (a *admin) drain(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// GET /v1/stats: Server.Stats with snake_case keys.
+// GET /v1/stats: Server.Stats with snake_case keys (internal/stat).
 func (a *admin) stats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, snakeFields(a.s.Stats()))
-}
-
-// snakeFields returns the exported fields of struct v by snake_case name,
-// so that fields added to Stats appear without a change here.
-func snakeFields(v any) map[string]any {
-	rv := reflect.ValueOf(v)
-	out := make(map[string]any, rv.NumField())
-	for i := range rv.NumField() {
-		if f := rv.Type().Field(i); f.IsExported() {
-			out[snake(f.Name)] = rv.Field(i).Interface()
-		}
-	}
-	return out
-}
-
-// snake turns a Go name into snake_case: "BytesIn" → "bytes_in",
-// "HTTPRequests" → "http_requests".
-func snake(s string) string {
-	r := []rune(s)
-	var b []rune
-	for i, c := range r {
-		if unicode.IsUpper(c) {
-			if i > 0 && (unicode.IsLower(r[i-1]) || i+1 < len(r) && unicode.IsLower(r[i+1]) && unicode.IsUpper(r[i-1])) {
-				b = append(b, '_')
-			}
-			c = unicode.ToLower(c)
-		}
-		b = append(b, c)
-	}
-	return string(b)
+	writeJSON(w, http.StatusOK, stat.JSON(a.s.Stats()))
 }

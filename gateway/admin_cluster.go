@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/cluster"
+	"github.com/wsgate/wsgate/internal/stat"
 	"github.com/wsgate/wsgate/loop"
 )
 
@@ -139,7 +140,7 @@ func (a *admin) clusterInfo(w http.ResponseWriter, _ *http.Request) {
 	if c := a.s.cluster; c != nil {
 		out.Cluster, out.Node = c.node.Cluster(), c.node.Name()
 		out.Connected, out.NATS = c.node.Connected(), c.node.ConnectedURL()
-		out.Stats = snakeFields(c.node.Stats())
+		out.Stats = stat.JSON(c.node.Stats())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -219,7 +220,7 @@ func TestAuthConfigErrors(t *testing.T) {
 		{gateway.Config{Backend: "http://x", Workers: -1}, "Workers"},
 	} {
 		_, err := gateway.NewServer(tc.cfg, nil)
-		ce, ok := err.(*gateway.ConfigError)
+		ce, ok := errors.AsType[*gateway.ConfigError](err)
 		if !ok || ce.Field != tc.field {
 			t.Errorf("%+v: error %v, want one about %s", tc.cfg, err, tc.field)
 		}

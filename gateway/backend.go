@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/wsgate/wsgate/codec"
 )
 
 // The backend hooks (Config.Backend). Every request runs off the event
@@ -252,7 +250,7 @@ func (r *connectResult) apply(a *Accept) {
 }
 
 // connect asks the backend about an upgrade. A refusal is a
-// *codec.HandshakeError to answer with (401 and 403 as the backend said,
+// *HandshakeError to answer with (401 and 403 as the backend said,
 // other 4xx as 403); any other error is a failure of the hook.
 func (b *backend) connect(p *PendingUpgrade, user string, protos []string) (*connectResult, error) {
 	cr := connectRequest{
@@ -286,9 +284,9 @@ func (b *backend) connect(p *PendingUpgrade, user string, protos []string) (*con
 	}
 	switch s := resp.StatusCode; {
 	case s == 401:
-		return nil, codec.ErrHandshakeUnauthorized
+		return nil, ErrUnauthorized
 	case s == 403 || s >= 400 && s < 500:
-		return nil, codec.ErrHandshakeForbidden
+		return nil, ErrForbidden
 	case s < 200 || s > 299:
 		return nil, fmt.Errorf("connect hook answered %d", s)
 	}

@@ -157,7 +157,7 @@ func (br bridge) OnClose(c *Conn, err error) {
 		BytesIn:     info.BytesIn,
 		BytesOut:    info.BytesOut,
 	}
-	if ce, ok := err.(*codec.CloseError); ok {
+	if ce, ok := errors.AsType[*CloseError](err); ok {
 		ev.Reason = ce.Reason
 	}
 	if m, ok := c.Value().(*connMeta); ok {

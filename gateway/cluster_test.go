@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -245,7 +246,7 @@ func TestClusterConnectionOps(t *testing.T) {
 	if _, msg := readMsg(t, conn2); msg != "to c" {
 		t.Fatalf("got %q", msg)
 	}
-	if err := a.srv.SendTo(t.Context(), c.srv.NodeName()+"-999", gateway.OpText, nil); err != gateway.ErrClosed {
+	if err := a.srv.SendTo(t.Context(), c.srv.NodeName()+"-999", gateway.OpText, nil); !errors.Is(err, gateway.ErrClosed) {
 		t.Fatalf("SendTo unknown: %v", err)
 	}
 }
@@ -339,7 +340,7 @@ func TestClusterNATSDown(t *testing.T) {
 	if _, msg := readMsg(t, local); msg != "partial" {
 		t.Fatalf("partial push: %q", msg)
 	}
-	if _, err := a.srv.Publish("x", gateway.OpText, nil); err != gateway.ErrClusterUnavailable {
+	if _, err := a.srv.Publish("x", gateway.OpText, nil); !errors.Is(err, gateway.ErrClusterUnavailable) {
 		t.Fatalf("Publish: %v", err)
 	}
 	// /readyz: a stays in service with a note, b (cluster_ready_check) is out.

@@ -14,7 +14,6 @@ import (
 	coder "github.com/coder/websocket"
 	gorilla "github.com/gorilla/websocket"
 
-	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
 )
 
@@ -144,7 +143,7 @@ func TestRFC6455_7_1_5_CloseCodeSeenByHandler(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.do(dialRaw(t, srv))
 			ev := h.ended(t)
-			ce, ok := errors.AsType[*codec.CloseError](ev.err)
+			ce, ok := errors.AsType[*gateway.CloseError](ev.err)
 			if !ok || uint16(ce.Code) != tc.code || tc.reason != "" && ce.Reason != tc.reason {
 				t.Fatalf("OnClose got %v, want code %d reason %q", ev.err, tc.code, tc.reason)
 			}

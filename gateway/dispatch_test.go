@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -194,7 +195,7 @@ func TestPushFromOutside(t *testing.T) {
 	if err := c.Send(gateway.OpText, []byte("\xff")); err == nil {
 		t.Fatal("Send accepted invalid UTF-8 text")
 	}
-	if err := c.Close(1006, "abnormal"); err != gateway.ErrBadCloseCode {
+	if err := c.Close(1006, "abnormal"); !errors.Is(err, gateway.ErrBadCloseCode) {
 		t.Fatalf("Close(1006): %v, want ErrBadCloseCode", err)
 	}
 	if err := c.Close(1000, "\xff"); err == nil {
@@ -210,13 +211,13 @@ func TestPushFromOutside(t *testing.T) {
 	// gorilla answers the close; the handler learns the code.
 	select {
 	case err := <-closed:
-		if codec.CloseCode(err) != 4000 {
+		if gateway.CloseCode(err) != 4000 {
 			t.Fatalf("OnClose: %v", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnClose not called")
 	}
-	if err := c.Send(gateway.OpText, []byte("late")); err != gateway.ErrClosed {
+	if err := c.Send(gateway.OpText, []byte("late")); !errors.Is(err, gateway.ErrClosed) {
 		t.Fatalf("Send after close: %v", err)
 	}
 }
@@ -231,12 +232,12 @@ func TestOnCloseCodes(t *testing.T) {
 	c := dialRaw(t, srv)
 	c.frame(ws.OpClose, true, codec.AppendClose(nil, 3001, "done")[2:])
 	c.expectClose(3001)
-	if err := <-closed; codec.CloseCode(err) != 3001 {
+	if err := <-closed; gateway.CloseCode(err) != 3001 {
 		t.Fatalf("OnClose: %v", err)
 	}
 	c = dialRaw(t, srv)
 	c.conn.Close()
-	if err := <-closed; codec.CloseCode(err) != ws.StatusAbnormalClosure {
+	if err := <-closed; gateway.CloseCode(err) != ws.StatusAbnormalClosure {
 		t.Fatalf("OnClose after a bare TCP close: %v", err)
 	}
 }

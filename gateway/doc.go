@@ -10,6 +10,12 @@
 //	...
 //	srv.Shutdown(ctx)
 //
+// A program needs no other package of wsgate: a HandshakeHook refuses an
+// upgrade with a *HandshakeError (status, reason, an http.Header of
+// response fields), OnClose gets a *CloseError (CloseCode reads its code),
+// and the Err values are checked with errors.Is. Stats is every counter,
+// the loop's and the gateway's, as /v1/stats and /metrics show them.
+//
 // Handlers run on the pool, never on an event loop, one event at a time per
 // connection and in order: OnOpen, each message, OnClose. Conn.Send and
 // Conn.Close are safe from any goroutine.

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -131,10 +132,19 @@ type hookHandler struct {
 
 func (h *hookHandler) OnHandshake(r *gateway.Request) error {
 	if string(r.Origin()) == "http://evil.example" {
-		return codec.ErrHandshakeForbidden
+		return gateway.ErrForbidden
 	}
-	if string(r.Header("X-Token")) == "bad" {
-		return codec.ErrHandshakeUnauthorized
+	switch string(r.Header("X-Token")) {
+	case "bad":
+		// Headers as http.Header; a bad name is left out, and a CR or LF
+		// in a value cannot start a header of its own.
+		return &gateway.HandshakeError{Status: 401, Reason: "unauthorized", Header: http.Header{
+			"Www-Authenticate": {"Bearer"}, "Bad Name": {"x"}, "X-Note": {"a\r\nInjected: 1"},
+		}}
+	case "plain":
+		return errors.New("an error that is no HandshakeError") // 403
+	case "not-a-refusal":
+		return &gateway.HandshakeError{Status: 200, Reason: "ok?"} // 403
 	}
 	if string(r.Header("X-Token")) == "panic" {
 		panic("hook bug")
@@ -167,7 +177,19 @@ func TestHandshakeHook(t *testing.T) {
 		if err == nil || resp == nil || resp.StatusCode != 401 {
 			t.Fatalf("want 401, got %v %v", resp, err)
 		}
+		if resp.Header.Get("WWW-Authenticate") != "Bearer" || resp.Header.Get("X-Note") != "a  Injected: 1" ||
+			resp.Header.Get("Injected") != "" || len(resp.Header["Bad Name"]) != 0 {
+			t.Fatalf("headers %v", resp.Header)
+		}
 	})
+	for _, token := range []string{"plain", "not-a-refusal"} {
+		t.Run(token, func(t *testing.T) {
+			_, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), http.Header{"X-Token": {token}})
+			if err == nil || resp == nil || resp.StatusCode != 403 {
+				t.Fatalf("want 403, got %v %v", resp, err)
+			}
+		})
+	}
 	t.Run("panicking hook", func(t *testing.T) {
 		_, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), http.Header{"X-Token": {"panic"}})
 		if err == nil || resp == nil || resp.StatusCode != 500 {

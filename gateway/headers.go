@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/wsgate/wsgate/codec"
 )
@@ -19,22 +18,6 @@ var (
 	authInvalid = http.Header{"WWW-Authenticate": {`Bearer error="invalid_token"`}}
 )
 
-// appendHeader appends h's fields to dst as header lines, names in sorted
-// order so that the answer does not depend on map order.
-func appendHeader(dst []byte, h http.Header) []byte {
-	if len(h) == 0 {
-		return dst
-	}
-	var buf [8]string
-	names := buf[:0]
-	for name := range h {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		for _, v := range h[name] {
-			dst = codec.AppendField(dst, name, v)
-		}
-	}
-	return dst
-}
+// appendHeader appends h's fields to dst as header lines
+// (codec.AppendFields).
+func appendHeader(dst []byte, h http.Header) []byte { return codec.AppendFields(dst, h) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 // startServer runs a gateway on a free loopback port with cfg (Addr is
@@ -52,23 +53,15 @@ type rawClient struct {
 	key  [4]byte
 }
 
-// dialRaw connects and completes the upgrade.
+// dialRaw connects and completes the upgrade (testkit's raw client).
 func dialRaw(t testing.TB, srv *gateway.Server) *rawClient {
 	t.Helper()
 	c := dialTCP(t, srv)
-	key := codec.NewClientKey()
-	c.writeRaw(codec.AppendClientRequest(nil, srv.Addr().String(), "/ws", key[:], nil, nil))
-	status, resp := c.readHTTP()
-	if status != 101 {
-		t.Fatalf("upgrade: status %d\n%s", status, resp)
+	r, err := raw.Upgrade(c.conn, srv.Addr().String(), "/ws")
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
 	}
-	var r codec.Response
-	if n, err := r.Parse(resp, 0); n == 0 || err != nil {
-		t.Fatalf("upgrade response: n=%d err=%v", n, err)
-	}
-	if err := r.Check(key[:]); err != nil {
-		t.Fatalf("upgrade response: %v", err)
-	}
+	c.r = r
 	return c
 }
 
@@ -150,27 +143,7 @@ func (c *rawClient) unmaskedFrame(op ws.OpCode, payload []byte) {
 // readFrame reads one server frame.
 func (c *rawClient) readFrame() (ws.Header, []byte, error) {
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var hb [codec.MaxHeaderSize]byte
-	n := 0
-	for {
-		h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
-		if err != nil {
-			return h, nil, err
-		}
-		if hn > 0 {
-			p := make([]byte, h.Length)
-			if _, err := io.ReadFull(c.r, p); err != nil {
-				return h, nil, err
-			}
-			return h, p, nil
-		}
-		b, err := c.r.ReadByte()
-		if err != nil {
-			return h, nil, err
-		}
-		hb[n] = b
-		n++
-	}
+	return raw.ReadFrame(c.r)
 }
 
 // readMessage reads one data message, answering nothing and skipping
@@ -200,8 +173,10 @@ func (c *rawClient) readMessage() (ws.OpCode, []byte) {
 	}
 }
 
-// expectClose reads until a close frame and checks its code, then checks
-// that the server ends the TCP connection.
+// expectClose reads the close frame and checks its code, then checks that
+// the server ends the TCP connection. Only pings and pongs may come before
+// the close: a data frame there is a failure, since a test that expects a
+// close must not pass when the server delivered something first.
 func (c *rawClient) expectClose(want ws.StatusCode) {
 	c.t.Helper()
 	for {
@@ -209,8 +184,11 @@ func (c *rawClient) expectClose(want ws.StatusCode) {
 		if err != nil {
 			c.t.Fatalf("waiting for close %d: %v", want, err)
 		}
-		if h.OpCode != ws.OpClose {
+		if h.OpCode == ws.OpPing || h.OpCode == ws.OpPong {
 			continue
+		}
+		if h.OpCode != ws.OpClose {
+			c.t.Fatalf("waiting for close %d: got a %v frame of %d bytes first (%q...)", want, h.OpCode, len(p), p[:min(len(p), 32)])
 		}
 		code := ws.StatusNoStatusRcvd
 		if len(p) >= 2 {
@@ -226,20 +204,73 @@ func (c *rawClient) expectClose(want ws.StatusCode) {
 	c.expectEOF()
 }
 
+// expectCloseAfterData is expectClose for a connection that has data
+// frames queued before its close (a slow reader's): it reads past them.
+func (c *rawClient) expectCloseAfterData(want ws.StatusCode) {
+	c.t.Helper()
+	for {
+		h, p, err := c.readFrame()
+		if err != nil {
+			c.t.Fatalf("waiting for close %d: %v", want, err)
+		}
+		if h.OpCode == ws.OpClose {
+			if code := codec.CloseCode(closeErr(p)); code != want {
+				c.t.Fatalf("close code %d, want %d", code, want)
+			}
+			break
+		}
+	}
+	c.conn.Write(codec.AppendCloseMasked(nil, want, "", c.key))
+	c.expectEOF()
+}
+
+// closeErr is a close frame's payload as the error codec.CloseCode reads.
+func closeErr(p []byte) error {
+	code := ws.StatusNoStatusRcvd
+	if len(p) >= 2 {
+		code = ws.StatusCode(uint16(p[0])<<8 | uint16(p[1]))
+	}
+	return &codec.CloseError{Code: code}
+}
+
 // expectEOF checks that the server closes the connection (FIN or reset)
-// without sending anything more than frames.
+// and sends nothing more before it.
 func (c *rawClient) expectEOF() {
 	c.t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var extra []byte
 	for {
-		_, err := c.r.ReadByte()
+		b, err := c.r.ReadByte()
 		if err == nil {
+			extra = append(extra, b)
 			continue
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			c.t.Fatal("server did not close the connection")
 		}
+		if len(extra) > 0 {
+			c.t.Fatalf("%d bytes before EOF: %q", len(extra), extra[:min(len(extra), 64)])
+		}
 		return
+	}
+}
+
+// expectDrop checks that the server ends the connection without a close
+// frame (a liveness drop): only the pings it sent meanwhile come first.
+func (c *rawClient) expectDrop() {
+	c.t.Helper()
+	for {
+		h, p, err := c.readFrame()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.t.Fatal("server did not close the connection")
+			}
+			return
+		}
+		if h.OpCode != ws.OpPing {
+			c.t.Fatalf("before the drop: a %v frame %q", h.OpCode, p)
+		}
 	}
 }

@@ -10,11 +10,14 @@ import (
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/clock"
 )
 
-// Deadlines through real sockets. Upper bounds on when a close happens
-// carry a generous slack for a loaded machine and the race detector; the
-// measured times are logged.
+// Deadlines through real sockets, on a fake clock (internal/clock): the
+// test steps time, one tick at a time, and each step returns once every
+// loop has run its tick, so a bound is checked on both sides exactly and
+// no test sleeps. TestAnsweredPingsKeepAlive and TestLivenessRealTime
+// keep the real clock, end to end.
 
 const (
 	pingEvery = 200 * time.Millisecond
@@ -27,37 +30,258 @@ func livenessConfig() gateway.Config {
 	return gateway.Config{PingInterval: pingEvery, PongTimeout: pongWait, TimerTick: tick}
 }
 
-// waitClosed reads until the server ends the connection and returns when.
-func waitClosed(t *testing.T, c *rawClient, limit time.Duration) time.Time {
+// fakeTime is a server's fake clock.
+type fakeTime struct {
+	t    testing.TB
+	f    *clock.Fake
+	tick time.Duration
+}
+
+// startFake starts a server on a fake clock.
+func startFake(t testing.TB, cfg gateway.Config, h gateway.Handler) (*gateway.Server, *fakeTime) {
 	t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(limit))
-	buf := make([]byte, 4096)
+	if cfg.TimerTick == 0 {
+		t.Fatal("startFake needs Config.TimerTick")
+	}
+	f := clock.NewFake(time.Unix(1_000_000_000, 0))
+	cfg.Clock = f
+	srv := startServer(t, cfg, h)
+	if !f.WaitTickers(1, 10*time.Second) {
+		t.Fatal("the server's ticker did not start")
+	}
+	return srv, &fakeTime{t: t, f: f, tick: cfg.TimerTick}
+}
+
+// advance steps the clock by d, a tick at a time.
+func (ft *fakeTime) advance(d time.Duration) {
+	for ; d > 0; d -= ft.tick {
+		ft.f.Advance(min(d, ft.tick))
+	}
+}
+
+// isOpen reports whether the server still holds c's connection: a ping
+// gets its pong (RFC 6455 §5.5.2) on an open one, EOF or a close on a
+// closed one. Pings from the server are skipped, not answered.
+func isOpen(t *testing.T, c *rawClient) bool {
+	t.Helper()
+	c.frame(ws.OpPing, true, []byte("open?"))
 	for {
-		if _, err := c.r.Read(buf); err != nil {
-			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
-				t.Fatalf("connection still open after %v", limit)
-			}
-			return time.Now()
+		h, p, err := c.readFrame()
+		switch {
+		case err != nil || h.OpCode == ws.OpClose:
+			return false
+		case h.OpCode == ws.OpPong && string(p) == "open?":
+			return true
 		}
 	}
 }
 
 // A client that never answers is dropped within ping interval + pong
-// timeout + a tick, without a closing handshake, and counted as liveness.
+// timeout + a tick, without a closing handshake, and counted as liveness;
+// not before the pong timeout.
 func TestUnansweredPingsDrop(t *testing.T) {
-	srv := startServer(t, livenessConfig(), gateway.Echo{})
+	srv, ft := startFake(t, livenessConfig(), gateway.Echo{})
 	c := dialRaw(t, srv)
-	start := time.Now()
-	// Reading does not answer: pings pile up unanswered.
-	end := waitClosed(t, c, pingEvery+pongWait+tick+slack)
-	t.Logf("dropped after %v (bound %v)", end.Sub(start), pingEvery+pongWait+tick)
+	// A ping of our own would count as life: watch the stats instead.
+	ft.advance(pongWait - tick)
+	if st := srv.Stats(); st.Closes["liveness"] != 0 || st.WSConns != 1 {
+		t.Fatalf("dropped before the pong timeout: %+v", st.Closes)
+	}
+	ft.advance(pingEvery + tick + tick) // the rest of the bound
+	c.expectDrop()
 	waitFor(t, func() bool { return srv.Stats().Closes["liveness"] == 1 })
-	if srv.Stats().PingsSent < 1 {
-		t.Fatal("no ping was sent")
+	if srv.Stats().PingsSent != 1 {
+		t.Fatalf("%d pings sent, want 1", srv.Stats().PingsSent)
 	}
 }
 
-// A client that answers pings stays connected across ten intervals.
+// A client that keeps sending its own pings and data is never pinged, so
+// never pinged out, even though it answers nothing.
+func TestActiveClientNotPinged(t *testing.T) {
+	srv, ft := startFake(t, livenessConfig(), gateway.Echo{})
+	c := dialRaw(t, srv)
+	for i := range 40 { // 10 intervals
+		if i%2 == 0 {
+			if !isOpen(t, c) {
+				t.Fatalf("closed after %d steps", i)
+			}
+		} else {
+			c.frame(ws.OpText, true, []byte("data"))
+			if _, msg := c.readMessage(); string(msg) != "data" {
+				t.Fatalf("got %q", msg)
+			}
+		}
+		ft.advance(pingEvery / 4)
+	}
+	if n := srv.Stats().PingsSent; n != 0 {
+		t.Fatalf("server sent %d pings to an active client", n)
+	}
+}
+
+// A client sending its upgrade one byte per 100 ms is dropped at the
+// handshake timeout (not before), and nothing of it stays behind.
+func TestSlowlorisHandshake(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	srv, ft := startFake(t, gateway.Config{HandshakeTimeout: timeout, TimerTick: tick}, gateway.Echo{})
+	baseline := gateway.BuffersInUse()
+	c := dialTCP(t, srv)
+	waitFor(t, func() bool { return srv.Stats().HandshakesOpen == 1 })
+	key := codec.NewClientKey()
+	req := codec.AppendClientRequest(nil, "example.com", "/ws", key[:], nil, nil)
+	sent := 0
+	for elapsed := time.Duration(0); elapsed < timeout-tick; elapsed += 100 * time.Millisecond {
+		c.writeRaw(req[sent : sent+1])
+		sent++
+		waitFor(t, func() bool { return srv.Stats().Handshaking == 1 }) // its bytes arrived
+		ft.advance(min(100*time.Millisecond, timeout-tick-elapsed))
+	}
+	if st := srv.Stats(); st.ConnsOpen != 1 || st.Closes["handshake_timeout"] != 0 {
+		t.Fatalf("dropped before the handshake timeout: %d open, %d timeouts", st.ConnsOpen, st.Closes["handshake_timeout"])
+	}
+	ft.advance(2 * tick)
+	c.expectEOF()
+	waitFor(t, func() bool { return srv.Stats().ConnsOpen == 0 })
+	s := srv.Stats()
+	if got := s.Closes["handshake_timeout"]; got != 1 {
+		t.Fatalf("handshake timeouts: %d", got)
+	}
+	if s.HandshakeTimeoutBytes != int64(sent) {
+		t.Fatalf("trickled bytes counted: %d, sent %d", s.HandshakeTimeoutBytes, sent)
+	}
+	if s.Handshaking != 0 || gateway.BuffersInUse() != baseline {
+		t.Fatalf("left behind: %d parse states, %d buffers (baseline %d)",
+			s.Handshaking, gateway.BuffersInUse(), baseline)
+	}
+}
+
+// answerPings answers the server's pings on c from a goroutine and hands
+// on the first other frame.
+func answerPings(c *rawClient) <-chan []byte {
+	out := make(chan []byte, 1)
+	go func() {
+		for {
+			h, p, err := c.readFrame()
+			switch {
+			case err != nil:
+				out <- nil
+				return
+			case h.OpCode == ws.OpPing:
+				c.conn.Write(codec.AppendFrameMasked(nil, ws.OpPong, true, p, c.key))
+			default:
+				out <- append([]byte{byte(h.OpCode)}, p...)
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// A peer that only answers pings is idle: closed with 1000 "idle timeout"
+// at the idle timeout, within a tick, not before.
+func TestIdleTimeout(t *testing.T) {
+	cfg := livenessConfig()
+	cfg.IdleTimeout = 600 * time.Millisecond
+	cfg.PongTimeout = time.Minute // a late pong must not end it first
+	srv, ft := startFake(t, cfg, gateway.Echo{})
+	c := dialRaw(t, srv)
+	got := answerPings(c)
+	ft.advance(cfg.IdleTimeout - tick)
+	if srv.Stats().WSConns != 1 {
+		t.Fatal("closed before the idle timeout")
+	}
+	ft.advance(2 * tick)
+	f := <-got
+	if len(f) < 3 || ws.OpCode(f[0]) != ws.OpClose {
+		t.Fatalf("got %q, want a close frame", f)
+	}
+	if code, reason, _ := codec.ParseCloseUnsafe(f[1:]); code != 1000 || string(reason) != "idle timeout" {
+		t.Fatalf("close %d %q, want 1000 idle timeout", code, reason)
+	}
+	if srv.Stats().PingsSent == 0 {
+		t.Fatal("no pings were sent during the idle period")
+	}
+	c.conn.Write(codec.AppendCloseMasked(nil, 1000, "", c.key))
+	c.expectEOF()
+	waitFor(t, func() bool { return srv.Stats().Closes["idle"] == 1 })
+}
+
+// Data keeps a connection from going idle, in either direction.
+func TestIdleTimeoutResetByData(t *testing.T) {
+	cfg := livenessConfig()
+	cfg.IdleTimeout = 400 * time.Millisecond
+	cfg.PingInterval = -1
+	srv, ft := startFake(t, cfg, gateway.Echo{})
+	c := dialRaw(t, srv)
+	for range 8 { // 8 x 100 ms: twice the idle timeout
+		c.frame(ws.OpText, true, []byte("tick"))
+		if _, msg := c.readMessage(); string(msg) != "tick" {
+			t.Fatalf("got %q", msg)
+		}
+		ft.advance(100 * time.Millisecond)
+	}
+	if n := srv.Stats().Closes["idle"]; n != 0 || !isOpen(t, c) {
+		t.Fatalf("%d idle closes of an active connection", n)
+	}
+}
+
+// Max lifetime closes with 1001, within ±10% plus a tick.
+func TestMaxLifetime(t *testing.T) {
+	cfg := livenessConfig()
+	cfg.MaxLifetime = time.Second
+	cfg.PingInterval = -1
+	srv, ft := startFake(t, cfg, gateway.Echo{})
+	c := dialRaw(t, srv)
+	ft.advance(cfg.MaxLifetime*9/10 - tick)
+	if !isOpen(t, c) {
+		t.Fatal("closed before 90% of the lifetime")
+	}
+	ft.advance(cfg.MaxLifetime*2/10 + 2*tick)
+	c.expectClose(1001)
+	waitFor(t, func() bool { return srv.Stats().Closes["lifetime"] == 1 })
+}
+
+// After the server's close frame, a peer that never answers is dropped at
+// the close timeout, within a tick, not before.
+func TestCloseTimeout(t *testing.T) {
+	cfg := livenessConfig()
+	cfg.CloseTimeout = 300 * time.Millisecond
+	cfg.PingInterval = -1
+	opened := make(chan *gateway.Conn, 1)
+	srv, ft := startFake(t, cfg, gateway.HandlerFuncs{Open: func(c *gateway.Conn) { opened <- c }})
+	c := dialRaw(t, srv)
+	conn := <-opened
+	conn.Close(1000, "bye")
+	h, _, err := c.readFrame()
+	if err != nil || h.OpCode != ws.OpClose {
+		t.Fatalf("want a close frame: %v %v", h.OpCode, err)
+	}
+	ft.advance(cfg.CloseTimeout - tick)
+	if srv.Stats().ConnsOpen != 1 {
+		t.Fatal("dropped before the close timeout")
+	}
+	ft.advance(2 * tick)
+	c.expectEOF() // we never answer
+	waitFor(t, func() bool { return srv.Stats().CloseTimeouts == 1 })
+}
+
+// With a pong timeout longer than the ping interval, an answering client is
+// still pinged every interval, not every pong timeout.
+func TestPingCadenceWithLongPongTimeout(t *testing.T) {
+	cfg := gateway.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second, TimerTick: 10 * time.Millisecond}
+	srv, ft := startFake(t, cfg, gateway.Echo{})
+	c := dialRaw(t, srv)
+	answerPings(c)
+	ft.advance(2 * time.Second)
+	// One per interval is at most 20 (fewer when a pong reaches the loop
+	// some ticks late, which moves the next ping); one per pong timeout
+	// would be 2.
+	if n := srv.Stats().PingsSent; n < 10 || n > 20 {
+		t.Fatalf("%d pings in 2s at a 100ms interval", n)
+	}
+}
+
+// A client that answers pings stays connected across ten intervals, on
+// the real clock, end to end with gorilla's own pong.
 func TestAnsweredPingsKeepAlive(t *testing.T) {
 	srv := startServer(t, livenessConfig(), gateway.Echo{})
 	client, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
@@ -90,163 +314,13 @@ func TestAnsweredPingsKeepAlive(t *testing.T) {
 	}
 }
 
-// A client that keeps sending its own pings and data is never pinged, so
-// never pinged out, even though it answers nothing.
-func TestActiveClientNotPinged(t *testing.T) {
+// On the real clock, a client that never answers is dropped: the ticker
+// goroutine and the wheel work without a fake.
+func TestLivenessRealTime(t *testing.T) {
 	srv := startServer(t, livenessConfig(), gateway.Echo{})
 	c := dialRaw(t, srv)
-	deadline := time.Now().Add(10 * pingEvery)
-	for i := 0; time.Now().Before(deadline); i++ {
-		if i%2 == 0 {
-			c.frame(ws.OpPing, true, []byte("mine"))
-		} else {
-			c.frame(ws.OpText, true, []byte("data"))
-		}
-		time.Sleep(pingEvery / 4)
-	}
-	if n := srv.Stats().PingsSent; n != 0 {
-		t.Fatalf("server sent %d pings to an active client", n)
-	}
-	c.frame(ws.OpText, true, []byte("last"))
-	for {
-		h, p, err := c.readFrame()
-		if err != nil {
-			t.Fatalf("connection lost: %v", err)
-		}
-		if h.OpCode == ws.OpText && string(p) == "last" {
-			break
-		}
-	}
-}
-
-// A client sending its upgrade one byte per 100 ms is dropped at the
-// handshake timeout, and nothing of it stays behind.
-func TestSlowlorisHandshake(t *testing.T) {
-	const timeout = 500 * time.Millisecond
-	srv := startServer(t, gateway.Config{HandshakeTimeout: timeout, TimerTick: tick}, gateway.Echo{})
-	baseline := gateway.BuffersInUse()
-	c := dialTCP(t, srv)
-	key := codec.NewClientKey()
-	req := codec.AppendClientRequest(nil, "example.com", "/ws", key[:], nil, nil)
-	start := time.Now()
-	sent := 0
-	for ; sent < len(req); sent++ {
-		if _, err := c.conn.Write(req[sent : sent+1]); err != nil {
-			break // the server dropped us
-		}
-		time.Sleep(100 * time.Millisecond)
-		if time.Since(start) > timeout+slack {
-			t.Fatal("still connected long after the handshake timeout")
-		}
-		if sent == 2 {
-			waitFor(t, func() bool { return srv.Stats().Handshaking == 1 })
-		}
-	}
-	end := waitClosed(t, c, slack)
-	t.Logf("dropped after %v and %d bytes (timeout %v)", end.Sub(start), sent, timeout)
-	waitFor(t, func() bool { return srv.Stats().ConnsOpen == 0 })
-	s := srv.Stats()
-	if got := s.Closes["handshake_timeout"]; got != 1 {
-		t.Fatalf("handshake timeouts: %d", got)
-	}
-	if s.HandshakeTimeoutBytes < 3 {
-		t.Fatalf("trickled bytes counted: %d", s.HandshakeTimeoutBytes)
-	}
-	if s.Handshaking != 0 || gateway.BuffersInUse() != baseline {
-		t.Fatalf("left behind: %d parse states, %d buffers (baseline %d)",
-			s.Handshaking, gateway.BuffersInUse(), baseline)
-	}
-}
-
-// A peer that only answers pings is idle: closed with 1000 "idle timeout".
-func TestIdleTimeout(t *testing.T) {
-	cfg := livenessConfig()
-	cfg.IdleTimeout = 600 * time.Millisecond
-	srv := startServer(t, cfg, gateway.Echo{})
-	client, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	start := time.Now()
-	client.SetReadDeadline(time.Now().Add(cfg.IdleTimeout + slack))
-	_, _, err = client.ReadMessage() // answers pings meanwhile
-	ce, ok := err.(*gorilla.CloseError)
-	if !ok || ce.Code != 1000 || ce.Text != "idle timeout" {
-		t.Fatalf("got %v, want close 1000 idle timeout", err)
-	}
-	t.Logf("closed after %v (idle timeout %v)", time.Since(start), cfg.IdleTimeout)
-	if time.Since(start) < cfg.IdleTimeout-tick {
-		t.Fatalf("closed after %v, before the idle timeout", time.Since(start))
-	}
-	if srv.Stats().PingsSent == 0 {
-		t.Fatal("no pings were answered during the idle period")
-	}
-}
-
-// Data keeps a connection from going idle, in either direction.
-func TestIdleTimeoutResetByData(t *testing.T) {
-	cfg := livenessConfig()
-	cfg.IdleTimeout = 400 * time.Millisecond
-	srv := startServer(t, cfg, gateway.Echo{})
-	c := dialRaw(t, srv)
-	for range 8 { // 8 x 100 ms: twice the idle timeout
-		c.frame(ws.OpText, true, []byte("tick"))
-		if _, msg := c.readMessage(); string(msg) != "tick" {
-			t.Fatalf("got %q", msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if n := srv.Stats().Closes["idle"]; n != 0 {
-		t.Fatalf("%d idle closes of an active connection", n)
-	}
-}
-
-// Max lifetime closes with 1001, within ±10% plus a tick.
-func TestMaxLifetime(t *testing.T) {
-	cfg := livenessConfig()
-	cfg.MaxLifetime = time.Second
-	srv := startServer(t, cfg, gateway.Echo{})
-	client, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	start := time.Now()
-	client.SetReadDeadline(time.Now().Add(cfg.MaxLifetime + slack))
-	_, _, err = client.ReadMessage()
-	if !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
-		t.Fatalf("got %v, want close 1001", err)
-	}
-	age := time.Since(start)
-	t.Logf("closed at age %v (lifetime %v ±10%%)", age, cfg.MaxLifetime)
-	if age < cfg.MaxLifetime*9/10-tick {
-		t.Fatalf("closed at %v, before 90%% of the lifetime", age)
-	}
-	waitFor(t, func() bool { return srv.Stats().Closes["lifetime"] == 1 })
-}
-
-// After the server's close frame, a peer that never answers is dropped at
-// the close timeout.
-func TestCloseTimeout(t *testing.T) {
-	cfg := livenessConfig()
-	cfg.CloseTimeout = 300 * time.Millisecond
-	opened := make(chan *gateway.Conn, 1)
-	srv := startServer(t, cfg, gateway.HandlerFuncs{Open: func(c *gateway.Conn) { opened <- c }})
-	c := dialRaw(t, srv)
-	conn := <-opened
-	start := time.Now()
-	conn.Close(1000, "bye")
-	h, _, err := c.readFrame()
-	if err != nil || h.OpCode != ws.OpClose {
-		t.Fatalf("want a close frame: %v %v", h.OpCode, err)
-	}
-	end := waitClosed(t, c, cfg.CloseTimeout+slack) // we never answer
-	t.Logf("dropped %v after the close frame (timeout %v)", end.Sub(start), cfg.CloseTimeout)
-	if end.Sub(start) < cfg.CloseTimeout-tick {
-		t.Fatalf("dropped after %v, before the close timeout", end.Sub(start))
-	}
-	waitFor(t, func() bool { return srv.Stats().CloseTimeouts == 1 })
+	c.expectDrop()
+	waitFor(t, func() bool { return srv.Stats().Closes["liveness"] == 1 })
 }
 
 // waitFor polls cond for up to 10 s.
@@ -260,30 +334,5 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		case <-time.After(5 * time.Millisecond):
 		}
-	}
-}
-
-// With a pong timeout longer than the ping interval, an answering client is
-// still pinged every interval, not every pong timeout.
-func TestPingCadenceWithLongPongTimeout(t *testing.T) {
-	cfg := gateway.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second, TimerTick: 10 * time.Millisecond}
-	srv := startServer(t, cfg, gateway.Echo{})
-	client, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	go func() {
-		for {
-			if _, _, err := client.ReadMessage(); err != nil { // answers pings
-				return
-			}
-		}
-	}()
-	time.Sleep(2 * time.Second)
-	// At one ping per interval that is about 20; at one per pong timeout
-	// it would be about 2.
-	if n := srv.Stats().PingsSent; n < 8 {
-		t.Fatalf("%d pings in 2s at a 100ms interval", n)
 	}
 }

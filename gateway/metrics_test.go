@@ -55,17 +55,11 @@ func scrape(t *testing.T, a *adminClient) map[string]float64 {
 	return out
 }
 
-// After a scripted session through the backend, /metrics has the counts
-// the session made.
-func TestMetricsAfterSession(t *testing.T) {
-	b := newFakeBackend(t)
-	b.set(func(b *fakeBackend) { b.message = echoMessage })
-	srv := startServer(t, gateway.Config{
-		Backend: b.URL, Admin: "127.0.0.1:0", AllowedOrigins: []string{"https://ok.example"},
-	}, nil)
-	a := newAdminClient(t, srv, "")
-
-	// Three clients, two messages of five bytes each, echoed by the backend.
+// echoSession is the start of the scripted sessions: three clients, two
+// messages of five bytes each, echoed by the backend, and an upgrade
+// refused for its origin.
+func echoSession(t *testing.T, srv *gateway.Server) []*gorilla.Conn {
+	t.Helper()
 	var clients []*gorilla.Conn
 	for range 3 {
 		c := mustDial(t, wsURL(srv), nil)
@@ -78,6 +72,20 @@ func TestMetricsAfterSession(t *testing.T) {
 	if status := dialStatus(t, wsURL(srv), http.Header{"Origin": {"https://evil.example"}}); status != 403 {
 		t.Fatalf("bad origin: %d", status)
 	}
+	return clients
+}
+
+// After a scripted session through the backend, /metrics has the counts
+// the session made.
+func TestMetricsAfterSession(t *testing.T) {
+	b := newFakeBackend(t)
+	b.set(func(b *fakeBackend) { b.message = echoMessage })
+	srv := startServer(t, gateway.Config{
+		Backend: b.URL, Admin: "127.0.0.1:0", AllowedOrigins: []string{"https://ok.example"},
+	}, nil)
+	a := newAdminClient(t, srv, "")
+
+	clients := echoSession(t, srv)
 	// One leaves with 1000; the API closes another with 4000.
 	clients[0].WriteMessage(gorilla.CloseMessage, gorilla.FormatCloseMessage(1000, ""))
 	<-b.disconnects

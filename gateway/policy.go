@@ -40,19 +40,14 @@ const (
 
 var refusalNames = [numRefusals]string{"origin", "token_missing", "token_invalid", "backend_refused", "backend_error", "overload"}
 
+// The policy's refusals; RFC 6750 §3: a 401 says how to authenticate, and
+// why the token failed; RFC 9110 §10.2.3: a 503 says when to retry.
 var (
-	errOrigin        = &codec.HandshakeError{Status: 403, Reason: "origin not allowed"}
-	errTokenMissing  = &codec.HandshakeError{Status: 401, Reason: "missing token"}
-	errTokenInvalid  = &codec.HandshakeError{Status: 401, Reason: "invalid token"}
-	errBackendFailed = &codec.HandshakeError{Status: 503, Reason: "backend unavailable"}
-	errOverloaded    = &codec.HandshakeError{Status: 503, Reason: "overloaded"}
-)
-
-// RFC 6750 §3: a 401 says how to authenticate, and why the token failed.
-const (
-	wwwAuthMissing = "WWW-Authenticate: Bearer\r\n"
-	wwwAuthInvalid = "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n"
-	retryAfter     = "Retry-After: 1\r\n"
+	errOrigin        = &HandshakeError{Status: 403, Reason: "origin not allowed"}
+	errTokenMissing  = &HandshakeError{Status: 401, Reason: "missing token", Header: authMissing}
+	errTokenInvalid  = &HandshakeError{Status: 401, Reason: "invalid token", Header: authInvalid}
+	errBackendFailed = &HandshakeError{Status: 503, Reason: "backend unavailable", Header: retryAfter1}
+	errOverloaded    = &HandshakeError{Status: 503, Reason: "overloaded", Header: retryAfter1}
 )
 
 // gate wraps the application's Handler. It logs and counts each
@@ -104,13 +99,13 @@ func (g *gateHook) OnHandshake(r *Request) error {
 	if g.jwt != nil {
 		if token, src = requestToken(r); src == tokenNone {
 			g.refusals[refuseTokenMissing].Add(1)
-			return rejectWith(r, errTokenMissing, wwwAuthMissing)
+			return errTokenMissing
 		}
 		if g.jwt.cheap && g.backend == nil && !remote {
 			user, err := g.jwt.verify(token)
 			if err != nil || !validUser(user) {
 				g.refusals[refuseTokenInvalid].Add(1)
-				return rejectWith(r, errTokenInvalid, wwwAuthInvalid)
+				return errTokenInvalid
 			}
 			r.SetUser(user)
 			if src == tokenProtocol {
@@ -122,16 +117,8 @@ func (g *gateHook) OnHandshake(r *Request) error {
 	job := &handshakeJob{p: r.Defer(), token: token, src: src}
 	if err := g.pool.Invoke(job); err != nil {
 		g.refusals[refuseOverload].Add(1)
-		_ = job.p.Reject(errOverloaded, retryAfter)
+		_ = job.p.Reject(errOverloaded)
 	}
-	return nil
-}
-
-// rejectWith refuses r with extra header lines. OnHandshake's error
-// carries no headers, so the request is deferred and rejected at once:
-// the answer goes out on the loop's next pass. Refusals only.
-func rejectWith(r *Request, err *codec.HandshakeError, extra string) error {
-	_ = r.Defer().Reject(err, extra)
 	return nil
 }
 
@@ -168,7 +155,7 @@ func (g *gateHook) decide(j *handshakeJob) {
 		user, err := g.jwt.verify(j.token)
 		if err != nil || !validUser(user) {
 			g.refusals[refuseTokenInvalid].Add(1)
-			_ = j.p.Reject(errTokenInvalid, wwwAuthInvalid)
+			_ = j.p.Reject(errTokenInvalid)
 			return
 		}
 		acc.User = user
@@ -189,17 +176,16 @@ func (g *gateHook) decide(j *handshakeJob) {
 	}
 	if g.backend != nil {
 		res, err := g.backend.connect(j.p, acc.User, protos)
-		var he *codec.HandshakeError
-		switch {
-		case errors.As(err, &he):
+		switch he, ok := errors.AsType[*HandshakeError](err); {
+		case ok:
 			g.refusals[refuseBackend].Add(1)
-			_ = j.p.Reject(he, "")
+			_ = j.p.Reject(he)
 			return
 		case err != nil:
 			g.backend.warn("connect hook failed", err)
 			if !g.backend.failOpen {
 				g.refusals[refuseBackendUp].Add(1)
-				_ = j.p.Reject(errBackendFailed, retryAfter)
+				_ = j.p.Reject(errBackendFailed)
 				return
 			}
 		default:
@@ -280,7 +266,7 @@ func (g *gate) OnClose(c *Conn, err error) {
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		info, _ := c.FinalInfo()
 		reason := ""
-		if ce, ok := err.(*codec.CloseError); ok {
+		if ce, ok := errors.AsType[*CloseError](err); ok {
 			reason = ce.Reason
 		}
 		g.log.Debug("disconnect", "conn", c.ID(), "user", c.User(), "code", int(code), "reason", reason,

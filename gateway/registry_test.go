@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -10,7 +11,6 @@ import (
 	"github.com/gobwas/ws"
 	gorilla "github.com/gorilla/websocket"
 
-	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
 )
 
@@ -27,7 +27,7 @@ func (h *deferHook) OnHandshake(r *gateway.Request) error {
 		time.Sleep(20 * time.Millisecond) // a slow backend
 		switch p.Header("X-User") {
 		case "":
-			p.Reject(codec.ErrHandshakeUnauthorized, "WWW-Authenticate: Bearer\r\n")
+			p.Reject(&gateway.HandshakeError{Status: 401, Reason: "who?", Header: http.Header{"WWW-Authenticate": {"Bearer"}}})
 		default:
 			p.Accept(gateway.Accept{User: p.Header("X-User"), Topics: []string{"room:" + p.Query()}, Subprotocol: firstOr(p.Protocols())})
 		}
@@ -149,7 +149,7 @@ func TestListPagination(t *testing.T) {
 	if err != nil || len(page) != even {
 		t.Fatalf("topic filter: %d of %d, %v", len(page), even, err)
 	}
-	if _, _, err := srv.List(ctx, gateway.ListOptions{Cursor: "x"}); err != gateway.ErrBadCursor {
+	if _, _, err := srv.List(ctx, gateway.ListOptions{Cursor: "x"}); !errors.Is(err, gateway.ErrBadCursor) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 	_ = ws.OpText

@@ -34,8 +34,6 @@ type (
 	OpCode = loop.OpCode
 	// StatusCode is a close status code (RFC 6455 §7.4).
 	StatusCode = loop.StatusCode
-	// Stats is a snapshot of the server's counters.
-	Stats = loop.Stats
 	// PendingUpgrade is an upgrade a HandshakeHook deferred with
 	// Request.Defer; Accept or Reject completes it from any goroutine.
 	PendingUpgrade = loop.PendingUpgrade
@@ -298,6 +296,3 @@ func (s *Server) Drain(ctx context.Context) error { return s.srv.Drain(ctx) }
 
 // Draining reports whether a drain or a shutdown has started.
 func (s *Server) Draining() bool { return s.srv.Draining() }
-
-// Stats returns a snapshot of the server's counters.
-func (s *Server) Stats() Stats { return s.srv.Stats() }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -206,7 +207,7 @@ func TestSubscribeUnsubscribeBroadcast(t *testing.T) {
 			t.Fatalf("first message after unsubscribe: %q %v", msg, err)
 		}
 	}
-	if err := server[0].Subscribe(""); err != gateway.ErrBadTopic {
+	if err := server[0].Subscribe(""); !errors.Is(err, gateway.ErrBadTopic) {
 		t.Fatalf("Subscribe(\"\"): %v", err)
 	}
 	if _, err := srv.Publish("a", gateway.OpText, []byte{0xff}); err == nil {

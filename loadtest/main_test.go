@@ -20,6 +20,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // TestMain lets the test binary act as a --procs child: the parent re-execs
@@ -30,9 +32,7 @@ func TestMain(m *testing.M) {
 	}
 	before := goleak.IgnoreCurrent()
 	code := m.Run()
-	if gw.dir != "" {
-		os.RemoveAll(gw.dir)
-	}
+	testkit.Cleanup()
 	if peers.dir != "" {
 		os.RemoveAll(peers.dir)
 	}
@@ -50,11 +50,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// gw is the gateway binary, built once per test run when the module has
-// cmd/gateway.
+// gw is the gateway binary (testkit.Gateway) and its --help, when the
+// module has cmd/gateway.
 var gw struct {
 	once sync.Once
-	dir  string
 	bin  string
 	help string
 	err  error
@@ -75,14 +74,7 @@ func buildGateway(t *testing.T) {
 		if _, err := os.Stat(filepath.Join("..", "cmd", "gateway")); err != nil {
 			return
 		}
-		gw.dir, gw.err = os.MkdirTemp("", "wsgate-loadtest-")
-		if gw.err != nil {
-			return
-		}
-		gw.bin = filepath.Join(gw.dir, "wsgate")
-		out, err := exec.Command("go", "build", "-o", gw.bin, "../cmd/gateway").CombinedOutput()
-		if err != nil {
-			gw.err = fmt.Errorf("go build ./cmd/gateway: %v\n%s", err, out)
+		if gw.bin, gw.err = testkit.Gateway(); gw.err != nil {
 			return
 		}
 		help, _ := exec.Command(gw.bin, "--help").CombinedOutput()
@@ -93,15 +85,7 @@ func buildGateway(t *testing.T) {
 	}
 }
 
-// freePort returns a port the kernel just handed out and took back.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testkit.FreePort(t) }
 
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
@@ -123,35 +107,20 @@ func startServer(t *testing.T, extra ...string) *server {
 	return &server{url: fmt.Sprintf("ws://127.0.0.1:%d/ws", port), kind: "wsgate", help: gw.help, cmd: cmd}
 }
 
-// launchGateway starts the built gateway on port and waits until /healthz
-// answers 200.
+// launchGateway starts the built gateway on port and waits for its
+// listening line (testkit.Launch).
 func launchGateway(port int, extra ...string) (*exec.Cmd, *syncBuffer, error) {
 	// A short drain, so that SIGTERM in the storm test closes everyone
 	// within its run rather than over the default 30s window.
 	// No admin server: its default port would be shared by every gateway
 	// the tests start.
 	args := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port), "--path", "/ws", "--drain-window", "500ms", "--drain-grace", "500ms", "--admin", ""}, extra...)
-	cmd := exec.Command(gw.bin, args...)
 	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+	p, err := testkit.Launch(gw.bin, nil, logs, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%v\n%s", err, logs.String())
 	}
-	// Bounded by count, not by a timed assertion.
-	for i := 0; ; i++ {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return cmd, logs, nil
-			}
-		}
-		if i == 200 {
-			stopGateway(cmd)
-			return nil, nil, fmt.Errorf("gateway did not answer /healthz: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return p.Cmd, logs, nil
 }
 
 // stopGateway asks the gateway to drain (SIGTERM) and kills it if it has not

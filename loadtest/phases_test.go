@@ -3,6 +3,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -90,13 +91,28 @@ func startSlowServer(t *testing.T, upgradeDelay, closeDelay time.Duration) *slow
 	return s
 }
 
+// readFrame reads one client frame of at most 64 KiB and unmasks it.
+func readFrame(c net.Conn) (ws.Frame, error) {
+	h, err := ws.ReadHeader(c)
+	if err != nil {
+		return ws.Frame{}, err
+	}
+	if h.Length > 64<<10 {
+		return ws.Frame{}, ws.ErrProtocolControlPayloadOverflow
+	}
+	f := ws.Frame{Header: h, Payload: make([]byte, h.Length)}
+	if _, err := io.ReadFull(c, f.Payload); err != nil {
+		return ws.Frame{}, err
+	}
+	return ws.UnmaskFrameInPlace(f), nil
+}
+
 func (s *slowServer) serve(c net.Conn) {
 	for {
-		f, err := ws.ReadFrame(c)
+		f, err := readFrame(c)
 		if err != nil {
 			return
 		}
-		f = ws.UnmaskFrameInPlace(f)
 		switch f.Header.OpCode {
 		case ws.OpPing:
 			err = ws.WriteFrame(c, ws.NewPongFrame(f.Payload))

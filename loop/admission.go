@@ -1,18 +1,19 @@
 package loop
 
 import (
-	"github.com/wsgate/wsgate/internal/config"
-
 	"hash/maphash"
 	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/config"
 )
 
 // Admission control decides on an upgrade request before anything beyond
 // the handshake is allocated for it: a global bound on WebSocket
-// connections (Options.MaxConns), a bound per client address
+// connections (Config.MaxConns), a bound per client address
 // (MaxConnsPerIP, after PROXY protocol), a token bucket on the upgrade
 // rate (AcceptRate, AcceptBurst), and the memory budget (MemoryBudget,
 // budget.go: refused from 90% of it). A refusal is a 503 with Retry-After,
@@ -41,12 +42,14 @@ var refusalNames = [numRefusals]string{"", "draining", "max_conns", "per_ip", "r
 // longer one when the server is full or going away.
 var refusalRetryAfter = [numRefusals][]byte{
 	nil,
-	[]byte("Retry-After: 5\r\n"),
-	[]byte("Retry-After: 5\r\n"),
-	[]byte("Retry-After: 5\r\n"),
-	[]byte("Retry-After: 1\r\n"),
-	[]byte("Retry-After: 5\r\n"),
+	retryAfter("5"), // draining
+	retryAfter("5"), // max_conns
+	retryAfter("5"), // per_ip
+	retryAfter("1"), // rate
+	retryAfter("5"), // memory_budget
 }
+
+func retryAfter(seconds string) []byte { return codec.AppendField(nil, "Retry-After", seconds) }
 
 type admission struct {
 	open atomic.Int64 // admitted connections not yet closed
@@ -120,7 +123,7 @@ func (p *ipCounts) done(seed maphash.Seed, ip netip.Addr) {
 
 // ipKey returns the key per-address limits count a client by: an IPv4
 // address whole (an IPv4-mapped IPv6 one as the IPv4 it is), an IPv6
-// address cut to Options.IPv6Prefix, since one subscriber holds a whole
+// address cut to Config.IPv6Prefix, since one subscriber holds a whole
 // /64 and could otherwise open as many connections as it has addresses.
 func (s *Server) ipKey(ip netip.Addr) netip.Addr {
 	ip = ip.Unmap().WithZone("")

@@ -6,7 +6,7 @@ import (
 	"unsafe"
 )
 
-// The memory budget (Options.MemoryBudget). Every byte a connection holds
+// The memory budget (Config.MemoryBudget). Every byte a connection holds
 // beyond its fixed state is charged to one account of the server:
 //
 //   - assembly: the buffer of the message being received. It is reserved
@@ -55,7 +55,7 @@ import (
 // while the account is full add up to gnet's 64 KiB read buffer.
 
 // ErrMemoryBudget is returned by Send and Publish when the server's memory
-// budget (Options.MemoryBudget) is exhausted. The message was not queued.
+// budget (Config.MemoryBudget) is exhausted. The message was not queued.
 var ErrMemoryBudget = errors.New("loop: memory budget exhausted")
 
 // memKind is what a loop-side charge holds; the rest of the account is
@@ -153,7 +153,7 @@ func (l *eventLoop) chargeRaw(n int64) {
 	if q := l.srv.mem.quantum; lb.delta >= q || lb.delta <= -q {
 		l.fold()
 		if lb.seen >= l.srv.mem.refuseAt {
-			l.askShed() // from a read path: the round runs in the next drain
+			l.askShed() // from a read path: the round runs in the next inbox run
 		}
 	}
 }

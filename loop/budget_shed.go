@@ -145,7 +145,7 @@ func (l *eventLoop) askShed() {
 
 // shedRound sheds holders, largest first, until the account less the output
 // of shed connections still draining is down to lowWater. It runs on the
-// loop, outside any read path (drain, tick).
+// loop, outside any read path (runInbox, tick).
 func (l *eventLoop) shedRound() {
 	l.budget.asked.Store(false)
 	s := l.srv
@@ -287,7 +287,7 @@ func (l *eventLoop) budgetResume() {
 		if e := c.ext.Load(); e != nil && e.failErr != nil {
 			continue // paused for a protocol error (close.go)
 		}
-		l.resumeIn(c) // parses at the end of the drain: nothing joins waiting meanwhile
+		l.resumeIn(c) // parses at the end of the inbox run: nothing joins waiting meanwhile
 	}
 	lb.waiting = waiting[:0]
 }

@@ -222,11 +222,11 @@ type valueBox struct{ v any }
 //
 // Send returns ErrNotOpen before the upgrade has completed and ErrClosed
 // once a close has started. If the connection's outbound queue
-// (Options.MaxOutbound) cannot take the message, Send returns
+// (Config.MaxOutbound) cannot take the message, Send returns
 // ErrSlowConsumer and, under the SlowClose policy,
 // closes the connection with 1008; under SlowDrop the message is dropped
 // and counted in Stats.SlowDropped. When the server's memory budget
-// (Options.MemoryBudget) cannot take the message, Send returns
+// (Config.MemoryBudget) cannot take the message, Send returns
 // ErrMemoryBudget and the connection stays open.
 func (c *Conn) Send(op OpCode, data []byte) error {
 	if err := checkSend(op, data); err != nil {

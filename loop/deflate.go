@@ -240,10 +240,10 @@ func (l *eventLoop) inflateMessage(c *Conn, op OpCode) error {
 	c.frame.msgLen = int32(len(p.b)) // ≤ plainLimit+1 ≤ 1 GiB+2
 	switch {
 	case err == codec.ErrMessageTooBig:
-		l.stats.inflateTooBig.Add(1)
+		l.stats.inflateErrors[inflateTooBig].Add(1)
 		return err
 	case err != nil:
-		l.stats.inflateCorrupt.Add(1)
+		l.stats.inflateErrors[inflateCorrupt].Add(1)
 		return err
 	}
 	l.stats.deflateInWire.Add(int64(len(zb)))
@@ -426,3 +426,12 @@ func (l *eventLoop) zRunDone() {
 	clear(l.deflate.ziov)
 	l.deflate.ziov = l.deflate.ziov[:0]
 }
+
+// Why a compressed message was refused (Stats.InflateErrors).
+const (
+	inflateCorrupt = iota // not DEFLATE (1007)
+	inflateTooBig         // past MaxMessageSize once inflated (1009)
+	numInflateErrors
+)
+
+var inflateErrorNames = [numInflateErrors]string{"corrupt", "too_big"}

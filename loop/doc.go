@@ -13,6 +13,11 @@
 //     connection only through Conn's exported methods, which hand commands
 //     to the owning loop through its inbox.
 //
+// Time comes from one coarse clock, stamped each tick from Config.Clock
+// (the system clock unless a test injects internal/clock.Fake), and
+// every deadline is a node in the loop's hashed timer wheel. The counters
+// are atomics declared once with their Stats field (stats.go).
+//
 // The package never starts a goroutine per connection, never uses
 // net/http on the data path, and never leaves a borrowed gnet buffer view
 // alive past the callback that produced it.

@@ -12,17 +12,17 @@ import (
 // A drain takes a gateway out of service without a reconnect storm: it
 // stops admitting upgrades (503 with Retry-After; /readyz answers 503), then
 // closes the open connections with 1001 spread evenly, with jitter, over
-// Options.DrainWindow. Each close reason carries a reconnect hint,
+// Config.DrainWindow. Each close reason carries a reconnect hint,
 // "retry-after=N" seconds drawn at random over the window, for clients
 // that honour it. Frames already queued for a connection are written
 // before its close frame. What is still open after the window and
-// Options.DrainGrace gets a close frame and its TCP connection is cut.
+// Config.DrainGrace gets a close frame and its TCP connection is cut.
 //
 // Every connection that is upgraded when the drain starts, or later (a
 // deferred upgrade accepted meanwhile, a loop that had no connection
 // then), has its close scheduled within the window (drainLate). Connections
 // that have not upgraded do not hold the drain open: it waits for
-// WebSocket connections only. With Options.ReusePort the listeners stop
+// WebSocket connections only. With Config.ReusePort the listeners stop
 // accepting at once (gnet's StopAccepting, third_party/gnet/PATCH.md), so
 // that the kernel hands new connections to the other processes on the
 // port; without it, new connections are still accepted, to answer /readyz
@@ -49,7 +49,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	for _, l := range s.eventLoops() {
 		l.enqueue(command{kind: cmdFunc, fn: func() { l.scheduleDrain(start) }})
 	}
-	deadline := time.NewTimer(window + s.cfg.DrainGrace)
+	deadline := s.clk.NewTimer(window + s.cfg.DrainGrace)
 	defer deadline.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
@@ -57,7 +57,7 @@ func (s *Server) Drain(ctx context.Context) error {
 		select {
 		case <-poll.C:
 			continue
-		case <-deadline.C:
+		case <-deadline.C():
 		case <-ctx.Done():
 		}
 		break
@@ -69,13 +69,13 @@ func (s *Server) Drain(ctx context.Context) error {
 	// close the rest at once, then give their OnClose a moment (Shutdown
 	// waits for the rest, bounded by its own deadline).
 	s.onEveryLoop(time.Second, (*eventLoop).dropAll)
-	wait := time.NewTimer(s.cfg.CloseTimeout)
+	wait := s.clk.NewTimer(s.cfg.CloseTimeout)
 	defer wait.Stop()
 	for !s.drained() {
 		select {
 		case <-poll.C:
 			continue
-		case <-wait.C:
+		case <-wait.C():
 		case <-ctx.Done():
 		}
 		break

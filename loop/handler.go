@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -41,7 +40,7 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if !ok {
 		return nil, gnet.Close
 	}
-	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: time.Now().UnixNano(), admitted: counted}
+	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: l.srv.clk.Now().UnixNano(), admitted: counted}
 	if s.cfg.Proxy != config.ProxyOff {
 		c.state = stateProxy
 	}
@@ -61,9 +60,9 @@ func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		act := l.traffic(c)
 		l.busy.Store(false)
 		if l.wanted.Load() || len(l.reparse) > 0 {
-			l.drain()
+			l.runInbox()
 			if c.state == stateClosed {
-				// drain closed c under us: tell gnet, which then
+				// runInbox closed c under us: tell gnet, which then
 				// leaves its released buffers alone.
 				return gnet.Close
 			}
@@ -71,7 +70,7 @@ func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 		return act
 	case *wakeTag:
 		_, _ = gc.Discard(-1)
-		c.l.drain()
+		c.l.runInbox()
 		return gnet.None
 	}
 	return gnet.Close

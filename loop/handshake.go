@@ -2,7 +2,6 @@ package loop
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -151,11 +150,8 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	if s.hook != nil {
 		req := Request{r: r, c: c}
 		if err := l.callHook(&req); err != nil {
-			var he *codec.HandshakeError
-			if !errors.As(err, &he) {
-				err = codec.ErrHandshakeForbidden
-			}
-			return l.refuse(c, err, nil)
+			extra, err := refusal(err)
+			return l.refuse(c, err, extra)
 		}
 		if req.pending != nil {
 			c.state = stateDeferred

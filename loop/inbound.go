@@ -10,7 +10,7 @@ import (
 // Inbound flow control. A connection holds, inbound, the messages waiting
 // for its handler (its mailbox) and the bytes read from its socket but not
 // parsed yet (gnet's inbound buffer). Once the mailbox reaches
-// Options.MailboxMessages or Options.MailboxBytes, the loop stops parsing
+// Config.MailboxMessages or Config.MailboxBytes, the loop stops parsing
 // the connection's input and takes its read interest out of the poller
 // (gnet's PauseRead, third_party/gnet/PATCH.md): the kernel's receive
 // buffer fills and TCP slows the client down. When a worker has run the
@@ -24,7 +24,7 @@ import (
 // deadline does not run while it is paused (timers.go), and a close that
 // starts meanwhile resumes reading to find the peer's answer.
 //
-// Options.MaxInbound bounds the bytes a connection holds (mailbox plus
+// Config.MaxInbound bounds the bytes a connection holds (mailbox plus
 // unparsed input) as a backstop: with a working pause the unparsed part
 // stops at what one read brought, so only a connection whose pause could
 // not be applied (the poller refused it) reaches it, and is closed with
@@ -105,7 +105,7 @@ func readsPaused(c *Conn) bool {
 
 // pauseReads takes c's read interest out of the poller, on the loop. It
 // reports false if the poller refused (the input then keeps arriving, up to
-// Options.MaxInbound).
+// Config.MaxInbound).
 func (l *eventLoop) pauseReads(c *Conn) bool {
 	p, ok := c.gc.(readPauser)
 	if !ok || l.srv.noPause {
@@ -147,7 +147,7 @@ func (l *eventLoop) readsOn(c *Conn) {
 
 // resumeIn lets c's input flow again, on the loop: from a worker's
 // cmdResume, or when a close starts on a paused connection. The bytes gnet
-// kept are parsed at the end of the current drain (resumeParse), and the
+// kept are parsed at the end of the current inbox run (resumeParse), and the
 // socket is read again once they are.
 func (l *eventLoop) resumeIn(c *Conn) {
 	c.mu.Lock()
@@ -165,7 +165,7 @@ func (l *eventLoop) resumeIn(c *Conn) {
 }
 
 // resumeParse parses what resumed connections left in gnet's buffer. It
-// runs at the end of drain, outside any read path of those connections.
+// runs at the end of runInbox, outside any read path of those connections.
 func (l *eventLoop) resumeParse() {
 	for i := 0; i < len(l.reparse); i++ {
 		c := l.reparse[i]
@@ -181,7 +181,7 @@ func (l *eventLoop) resumeParse() {
 	l.reparse = l.reparse[:0]
 }
 
-// checkHeld applies Options.MaxInbound to a paused connection whose input
+// checkHeld applies Config.MaxInbound to a paused connection whose input
 // kept arriving, on the loop. It reports whether c was closed.
 func (l *eventLoop) checkHeld(c *Conn) (gnet.Action, bool) {
 	unparsed := c.gc.InboundBuffered()
@@ -197,5 +197,5 @@ func (l *eventLoop) checkHeld(c *Conn) (gnet.Action, bool) {
 	return l.failStreamNow(c, errInboundLimit), true
 }
 
-// errInboundLimit closes a connection over Options.MaxInbound.
+// errInboundLimit closes a connection over Config.MaxInbound.
 var errInboundLimit = &codec.CloseError{Code: ws.StatusPolicyViolation, Reason: "inbound limit exceeded"}

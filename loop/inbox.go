@@ -1,19 +1,6 @@
 package loop
 
-import (
-	"context"
-	"net"
-	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
-
-	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
-
-	"github.com/wsgate/wsgate/codec"
-	"github.com/wsgate/wsgate/timerwheel"
-)
+import ()
 
 // cmdKind says what a command asks the loop to do.
 type cmdKind uint8
@@ -23,7 +10,7 @@ const (
 	cmdClose                           // start the closing handshake on c
 	cmdCloseAll                        // close every connection on the loop
 	cmdSubscribe                       // add c to topic
-	cmdUnsubscribe                     // remove c from the topic named reason
+	cmdUnsubscribe                     // remove c from the topic named name
 	cmdPublish                         // write shared to topic's subscribers (all if nil)
 	cmdFunc                            // run fn on the loop
 	cmdResume                          // c's mailbox is low: read its input again (inbound.go)
@@ -31,113 +18,31 @@ const (
 	cmdSessionFlush                    // write what c's session has not written yet (session_frames.go)
 )
 
-// command is work handed to a loop by another goroutine.
+// command is work handed to a loop by another goroutine: a value, so
+// that queuing one allocates nothing. Each field has one meaning, and
+// kind says which are set:
+//
+//	cmdSend         c, buf, n
+//	cmdClose        c, code, reason, cause
+//	cmdCloseAll     code, reason
+//	cmdSubscribe    c, topic
+//	cmdUnsubscribe  c, name
+//	cmdPublish      topic, shared
+//	cmdFunc         fn
+//	cmdResume       c
+//	cmdFailNow      c
 type command struct {
 	c      *Conn
 	buf    *buffer
 	topic  *topic
 	shared *sharedFrame
 	fn     func()
-	reason string
-	n      int // bytes reserved in c's outbound queue
+	reason string // the close reason
+	name   string // the topic's name
+	n      int    // bytes reserved in c's outbound queue
 	code   StatusCode
 	kind   cmdKind
 	cause  closeCause
-}
-
-// eventLoop is wsgate's state for one gnet event loop. Fields below mu are
-// shared with other goroutines; the rest are loop-owned.
-type eventLoop struct {
-	srv *Server
-	el  gnet.EventLoop
-	idx int // position in Server.loopList
-
-	// Loop-owned.
-	spare    []command // the inbox's second buffer, swapped on each drain
-	retry    []*Conn   // connections whose dispatch met a full pool
-	flushing []*Conn   // connections with bytes in gnet's outbound buffer
-	topics   map[*topic]*loopTopic
-	iov      [][]byte // frames of a publish run
-	// mailboxWindow is the deepest mailbox since the last tick,
-	// inboundWindow the most bytes a connection held inbound.
-	mailboxWindow int
-	inboundWindow int
-	reparse       []*Conn // resumed connections with input to parse (inbound.go)
-	pauseFailed   bool    // a pause was refused: logged once
-	scratch       []byte  // for control frames and handshake responses
-	req           codec.Request
-	table         connTable
-	stats         counters
-	budget        loopBudget  // the loop's side of the memory budget (budget.go)
-	deflate       loopDeflate // compression engine (deflate.go)
-	sess          sessionLoop // scratch for resumable sessions (session_frames.go)
-	wheel         *timerwheel.Wheel[*Conn]
-	// pendingWakeFd is the socketpair's write end until the read end is
-	// registered and wakeFd publishes it; -1 otherwise.
-	pendingWakeFd int
-
-	// The inbox: commands from other goroutines, guarded by mu.
-	mu    sync.Mutex
-	inbox []command
-	shut  bool // no more commands are taken
-
-	// Waking the loop. wakeFd is the write end of a socketpair whose read
-	// end is registered in the loop as an ordinary connection: writing one
-	// byte makes the loop run drain, with no allocation (gnet's Execute
-	// and Wake allocate on every call). Until the read end is registered,
-	// wake falls back to Execute. armed is set from the first wake until
-	// the drain that serves it, so a burst of commands costs one write.
-	wakeFd     atomic.Int32
-	armed      atomic.Bool
-	wanted     atomic.Bool // work is queued for drain (see wake)
-	busy       atomic.Bool // the loop is in OnTraffic of a client connection
-	tickDue    atomic.Bool
-	retryArmed atomic.Bool  // retry is not empty
-	tickWanted atomic.Bool  // the wheel or a gauge needs ticks
-	writers    atomic.Int32 // wakers between reading wakeFd and writing it
-	wakeClosed atomic.Bool  // set before wakeFd's descriptor is closed
-}
-
-// wakeTag marks the loop's wake connection in gnet's connection context.
-type wakeTag struct{ l *eventLoop }
-
-func newEventLoop(srv *Server, el gnet.EventLoop) *eventLoop {
-	l := &eventLoop{srv: srv, el: el, scratch: make([]byte, 0, 1024), pendingWakeFd: -1}
-	l.wakeFd.Store(-1)
-	l.initTimers()
-	return l
-}
-
-// startWaker creates the loop's socketpair and enrolls its read end in the
-// loop. It runs on the loop and does not wait: registration completes
-// asynchronously, and OnOpen of the wake connection publishes wakeFd.
-func (l *eventLoop) startWaker() error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("socketpair", err)
-	}
-	f := os.NewFile(uintptr(fds[0]), "wsgate-wake")
-	nc, err := net.FileConn(f) // dups fds[0]
-	_ = f.Close()
-	if err != nil {
-		_ = unix.Close(fds[1])
-		return err
-	}
-	// Enroll dups nc's descriptor and closes nc once registered.
-	ctx := gnet.NewContext(context.Background(), &wakeTag{l: l})
-	if _, err := l.el.Enroll(ctx, nc); err != nil {
-		_ = nc.Close()
-		_ = unix.Close(fds[1])
-		return err
-	}
-	l.pendingWakeFd = fds[1]
-	return nil
-}
-
-// wakerOpened runs on the loop when the wake connection is registered.
-func (l *eventLoop) wakerOpened() {
-	l.wakeFd.Store(int32(l.pendingWakeFd))
-	l.pendingWakeFd = -1
 }
 
 // enqueue hands cmd to the loop. It reports false if the loop takes no more
@@ -154,53 +59,10 @@ func (l *eventLoop) enqueue(cmd command) bool {
 	return true
 }
 
-var wakeByte = [1]byte{1}
-
-// wake makes the loop run drain soon. Safe from any goroutine.
-//
-// While the loop is inside OnTraffic for a client connection (busy), no
-// byte is written at all: the loop drains when that callback returns. Under
-// load, when the loop is almost always busy, replies cost no wakeup system
-// call. wanted and busy are a Dekker pair: wake stores wanted then loads
-// busy; the loop stores busy=false then loads wanted; with sequentially
-// consistent atomics one of them sees the other.
-func (l *eventLoop) wake() {
-	l.wanted.Store(true)
-	if l.busy.Load() {
-		return
-	}
-	if l.armed.Swap(true) {
-		return // a wake is already on its way and drain has not started
-	}
-	// writers fences the descriptor against close: closeWaker sets closed,
-	// then waits for writers to reach zero before closing it.
-	l.writers.Add(1)
-	if !l.wakeClosed.Load() {
-		if fd := l.wakeFd.Load(); fd >= 0 {
-			_, err := unix.Write(int(fd), wakeByte[:])
-			l.writers.Add(-1)
-			if err == nil || err == unix.EAGAIN {
-				return // EAGAIN: the pair is full of wakes already
-			}
-		} else {
-			l.writers.Add(-1)
-		}
-		_ = l.el.Execute(context.Background(), l)
-		return
-	}
-	l.writers.Add(-1)
-}
-
-// Run implements gnet.Runnable for the Execute fallback of wake.
-func (l *eventLoop) Run(context.Context) error {
-	l.drain()
-	return nil
-}
-
-// drain runs on the loop: every queued command, the timer tick if one is
+// runInbox runs on the loop: every queued command, the timer tick if one is
 // due, then dispatch retries. Commands go first so that frames queued for a
 // connection are written before a close that a deadline starts.
-func (l *eventLoop) drain() {
+func (l *eventLoop) runInbox() {
 	l.armed.Store(false)
 	l.wanted.Store(false)
 	l.mu.Lock()
@@ -266,7 +128,7 @@ func (l *eventLoop) exec(cmd *command) {
 		l.subscribe(c, cmd.topic)
 	case cmdUnsubscribe:
 		if c.state != stateClosed || keptAnchor(c) {
-			l.unsubscribe(c, cmd.reason)
+			l.unsubscribe(c, cmd.name)
 		}
 	case cmdResume:
 		l.resumeIn(c)
@@ -296,22 +158,5 @@ func (l *eventLoop) shutdown() {
 		if batch[i].kind == cmdSubscribe {
 			l.srv.topics.release(batch[i].topic, l.idx, false)
 		}
-	}
-}
-
-// closeWaker closes the socketpair's write end once no waker can be
-// writing to it. The read end belongs to gnet, which closes it with the
-// engine.
-func (l *eventLoop) closeWaker() {
-	l.wakeClosed.Store(true)
-	for l.writers.Load() != 0 {
-		runtime.Gosched()
-	}
-	if fd := l.wakeFd.Swap(-1); fd >= 0 {
-		_ = unix.Close(int(fd))
-	}
-	if l.pendingWakeFd >= 0 {
-		_ = unix.Close(l.pendingWakeFd)
-		l.pendingWakeFd = -1
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 // Paced broadcast. Broadcast hands a frame to the loops and returns:
 // nothing slows a client that publishes faster than its subscribers read,
-// and the subscribers that fall behind by more than Options.MaxOutbound
+// and the subscribers that fall behind by more than Config.MaxOutbound
 // are cut (or miss messages, under SlowDrop). BroadcastPaced, for a handler
 // that broadcasts what its client sends (gateway.Broadcast), also waits
 // until the loops have written the frame and no connection's outbound

@@ -83,17 +83,13 @@ func (p *PendingUpgrade) Accept(a Accept) error {
 	return nil
 }
 
-// Reject refuses the upgrade with the status err carries (a
-// *codec.HandshakeError; 403 otherwise), and extra raw header lines such
-// as "Retry-After: 5\r\n".
-func (p *PendingUpgrade) Reject(err error, extra string) error {
+// Reject refuses the upgrade with the status, reason and header fields
+// err carries (a *HandshakeError; 403 otherwise).
+func (p *PendingUpgrade) Reject(err error) error {
 	if p.decided.Swap(true) {
 		return ErrAlreadyDecided
 	}
-	var he *codec.HandshakeError
-	if !errors.As(err, &he) {
-		err = codec.ErrHandshakeForbidden
-	}
+	extra, err := refusal(err)
 	l := p.c.loop
 	if !l.enqueue(command{kind: cmdFunc, fn: func() { l.rejectDeferred(p.c, err, extra) }}) {
 		return ErrServerClosed
@@ -136,11 +132,11 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 }
 
 // rejectDeferred runs on the loop.
-func (l *eventLoop) rejectDeferred(c *Conn, err error, extra string) {
+func (l *eventLoop) rejectDeferred(c *Conn, err error, extra []byte) {
 	if c.state != stateDeferred {
 		return
 	}
-	l.finish(c, l.refuse(c, err, []byte(extra)))
+	l.finish(c, l.refuse(c, err, extra))
 }
 
 // finish carries out an action returned by a read path that ran outside

@@ -1,6 +1,6 @@
 package loop
 
-// A per-connection token bucket for Options.MaxMsgRate, refilled from the
+// A per-connection token bucket for Config.MaxMsgRate, refilled from the
 // coarse clock. Tokens are kept in billionths so that refilling is integer
 // arithmetic: elapsed nanoseconds times messages per second.
 

@@ -273,5 +273,5 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	return gnet.None, false
 }
 
-// errRateLimit closes a connection over Options.MaxMsgRate.
+// errRateLimit closes a connection over Config.MaxMsgRate.
 var errRateLimit = &codec.CloseError{Code: ws.StatusPolicyViolation, Reason: "message rate limit exceeded"}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/clock"
 	"github.com/wsgate/wsgate/internal/config"
 )
 
@@ -37,8 +38,9 @@ type Handler interface {
 
 // HandshakeHook is an optional interface of a Handler: OnHandshake decides
 // on an upgrade request before the 101 response. It runs on the event loop
-// and must not block. Returning a *codec.HandshakeError refuses the
-// request with its status; any other error refuses it with 403.
+// and must not block. Returning a *HandshakeError (refuse.go) refuses the
+// request with its status, reason and header fields; any other error
+// refuses it with 403.
 type HandshakeHook interface {
 	OnHandshake(r *Request) error
 }
@@ -54,7 +56,7 @@ type Server struct {
 	topics    topicRegistry
 	users     userIndex
 	admission admission
-	mem       *memBudget      // nil without Options.MemoryBudget
+	mem       *memBudget      // nil without Config.MemoryBudget
 	sessions  sessionRegistry // resumable sessions (session.go)
 	// sessionPrefix starts every session token (the node's, in a
 	// cluster: session_cluster.go).
@@ -92,6 +94,7 @@ type Server struct {
 	// Time, in nanoseconds since start, stamped by the ticker.
 	start     time.Time
 	clock     atomic.Int64
+	clk       clock.Clock // Config.Clock, or the system's
 	tickStop  chan struct{}
 	tickDone  chan struct{}
 	rng       *rand.Rand // jitter; used under loopMu or from the loops via jitter()
@@ -118,6 +121,9 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 		tickDone:  make(chan struct{}),
 		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
+	}
+	if s.clk = cfg.Clock; s.clk == nil {
+		s.clk = clock.Real
 	}
 	if cfg.MemoryBudget > 0 {
 		s.mem = newMemBudget(int64(cfg.MemoryBudget), cfg.Loops)
@@ -146,7 +152,7 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 func (s *Server) Start() error {
 	// The coarse clock starts at one second, never 0, so that 0 can mean
 	// "unset" in the connection stamps.
-	s.start = time.Now().Add(-time.Second)
+	s.start = s.clk.Now().Add(-time.Second)
 	s.clock.Store(int64(time.Second))
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.cfg.Loops),
@@ -331,43 +337,6 @@ func (s *Server) loopOf(el gnet.EventLoop) *eventLoop {
 	list := append(append([]*eventLoop(nil), s.eventLoops()...), l)
 	s.loopList.Store(&list)
 	return l
-}
-
-// now returns the coarse clock: nanoseconds since Start, as of the last tick.
-func (s *Server) now() int64 { return s.clock.Load() }
-
-// ticker stamps the coarse clock and asks each loop with timers to advance
-// its wheel. It sleeps between ticks; an idle server costs a few wakeups a
-// second and never spins.
-func (s *Server) ticker() {
-	defer close(s.tickDone)
-	t := time.NewTicker(s.cfg.TimerTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.tickStop:
-			return
-		case <-t.C:
-		}
-		s.clock.Store(int64(time.Since(s.start)))
-		for _, l := range s.eventLoops() {
-			if l.tickWanted.Load() || l.retryArmed.Load() {
-				l.tickDue.Store(true)
-				l.wake()
-			}
-		}
-	}
-}
-
-// jitter returns a uniform random duration in [0, d).
-func (s *Server) jitter(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	s.rngMu.Lock()
-	v := s.rng.Int64N(int64(d))
-	s.rngMu.Unlock()
-	return v
 }
 
 func sockaddrToTCP(sa unix.Sockaddr) net.Addr {

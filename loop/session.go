@@ -225,19 +225,19 @@ var missedNames = [numMissed]string{"unknown", "expired", "overflow", "gone", "u
 
 // SessionStats counts resumable sessions (docs/resume.md).
 type SessionStats struct {
-	Live      int64 `json:"live"`      // gauge: sessions kept (attached or suspended)
-	Suspended int64 `json:"suspended"` // gauge: sessions waiting for their client
-	Suspends  int64 `json:"suspends"`  // sessions suspended when their connection was lost
-	Resumes   int64 `json:"resumes"`   // sessions resumed by a new connection
-	Expired   int64 `json:"expired"`   // sessions ended because their window passed
-	Takeovers int64 `json:"takeovers"` // resumes that closed a live connection (1008)
-	Replayed  int64 `json:"replayed"`  // messages replayed by resumes
-	Buffered  int64 `json:"buffered"`  // gauge: payload bytes kept for resumes
-	Overflows int64 `json:"overflows"` // messages dropped from a full session buffer
-	Moved     int64 `json:"moved"`     // sessions handed over to another node (cluster)
+	Live      int64 `metric:"sessions,state=live,gauge" help:"Resumable sessions kept, by state: live (attached or suspended), suspended."`
+	Suspended int64 `metric:"sessions,state=suspended,gauge"`
+	Suspends  int64 `metric:"session_events_total,event=suspended" help:"Resumable session events: suspended, resumed, expired, taken_over (a resume closed a live connection), moved (handed over to another node)."`
+	Resumes   int64 `metric:"session_events_total,event=resumed"`
+	Expired   int64 `metric:"session_events_total,event=expired"`
+	Takeovers int64 `metric:"session_events_total,event=taken_over"`
+	Replayed  int64 `metric:"session_replayed_messages_total" help:"Messages replayed to resumed sessions."`
+	Buffered  int64 `metric:"session_buffered_bytes,gauge" help:"Payload bytes kept in session buffers for resumes (--resume-buffer each)."`
+	Overflows int64 `metric:"session_overflow_messages_total" help:"Messages dropped from full session buffers; a resume that needs them is told it missed messages."`
+	Moved     int64 `metric:"session_events_total,event=moved"`
 	// Missed counts failed resumes by reason: unknown, expired,
 	// overflow, gone, user, invalid.
-	Missed map[string]int64 `json:"missed"`
+	Missed map[string]int64 `metric:"session_resumes_missed_total,reason" help:"Resumes that failed, by reason: unknown, expired, overflow, gone, user, invalid."`
 }
 
 func (r *sessionRegistry) snapshot() SessionStats {

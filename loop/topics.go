@@ -155,7 +155,7 @@ func (c *Conn) Unsubscribe(name string) error {
 	if c.closing.Load() && !keptAnchor(c) {
 		return ErrClosed
 	}
-	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, reason: name}) {
+	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, name: name}) {
 		return ErrServerClosed
 	}
 	return nil

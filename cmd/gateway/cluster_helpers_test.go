@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // Helpers of the end-to-end cluster tests: Debian's nats-server binary,
@@ -36,13 +37,7 @@ type natsProc struct {
 // startNATS runs /usr/sbin/nats-server (PATH's) on a free port with args.
 func startNATS(t *testing.T, args ...string) *natsProc {
 	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nats-server is not installed; .ci/run installs it (apt-get install nats-server)")
-		}
-		t.Skip("nats-server is not installed (apt-get install nats-server)")
-	}
+	bin := testkit.Need(t, "nats-server", "apt-get install nats-server")
 	n := &natsProc{t: t, bin: bin, addr: freePort(t), args: args}
 	n.start()
 	t.Cleanup(n.kill)

@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 // TestCompressionBombRSS: decompression bombs against the real binary with
@@ -103,7 +104,7 @@ func TestCompressionBombRSS(t *testing.T) {
 		for range 10 {
 			conn, r := dial()
 			conn.Write(a.wire) // may meet a closed socket: the 1009 counts
-			code, _, err := readClose(r)
+			code, _, err := raw.ReadClose(r)
 			if err != nil || code != uint16(ws.StatusMessageTooBig) {
 				t.Fatalf("%s (%d bytes): close %d, %v; want 1009", a.name, len(a.wire), code, err)
 			}

@@ -35,7 +35,7 @@ func TestEveryFieldHasATag(t *testing.T) {
 		}
 	}
 	n := reflect.TypeFor[gateway.Config]().NumField()
-	if len(names) != n-1+4 { // Logger is not a setting; app, log_level, log_format, go_memory_limit are
+	if len(names) != n-2+4 { // Logger and Clock are not settings; app, log_level, log_format, go_memory_limit are
 		t.Errorf("%d settings for %d Config fields", len(names), n)
 	}
 }

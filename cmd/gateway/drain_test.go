@@ -18,6 +18,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 // Drains of the real binary: every client gets its 1001 within the window,
@@ -52,7 +53,7 @@ func awaitCloses(t *testing.T, conns []net.Conn, readers []*bufio.Reader, code u
 		go func() {
 			defer wg.Done()
 			conns[i].SetReadDeadline(time.Now().Add(limit))
-			got, reason, err := readClose(readers[i])
+			got, reason, err := raw.ReadClose(readers[i])
 			if err != nil || got != code {
 				t.Errorf("client %d: close %d %q %v after %v", i, got, reason, err, time.Since(start))
 				return

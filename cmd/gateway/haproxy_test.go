@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // HAProxy in TCP mode, with the shipped example configuration
@@ -20,13 +23,7 @@ import (
 // The gateways trust only HAProxy's address (--trusted-proxies is
 // required with --proxy-protocol).
 func TestBehindHAProxy(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("haproxy is not installed; .ci/run installs it (apt-get install haproxy)")
-		}
-		t.Skip("haproxy is not installed (apt-get install haproxy)")
-	}
+	haproxy := testkit.Need(t, "haproxy", "apt-get install haproxy")
 	example, err := os.ReadFile("../../docs/deploy/haproxy.cfg")
 	if err != nil {
 		t.Fatal(err)
@@ -166,14 +163,10 @@ func remotes(t *testing.T, gw *gatewayProc) []string {
 	return out
 }
 
+// freePort returns a free loopback address.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 }
 
 // syncLog collects a child's output for failure messages.

@@ -3,96 +3,35 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
-// wsDial upgrades a raw connection; the returned reader has consumed the
-// 101 response.
-func wsDial(addr string) (net.Conn, *bufio.Reader, error) {
-	return wsDialWith(&net.Dialer{Timeout: 5 * time.Second}, addr)
-}
+// wsDial upgrades a raw connection (testkit's raw client); the returned
+// reader has consumed the 101 response.
+func wsDial(addr string) (net.Conn, *bufio.Reader, error) { return raw.Dial(addr, "/ws") }
 
 // wsDialWith is wsDial through d (a chosen source address, say).
 func wsDialWith(d *net.Dialer, addr string) (net.Conn, *bufio.Reader, error) {
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	key := codec.NewClientKey()
-	if _, err := conn.Write(codec.AppendClientRequest(nil, addr, "/ws", key[:], nil, nil)); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReaderSize(conn, 512)
-	var resp codec.Response
-	var buf []byte
-	for {
-		b, err := r.ReadByte()
-		if err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
-		buf = append(buf, b)
-		if n, err := resp.Parse(buf, 0); err != nil || n > 0 {
-			if err == nil {
-				err = resp.Check(key[:])
-			}
-			if err != nil {
-				conn.Close()
-				return nil, nil, err
-			}
-			conn.SetReadDeadline(time.Time{})
-			return conn, r, nil
-		}
-	}
-}
-
-// readClose reads frames until a close frame and returns its code and
-// reason.
-func readClose(r *bufio.Reader) (uint16, string, error) {
-	for {
-		var hb [codec.MaxHeaderSize]byte
-		n := 0
-		for {
-			h, hn, err := codec.ParseHeader(hb[:n], codec.RoleClient, 0)
-			if err != nil {
-				return 0, "", err
-			}
-			if hn > 0 {
-				p := make([]byte, h.Length)
-				if _, err := io.ReadFull(r, p); err != nil {
-					return 0, "", err
-				}
-				if h.OpCode == 8 {
-					code, reason, err := codec.ParseCloseUnsafe(p)
-					return uint16(code), string(reason), err
-				}
-				break
-			}
-			b, err := r.ReadByte()
-			if err != nil {
-				return 0, "", err
-			}
-			hb[n] = b
-			n++
-		}
-	}
+	return raw.DialWith(d, addr, "/ws")
 }
 
 // Drain on SIGTERM with 2,000 connections and a 5s window: every client
 // receives 1001, the closes spread across the window, /readyz answers 503
 // meanwhile, and the process exits 0.
+
 func TestDrainOnSIGTERM(t *testing.T) {
 	const n = 2000
 	window := 5 * time.Second
@@ -118,7 +57,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			conns[i].SetReadDeadline(time.Now().Add(window + 10*time.Second))
-			code, reason, err := readClose(readers[i])
+			code, reason, err := raw.ReadClose(readers[i])
 			if err != nil || code != 1001 {
 				t.Errorf("client %d: close %d %q %v", i, code, reason, err)
 				return
@@ -198,21 +137,42 @@ func TestReusePort(t *testing.T) {
 	var closed int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	survivors := make([]bool, n)
 	for i, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-			if code, _, err := readClose(readers[i]); err == nil && code == 1001 {
-				mu.Lock()
+			code, _, err := raw.ReadClose(readers[i])
+			mu.Lock()
+			defer mu.Unlock()
+			switch ne, timeout := err.(net.Error); {
+			case err == nil && code == 1001:
 				closed++
-				mu.Unlock()
+			case timeout && ne.Timeout():
+				survivors[i] = true // on the other process: untouched
+			default:
+				t.Errorf("client %d: close %d, %v", i, code, err)
 			}
 		}()
 	}
 	wg.Wait()
 	if closed == 0 || closed == n {
 		t.Fatalf("%d of %d clients were on the drained process; want both processes to have taken some", closed, n)
+	}
+	// The survivors are untouched: each still round-trips a message.
+	for i, alive := range survivors {
+		if !alive {
+			continue
+		}
+		conns[i].SetDeadline(time.Now().Add(10 * time.Second))
+		msg := []byte("still here " + strconv.Itoa(i))
+		if _, err := conns[i].Write(codec.AppendFrameMasked(nil, ws.OpText, true, msg, codec.NewMaskKey())); err != nil {
+			t.Fatalf("survivor %d: %v", i, err)
+		}
+		if got, err := raw.ReadText(readers[i]); err != nil || string(got) != string(msg) {
+			t.Fatalf("survivor %d: echo %q, %v", i, got, err)
+		}
 	}
 	// The survivor still serves, new connections included.
 	c, _, err := wsDial(addr)

@@ -1,19 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	gorilla "github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // These tests run the real binary, as a user would.
@@ -21,16 +21,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wsgate-bin")
-	if err != nil {
+	var err error
+	if binary, err = testkit.Gateway(); err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "wsgate")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		panic("go build: " + err.Error() + "\n" + string(out))
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testkit.Cleanup()
 	os.Exit(code)
 }
 
@@ -40,12 +36,6 @@ type gatewayProc struct {
 	logs  chan string
 	admin string // the admin address, if it listens
 }
-
-// The listening lines, in text or JSON logs.
-var (
-	listenRE = regexp.MustCompile(`(?:msg="wsgate listening" addr=|"msg":"wsgate listening","addr":")([^\s"]+)`)
-	adminRE  = regexp.MustCompile(`(?:msg="admin listening" addr=|"msg":"admin listening","addr":")([^\s"]+)`)
-)
 
 // start runs the binary on a free port and waits for its listening line.
 func start(t *testing.T, args ...string) *gatewayProc {
@@ -61,50 +51,16 @@ func startAt(t *testing.T, addr string, args ...string) *gatewayProc {
 	return startEnv(t, nil, append([]string{"--listen", addr, "--admin", "127.0.0.1:0"}, args...)...)
 }
 
-// startEnv runs the binary with extra environment variables.
+// startEnv runs the binary with extra environment variables and waits
+// for its listening line (testkit.Launch).
 func startEnv(t *testing.T, env []string, args ...string) *gatewayProc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr, err := cmd.StderrPipe()
+	p, err := testkit.Launch(binary, env, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &gatewayProc{cmd: cmd, logs: make(chan string, 1000)}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stderr)
-	deadline := time.After(20 * time.Second)
-	found := make(chan string, 1)
-	admin := make(chan string, 1)
-	go func() {
-		for sc.Scan() {
-			line := sc.Text()
-			if m := adminRE.FindStringSubmatch(line); m != nil {
-				admin <- m[1]
-			}
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				found <- m[1]
-			}
-			select {
-			case p.logs <- line:
-			default:
-			}
-		}
-		close(p.logs)
-	}()
-	select {
-	case p.addr = <-found:
-	case <-deadline:
-		t.Fatal("gateway did not report its address")
-	}
-	select { // logged before the listening line, if at all
-	case p.admin = <-admin:
-	default:
-	}
-	return p
+	t.Cleanup(func() { p.Cmd.Process.Kill(); p.Cmd.Wait() })
+	return &gatewayProc{cmd: p.Cmd, addr: p.Addr, logs: p.Logs, admin: p.Admin}
 }
 
 func TestEchoApp(t *testing.T) {
@@ -150,6 +106,11 @@ func TestBroadcastApp(t *testing.T) {
 
 // SIGTERM drains: clients get 1001 within the drain window and the process
 // exits 0.
+// SIGTERM drains: the client gets 1001 with a reconnect hint drawn from 1
+// to the window's seconds plus one (loop's drainReason), and the process
+// exits 0. When the
+// close comes is the in-process drain tests' concern (gateway, on a fake
+// clock); the read deadline here only bounds a hung process.
 func TestSIGTERM(t *testing.T) {
 	p := start(t, "--drain-window", "1s", "--drain-grace", "1s")
 	c, _, err := gorilla.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
@@ -159,12 +120,19 @@ func TestSIGTERM(t *testing.T) {
 	defer c.Close()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {
+	_, _, err = c.ReadMessage()
+	ce, ok := err.(*gorilla.CloseError)
+	if !ok || ce.Code != gorilla.CloseGoingAway {
 		p.cmd.Wait()
 		for l := range p.logs {
 			t.Log(l)
 		}
 		t.Fatalf("client saw %v, want 1001", err)
+	}
+	var hint int
+	at := strings.Index(ce.Text, "retry-after=")
+	if _, err := fmt.Sscanf(ce.Text[max(at, 0):], "retry-after=%d", &hint); at < 0 || err != nil || hint < 1 || hint > 2 {
+		t.Fatalf("close reason %q: want a retry-after hint of 1 or 2 seconds for the 1s window", ce.Text)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 // The size attacks of gateway/size_attack_test.go against the real binary
@@ -85,7 +86,7 @@ func TestSizeAttacksRSS(t *testing.T) {
 		closed := make(chan uint16, 1)
 		go func() {
 			conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-			code, _, _ := readClose(r)
+			code, _, _ := raw.ReadClose(r)
 			closed <- code
 		}()
 		conn.SetWriteDeadline(time.Now().Add(60 * time.Second))

@@ -21,6 +21,8 @@ import (
 
 	"github.com/coder/websocket"
 	gorilla "github.com/gorilla/websocket"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // wss:// as deployed (docs/deploy): TLS terminated by HAProxy with a
@@ -31,13 +33,7 @@ import (
 // connect through HAProxy; a push through any gateway's admin API reaches
 // all of them once, and the gateways see the clients' own addresses.
 func TestWSSThroughHAProxyToCluster(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("haproxy is not installed; .ci/run installs it (apt-get install haproxy)")
-		}
-		t.Skip("haproxy is not installed (apt-get install haproxy)")
-	}
+	haproxy := testkit.Need(t, "haproxy", "apt-get install haproxy")
 	dir := t.TempDir()
 	pemFile, pool := selfSigned(t, dir)
 

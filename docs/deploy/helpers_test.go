@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // tool returns the path of an installed program. Missing, it skips the
@@ -31,14 +32,7 @@ import (
 // every tool (.ci/ops.sh).
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed; .ci/ops.sh installs it", name)
-		}
-		t.Skipf("%s is not installed (see .ci/ops.sh)", name)
-	}
-	return p
+	return testkit.Need(t, name, "see .ci/ops.sh")
 }
 
 var (

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wsgate/wsgate/cluster"
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/clock"
 )
 
 // Defaults used for the zero values of Config's fields.
@@ -403,6 +404,10 @@ type Config struct {
 	// connection opened and closed, never one per message. If nil, logs
 	// are discarded.
 	Logger *slog.Logger `wsgate:"-"`
+	// Clock is the time source of the coarse clock (timeouts, pings,
+	// lifetimes, pacing) and of Drain's and Shutdown's waits. If nil,
+	// the system clock; tests pass a clock.Fake and step it.
+	Clock clock.Clock `wsgate:"-"`
 }
 
 // Error reports an invalid Config field (gateway.ConfigError).

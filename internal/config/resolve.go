@@ -54,69 +54,44 @@ func (c *Config) applyDefaults() {
 			*v = d
 		}
 	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
 	if c.Path == "" {
 		c.Path = DefaultPath
 	}
-	if c.Loops == 0 {
-		c.Loops = procs
-	}
-	if c.Workers == 0 {
-		c.Workers = max(256, 64*procs)
-	}
-	if c.HandshakeWorkers == 0 {
-		c.HandshakeWorkers = max(256, 64*procs)
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = DefaultMaxMessageSize
-	}
+	defInt(&c.Loops, procs)
+	defInt(&c.Workers, max(256, 64*procs))
+	defInt(&c.HandshakeWorkers, max(256, 64*procs))
+	defInt(&c.MaxMessageSize, DefaultMaxMessageSize)
 	if c.Compression == "" {
 		c.Compression = "on"
 	}
 	if c.CompressionContext == "" {
 		c.CompressionContext = "off"
 	}
-	if c.CompressionMinSize == 0 {
-		c.CompressionMinSize = DefaultCompressionMinSize
-	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if c.MaxOutbound == 0 {
-		c.MaxOutbound = DefaultMaxOutbound
-	}
-	if c.MailboxMessages == 0 {
-		c.MailboxMessages = DefaultMailboxMessages
-	}
-	if c.MailboxBytes == 0 {
-		c.MailboxBytes = DefaultMailboxBytes
-	}
+	defInt(&c.CompressionMinSize, DefaultCompressionMinSize)
+	defInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	defInt(&c.MaxOutbound, DefaultMaxOutbound)
+	defInt(&c.MailboxMessages, DefaultMailboxMessages)
+	defInt(&c.MailboxBytes, DefaultMailboxBytes)
 	if c.MaxInbound == 0 && c.MailboxBytes > 0 && c.MaxMessageSize > 0 {
 		c.MaxInbound = max(DefaultMaxInbound, 2*(c.MailboxBytes+c.MaxMessageSize))
 	}
-	if c.MaxMsgBurst == 0 {
-		c.MaxMsgBurst = c.MaxMsgRate
-	}
-	if c.MaxHandshakes == 0 {
-		c.MaxHandshakes = DefaultMaxHandshakes
-	}
-	if c.MaxHandshakesPerIP == 0 {
-		c.MaxHandshakesPerIP = DefaultMaxHandshakesPerIP
-	}
-	if c.IPv6Prefix == 0 {
-		c.IPv6Prefix = DefaultIPv6Prefix
-	}
-	if c.ProxyMaxBytes == 0 {
-		c.ProxyMaxBytes = DefaultProxyMaxBytes
-	}
+	defInt(&c.MaxMsgBurst, c.MaxMsgRate)
+	defInt(&c.MaxHandshakes, DefaultMaxHandshakes)
+	defInt(&c.MaxHandshakesPerIP, DefaultMaxHandshakesPerIP)
+	defInt(&c.IPv6Prefix, DefaultIPv6Prefix)
+	defInt(&c.ProxyMaxBytes, DefaultProxyMaxBytes)
 	if c.AcceptBurst == 0 && c.AcceptRate > 0 {
 		c.AcceptBurst = max(1, int(c.AcceptRate))
 	}
-	if c.BackendRetries == 0 {
-		c.BackendRetries = DefaultBackendRetries
-	}
+	defInt(&c.BackendRetries, DefaultBackendRetries)
 	if c.BackendMaxConns == 0 {
 		c.BackendMaxConns = c.Workers + c.HandshakeWorkers + DisconnectSenders
 	}
