@@ -49,6 +49,10 @@ var (
 	descOutboundMax     = desc("outbound_queue_max_bytes", "Largest outbound queue of a connection at the last timer tick.")
 	descPings           = desc("pings_sent_total", "Pings sent to quiet connections.")
 	descCloseTimeouts   = desc("close_timeouts_total", "Peers that did not answer our close frame in time.")
+	descLoopStalls      = desc("loop_stalls_total", "Timer ticks that ran more than a tick late: the gateway's own lateness (CPU starvation, a stop, a GC pause).")
+	descLoopLag         = desc("loop_lag_seconds_total", "How late the loops' timer ticks ran, summed: its rate is the share of time the loops were away.")
+	descLoopLagMax      = desc("loop_lag_max_seconds", "The longest loop stall over the last minute.")
+	descLivenessRescues = desc("liveness_rescues_total", "Pong and idle deadlines that passed while the loop stalled, or with the peer's bytes unread in the socket, and were stretched instead of closing the connection.")
 	descPublishes       = desc("publishes_total", "Publish and Broadcast calls.")
 	descDeliveries      = desc("deliveries_total", "Published messages written to a subscriber.")
 	descDeliveriesDrop  = desc("deliveries_dropped_total", "Published messages refused by a subscriber's full outbound queue.")
@@ -78,6 +82,7 @@ var allDescs = []*prometheus.Desc{
 	descConnsOpen, descTCPOpen, descAdmission, descProxyErrors, descDraining, descConnsAccepted, descUpgrades, descHTTPRequests, descMessages, descBytes,
 	descCloses, descCloseCodes, descDropped, descPoolOverloads, descPoolWaiting, descPoolRunning, descPoolCap,
 	descPanics, descMailboxMax, descOutboundMax, descPings, descCloseTimeouts, descPublishes, descDeliveries,
+	descLoopStalls, descLoopLag, descLoopLagMax, descLivenessRescues,
 	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descHandshakesOpen, descHandshakeLimit, descMaxConns,
 	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
 	descMemBudget, descMemCharged, descMemSheds, descMemPauses, descMemRefusals, descConnBytes,
@@ -165,6 +170,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descOutboundMax, st.OutboundBytesMax)
 	counter(descPings, st.PingsSent)
 	counter(descCloseTimeouts, st.CloseTimeouts)
+	counter(descLoopStalls, st.LoopStalls)
+	ch <- prometheus.MustNewConstMetric(descLoopLag, prometheus.CounterValue, float64(st.LoopLagNanos)/1e9)
+	ch <- prometheus.MustNewConstMetric(descLoopLagMax, prometheus.GaugeValue, float64(st.LoopLagMax)/1e9)
+	counter(descLivenessRescues, st.LivenessRescues)
 	counter(descPublishes, st.Publishes)
 	counter(descDeliveries, st.Deliveries)
 	counter(descDeliveriesDrop, st.DeliveriesDropped)

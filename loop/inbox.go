@@ -69,6 +69,7 @@ type eventLoop struct {
 	stats         counters
 	budget        loopBudget // the loop's side of the memory budget (budget.go)
 	wheel         *timerwheel.Wheel[*Conn]
+	lag           lagTracker // how late its ticks run (lag.go)
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
 	pendingWakeFd int

@@ -87,6 +87,9 @@ type counters struct {
 	sheds                 [numShedReasons]atomic.Int64
 	budgetPauses          atomic.Int64
 	budgetRefused         [numBudgetRefusals]atomic.Int64
+	livenessRescues       atomic.Int64 // liveness closes deferred (lag.go)
+	lagNanos              atomic.Int64 // lateness of the loop's ticks, summed
+	lagStalls             atomic.Int64 // ticks that ran over a tick late
 
 	// Gauges, loop-owned.
 	connsOpen   atomic.Int64
@@ -96,6 +99,7 @@ type counters struct {
 	inboundMax  atomic.Int64 // most bytes a connection held inbound over the last tick
 	pausedConns atomic.Int64 // connections whose reads are paused
 	outboundMax atomic.Int64 // largest outbound queue seen at the last tick
+	lagMax      atomic.Int64 // longest stall over the last minute (lag.go)
 	_           [64]byte
 }
 
@@ -162,6 +166,18 @@ type Stats struct {
 	PingsSent             int64
 	CloseTimeouts         int64 // peers that did not answer our close in time
 	HandshakeTimeoutBytes int64 // bytes trickled by clients dropped at the handshake timeout
+
+	// A loop that runs late does not take its lateness for the peers'
+	// death (lag.go). LoopStalls counts the ticks that ran more than a
+	// tick late and LoopLagNanos their lateness, summed over the loops;
+	// LoopLagMax is a gauge of the longest stall over the last minute.
+	// LivenessRescues counts the pong and idle deadlines that passed
+	// while the loop stalled, or with the peer's bytes unread in the
+	// socket, and so were stretched instead of closing the connection.
+	LoopStalls      int64
+	LoopLagNanos    int64
+	LoopLagMax      int64
+	LivenessRescues int64
 
 	Publishes         int64 // Publish and Broadcast calls
 	Deliveries        int64 // published messages written to a subscriber
@@ -254,6 +270,10 @@ func (s *Stats) add(c *counters) {
 	s.PingsSent += c.pingsSent.Load()
 	s.CloseTimeouts += c.closeTimeouts.Load()
 	s.HandshakeTimeoutBytes += c.handshakeTimeoutBytes.Load()
+	s.LoopStalls += c.lagStalls.Load()
+	s.LoopLagNanos += c.lagNanos.Load()
+	s.LoopLagMax = max(s.LoopLagMax, c.lagMax.Load())
+	s.LivenessRescues += c.livenessRescues.Load()
 	s.Publishes += c.publishes.Load()
 	s.Deliveries += c.deliveries.Load()
 	s.DeliveriesDropped += c.deliveriesDropped.Load()
