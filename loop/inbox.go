@@ -70,6 +70,7 @@ type eventLoop struct {
 	budget        loopBudget // the loop's side of the memory budget (budget.go)
 	wheel         *timerwheel.Wheel[*Conn]
 	lag           lagTracker // how late its ticks run (lag.go)
+	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
 	pendingWakeFd int
@@ -215,6 +216,14 @@ func (l *eventLoop) drain() {
 			clear(batch[i:j])
 			i = j - 1
 			continue
+		}
+		if batch[i].kind == cmdSend {
+			if n := sendRunLen(batch, i); n > 1 {
+				l.sendRun(batch[i : i+n]) // one writev (coalesce.go)
+				clear(batch[i : i+n])
+				i += n - 1
+				continue
+			}
 		}
 		l.exec(&batch[i])
 		batch[i] = command{}

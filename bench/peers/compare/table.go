@@ -39,7 +39,12 @@ func (o *options) columns() []column {
 
 // isPeer reports whether a server counts as a peer: not wsgate, the
 // subject, and not the floor, which no real server can beat.
-func isPeer(name string) bool { return name != "wsgate" && name != "floor" }
+func isPeer(name string) bool { return !isWsgate(name) && name != "floor" }
+
+// isWsgate reports whether name is a wsgate build: "wsgate", or another
+// build beside it for a before/after run in one table ("wsgate-base", a
+// binary the caller put in --bin).
+func isWsgate(name string) bool { return strings.HasPrefix(name, "wsgate") }
 
 // ref holds a column's two references.
 type ref struct {
