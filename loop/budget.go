@@ -48,10 +48,11 @@ import (
 // (Send, a worker releasing a message) go to their loop's remote counter,
 // one atomic add each, folded the same way. So the hot path costs one
 // atomic add per Send and one per message handled, and the budget is never
-// exceeded by more than one message (and one quantum) per loop, plus, for
-// each connection that sends while the account is full, what its last read
-// brought (at most gnet's 64 KiB read buffer: the read happens before the
-// loop can refuse it; the pause then stops the connection's reads).
+// exceeded by more than one message (and one quantum and one read) per
+// loop. Reads are refused before they are made once the account cannot
+// take one more (the gnet patch's ReadGate, allowRead in budget_shed.go):
+// pausing after the read instead would let each connection that sends
+// while the account is full add up to gnet's 64 KiB read buffer.
 
 // ErrMemoryBudget is returned by Send and Publish when the server's memory
 // budget (Options.MemoryBudget) is exhausted. The message was not queued.

@@ -237,3 +237,87 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// gateServer refuses every read while closed is set, pausing the
+// connection in AllowRead as the ReadGate contract asks.
+type gateServer struct {
+	patchServer
+	closed atomic.Bool
+	asked  atomic.Int64 // AllowRead calls that refused
+}
+
+func (g *gateServer) AllowRead(c gnet.Conn) bool {
+	if !g.closed.Load() {
+		return true
+	}
+	g.asked.Add(1)
+	if err := c.(readPauser).PauseRead(); err != nil {
+		panic(err)
+	}
+	return false
+}
+
+// With the gate closed, gnet makes no read at all: OnTraffic is not
+// called, nothing reaches gnet's inbound buffer, the peer's bytes stay in
+// the kernel, and the refused connection is not reported again (no busy
+// loop). After ResumeRead with the gate open every byte arrives.
+func TestGnetPatchReadGate(t *testing.T) {
+	const total = 256 << 10
+	// startPatchServer runs a *patchServer; this handler is a gateServer.
+	g2 := &gateServer{}
+	g2.consume.Store(true)
+	g2.closed.Store(true)
+	g2.eng, g2.conn, g2.sum = make(chan gnet.Engine, 1), make(chan gnet.Conn, 4), crc32.NewIEEE()
+	done := make(chan error, 1)
+	go func() {
+		done <- gnet.Run(g2, "tcp://127.0.0.1:0", gnet.WithLogger(gnetLogger{slog.New(slog.DiscardHandler)}))
+	}()
+	eng := <-g2.eng
+	t.Cleanup(func() { _ = eng.Stop(context.Background()); <-done })
+	fd, err := eng.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := net.Dial("tcp", sockaddrToTCP(sa).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sent := crc32.NewIEEE()
+	buf := make([]byte, total)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	sent.Write(buf)
+	if _, err := client.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	gc := <-g2.conn
+	waitUntil(t, func() bool { return g2.asked.Load() >= 1 })
+	time.Sleep(100 * time.Millisecond) // a busy loop would ask again and again meanwhile
+	var inbound int
+	onLoop(t, gc, func() { inbound = gc.InboundBuffered() })
+	if n := g2.reads.Load(); n != 0 || inbound != 0 || g2.got.Load() != 0 {
+		t.Fatalf("gate closed: %d OnTraffic calls, %d bytes buffered, %d taken", n, inbound, g2.got.Load())
+	}
+	if n := g2.asked.Load(); n != 1 {
+		t.Fatalf("the refused connection was reported %d times, want 1", n)
+	}
+	g2.closed.Store(false)
+	onLoop(t, gc, func() {
+		if err := gc.(readPauser).ResumeRead(); err != nil {
+			t.Error(err)
+		}
+	})
+	waitUntil(t, func() bool { return g2.got.Load() == total })
+	var sum uint32
+	onLoop(t, gc, func() { sum = g2.sum.Sum32() })
+	if sum != sent.Sum32() {
+		t.Fatal("the bytes after the gate opened differ from those sent")
+	}
+}

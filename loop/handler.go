@@ -77,6 +77,17 @@ func (h *gnetHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	return gnet.Close
 }
 
+// AllowRead is the gnet patch's ReadGate (third_party/gnet/PATCH.md),
+// asked before each read(2): with a memory budget, an open connection's
+// reads pause before a read the budget cannot take (budget_shed.go).
+func (h *gnetHandler) AllowRead(gc gnet.Conn) bool {
+	if h.s.mem == nil {
+		return true
+	}
+	c, ok := gc.Context().(*Conn)
+	return !ok || c.loop.allowRead(c)
+}
+
 func (h *gnetHandler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c, ok := gc.Context().(*Conn); ok {
 		c.loop.closed(c, err)

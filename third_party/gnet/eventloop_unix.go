@@ -47,6 +47,7 @@ type eventloop struct {
 	buffer       []byte            // read packet buffer whose capacity is set by user, default value is 64KB
 	connections  connMatrix        // loop connections storage
 	eventHandler EventHandler      // user eventHandler
+	readGate     ReadGate          // wsgate patch: eventHandler as a ReadGate, or nil
 }
 
 func (el *eventloop) Register(ctx context.Context, addr net.Addr) (<-chan RegisteredResult, error) {
@@ -254,6 +255,9 @@ func (el *eventloop) read0(a any) error {
 
 func (el *eventloop) read(c *conn) error {
 	if !c.opened {
+		return nil
+	}
+	if el.readGate != nil && !el.readGate.AllowRead(c) { // wsgate patch: no read(2) at all
 		return nil
 	}
 

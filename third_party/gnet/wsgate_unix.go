@@ -122,3 +122,17 @@ func (e Engine) StopAccepting() error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// ReadGate is an optional interface of an EventHandler. When the handler
+// implements it, AllowRead is asked before each read(2) of a connection;
+// if it answers false, the read is not made and the connection's event is
+// done. The handler should then pause the connection (PauseRead) in
+// AllowRead, or a level-triggered poller reports it again at once. It runs
+// on the connection's event loop.
+//
+// wsgate uses it to stop reading before memory it cannot spare arrives
+// (its memory budget), rather than after: with one read buffer per event
+// loop, each read may bring up to that buffer's size.
+type ReadGate interface {
+	AllowRead(c Conn) bool
+}
