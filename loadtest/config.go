@@ -78,6 +78,10 @@ type config struct {
 	slowSize         int
 	slowRcvBuf       int
 
+	// jwtSecret, when set, logs every connection in as its own user
+	// (token.go).
+	jwtSecret string
+
 	// Output.
 	jsonFile  string
 	htmlFile  string
@@ -122,6 +126,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.slowRate, "slow-rate", 100, "slow: messages per second each slow connection sends")
 	fs.IntVar(&cfg.slowSize, "slow-size", 16384, "slow: payload bytes of the slow connections' messages")
 	fs.IntVar(&cfg.slowRcvBuf, "slow-rcvbuf", 4096, "slow: SO_RCVBUF of a slow connection, so its window fills quickly")
+	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "log each connection in as user u<index> with an HS256 token signed with this secret (the gateways' --jwt-secret)")
 	fs.StringVar(&cfg.jsonFile, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&cfg.htmlFile, "html", "", "write a self-contained HTML report to this file")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "create this file once the ramp is over (for scripts that sample the server while connections are held)")
