@@ -1,27 +1,49 @@
 package loop
 
-// Coalescing. The frames queued for one connection back to back in the
-// inbox (the replies a handler sent for one message, or for every message
-// of one read when it runs on the loop, inline.go) go out in one writev
-// instead of one write each: the system call, not the bytes, is what a
-// small frame costs. Publishes to one topic coalesce the same way
-// (publishRun, topics.go). Frames for a connection that other commands
-// separate keep their own writes, so that a close or a publish queued
-// between them stays in its place.
+// Coalescing. The frames queued for one connection within one drain of
+// the inbox go out in one writev instead of one write each: the system
+// call, not the bytes, is what a small frame costs. From a send, drain
+// looks ahead (at most sendLookahead commands) for more sends to the same
+// connection and takes them into the run, skipping other connections'
+// commands (order between connections does not matter) and stopping at
+// any other command of the same connection (a close must stay behind the
+// frames before it and ahead of those after it) and at a command that is
+// not a connection's (a publish, a close of all, a function), whose order
+// against the sends must hold. Publishes to one topic coalesce the same
+// way (publishRun, topics.go).
 
-// sendRunLen returns how many commands from batch[i] are sends to the same
-// connection, at most maxCoalesce.
-func sendRunLen(batch []command, i int) int {
+// sendLookahead bounds the scan for more sends to one connection.
+const sendLookahead = 32
+
+// gatherSends collects into l.sends the send batch[i] and the later sends
+// to the same connection that may join it (see above), clearing their
+// slots in batch so that drain skips them. It returns how many it took.
+func (l *eventLoop) gatherSends(batch []command, i int) int {
 	c := batch[i].c
-	j := i + 1
-	for j < len(batch) && j-i < maxCoalesce && batch[j].kind == cmdSend && batch[j].c == c {
-		j++
+	run := append(l.sends[:0], batch[i])
+	for j := i + 1; j < len(batch) && j-i <= sendLookahead && len(run) < maxCoalesce; j++ {
+		b := &batch[j]
+		switch {
+		case b.kind == 0: // taken by an earlier run
+		case b.c == nil:
+			j = len(batch) // a command of no one connection: keep the order
+		case b.c != c:
+		case b.kind == cmdSend:
+			run = append(run, *b)
+			*b = command{}
+		default:
+			j = len(batch) // c's close or subscription: stays between its frames
+		}
 	}
-	return j - i
+	l.sends = run
+	if len(run) > 1 {
+		batch[i] = command{}
+	}
+	return len(run)
 }
 
 // sendRun writes the frames of cmds, all cmdSend to one connection, with
-// one writev, and accounts for them as exec does for each.
+// one writev, and accounts for them as exec does for each; it clears cmds.
 func (l *eventLoop) sendRun(cmds []command) {
 	c := cmds[0].c
 	iov := l.iov[:0]
@@ -48,6 +70,7 @@ func (l *eventLoop) sendRun(cmds []command) {
 	for i := range cmds {
 		putBuffer(cmds[i].buf)
 	}
+	clear(cmds)
 }
 
 // writev sends frames on c from the loop, like write.

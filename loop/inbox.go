@@ -71,6 +71,7 @@ type eventLoop struct {
 	wheel         *timerwheel.Wheel[*Conn]
 	lag           lagTracker // how late its ticks run (lag.go)
 	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
+	sends         []command  // a run of sends being gathered (coalesce.go)
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
 	pendingWakeFd int
@@ -218,12 +219,11 @@ func (l *eventLoop) drain() {
 			continue
 		}
 		if batch[i].kind == cmdSend {
-			if n := sendRunLen(batch, i); n > 1 {
-				l.sendRun(batch[i : i+n]) // one writev (coalesce.go)
-				clear(batch[i : i+n])
-				i += n - 1
+			if n := l.gatherSends(batch, i); n > 1 {
+				l.sendRun(l.sends[:n]) // one writev (coalesce.go)
 				continue
 			}
+			l.sends[0] = command{}
 		}
 		l.exec(&batch[i])
 		batch[i] = command{}
