@@ -78,7 +78,7 @@ func TestCoalesceRepliesOfOnePass(t *testing.T) {
 // connRecorder keeps the Conns the server opens.
 type connRecorder struct{ conns chan *Conn }
 
-func (h connRecorder) OnOpen(c *Conn)                 { h.conns <- c }
+func (h connRecorder) OnOpen(c *Conn)                { h.conns <- c }
 func (connRecorder) OnMessage(*Conn, OpCode, []byte) {}
 func (connRecorder) OnClose(*Conn, error)            {}
 
