@@ -15,12 +15,19 @@ package loop
 // sendLookahead bounds the scan for more sends to one connection.
 const sendLookahead = 32
 
+// sendRunBytes bounds a run's frames: coalescing saves a system call per
+// small frame, and a run holds its buffers until its writev is done, so
+// large frames go one by one, each buffer back in the pool for the next
+// Send as soon as it is written.
+const sendRunBytes = 64 << 10
+
 // gatherSends collects into l.sends the send batch[i] and the later sends
 // to the same connection that may join it (see above), clearing their
 // slots in batch so that drain skips them. It returns how many it took.
 func (l *eventLoop) gatherSends(batch []command, i int) int {
 	c := batch[i].c
 	run := append(l.sends[:0], batch[i])
+	size := len(batch[i].buf.b)
 	for j := i + 1; j < len(batch) && j-i <= sendLookahead && len(run) < maxCoalesce; j++ {
 		b := &batch[j]
 		switch {
@@ -29,6 +36,11 @@ func (l *eventLoop) gatherSends(batch []command, i int) int {
 			j = len(batch) // a command of no one connection: keep the order
 		case b.c != c:
 		case b.kind == cmdSend:
+			if len(b.buf.b) > sendRunBytes-size {
+				j = len(batch) // the run is full; the rest keep their order after it
+				break
+			}
+			size += len(b.buf.b)
 			run = append(run, *b)
 			*b = command{}
 		default:
@@ -48,11 +60,11 @@ func (l *eventLoop) sendRun(cmds []command) {
 	c := cmds[0].c
 	iov := l.iov[:0]
 	total := 0
+	reserved := 0
 	for i := range cmds {
-		c.outQueued.Add(-int64(cmds[i].n))
-		l.releaseSend(cmds[i].n)
 		iov = append(iov, cmds[i].buf.b)
 		total += len(cmds[i].buf.b)
+		reserved += cmds[i].n
 	}
 	n := int64(len(cmds))
 	if c.state == stateOpen && l.writev(c, iov) {
@@ -64,6 +76,14 @@ func (l *eventLoop) sendRun(cmds []command) {
 	} else {
 		l.stats.droppedOut.Add(n)
 		l.stats.droppedOutBytes.Add(int64(total))
+	}
+	// Only now, with the snapshot of gnet's buffer refreshed (wrote), do
+	// the frames leave the queued count: a Send meanwhile sees them in
+	// one or the other, never in neither (a run is up to maxCoalesce
+	// frames, and gnet keeps what the socket did not take).
+	c.outQueued.Add(-int64(reserved))
+	for i := range cmds {
+		l.releaseSend(cmds[i].n)
 	}
 	clear(iov)
 	l.iov = iov[:0]
