@@ -42,6 +42,7 @@ const (
 	DefaultAddr               = config.DefaultAddr
 	DefaultPath               = config.DefaultPath
 	DefaultMaxMessageSize     = config.DefaultMaxMessageSize
+	DefaultCompressionMinSize = config.DefaultCompressionMinSize
 	DefaultMaxHeaderBytes     = config.DefaultMaxHeaderBytes
 	DefaultHandshakeTimeout   = config.DefaultHandshakeTimeout
 	DefaultPingInterval       = config.DefaultPingInterval

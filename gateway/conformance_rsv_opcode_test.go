@@ -133,12 +133,14 @@ func TestRFC6455_5_2_ReservedOpcodes(t *testing.T) {
 	}
 }
 
-// TestRFC6455_9_1_ExtensionsDeclined: the server negotiates no extension,
+// TestRFC6455_9_1_ExtensionsDeclined: with compression off the server negotiates no extension,
 // so it must not answer an offer with Sec-WebSocket-Extensions (§4.2.2,
 // §9.1), and RSV1, which permessage-deflate would define, stays reserved.
 // Clients that offer compression fall back to plain frames.
 func TestRFC6455_9_1_ExtensionsDeclined(t *testing.T) {
-	srv := startConformance(t, gateway.Config{}, gateway.Echo{})
+	// With --compression off every offer is declined, as before issue 13
+	// (compression on is tested in compression*_test.go).
+	srv := startConformance(t, gateway.Config{Compression: "off"}, gateway.Echo{})
 	t.Run("raw offer, then RSV1", func(t *testing.T) {
 		c := dialTCP(t, srv)
 		key := codec.NewClientKey()

@@ -69,6 +69,14 @@ var (
 	descMemRefusals = desc("memory_refusals_total", "Messages refused by the memory budget: send and publish (ErrMemoryBudget), delivery (dropped for a subscriber).", "what")
 	descConnBytes   = desc("connection_bytes", "Memory per connection: fixed (an estimate, not charged), variable (charged bytes per WebSocket connection), variable_max (the most one connection holds that closing it would free).", "part")
 
+	// permessage-deflate (RFC 7692), kept together.
+	descZConns      = desc("compression_connections", "Open connections that negotiated permessage-deflate.")
+	descZUpgrades   = desc("compression_upgrades_total", "Upgrades that negotiated permessage-deflate.")
+	descZBytes      = desc("compression_bytes_total", "Payload bytes of compressed messages by direction (in: from clients), plain (before compression, after inflation) and wire (as sent or received); the saving is plain minus wire.", "direction", "form")
+	descZSkipped    = desc("compression_skipped_total", "Messages to compressing connections sent plain: under --compression-min-size, or incompressible.")
+	descZDone       = desc("compressions_total", "Messages compressed; a publish or broadcast counts once, whatever the number of subscribers.")
+	descZInflateErr = desc("inflate_errors_total", "Compressed messages refused, by reason: corrupt (not DEFLATE, 1007), too_big (past --max-message once inflated, 1009).", "reason")
+
 	// The cluster's (Config.NATS), only with one.
 	descClusterConnected  = desc("cluster_connected", "1 while the node is connected to NATS: 0 means pushes to other nodes answer 503.")
 	descClusterNodes      = desc("cluster_nodes", "Nodes of the cluster this one has heard from recently, itself included.")
@@ -86,6 +94,7 @@ var allDescs = []*prometheus.Desc{
 	descDeliveriesDrop, descRefusals, descDisconnectsDrop, descHandshakesOpen, descHandshakeLimit, descMaxConns,
 	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
 	descMemBudget, descMemCharged, descMemSheds, descMemPauses, descMemRefusals, descConnBytes,
+	descZConns, descZUpgrades, descZBytes, descZSkipped, descZDone, descZInflateErr,
 }
 
 var clusterDescs = []*prometheus.Desc{
@@ -191,6 +200,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descConnBytes, st.MemoryConnFixed, "fixed")
 	gauge(descConnBytes, st.MemoryConnVariable, "variable")
 	gauge(descConnBytes, st.MemoryConnVariableMax, "variable_max")
+	gauge(descZConns, st.CompressionConns)
+	counter(descZUpgrades, st.CompressionUpgrades)
+	counter(descZBytes, st.CompressionInPlain, "in", "plain")
+	counter(descZBytes, st.CompressionInWire, "in", "wire")
+	counter(descZBytes, st.CompressionOutPlain, "out", "plain")
+	counter(descZBytes, st.CompressionOutWire, "out", "wire")
+	counter(descZSkipped, st.CompressionSkipped)
+	counter(descZDone, st.Compressions)
+	for reason, n := range st.InflateErrors {
+		counter(descZInflateErr, n, reason)
+	}
 	if h := c.s.hook; h != nil {
 		for i := range h.refusals {
 			counter(descRefusals, h.refusals[i].Load(), refusalNames[i])

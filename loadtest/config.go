@@ -61,6 +61,9 @@ type config struct {
 	maxPend   int
 	allowHuge bool
 
+	// compression offers permessage-deflate and compresses (deflate_linux.go).
+	compression bool
+
 	// rampTimeout caps the ramp phase; 0 derives the cap from the count
 	// and the rate (rampCap). The ramp ends earlier only when every
 	// attempt has finished.
@@ -114,6 +117,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.loops, "loops", runtime.GOMAXPROCS(0), "event loops (goroutines) per process")
 	fs.IntVar(&cfg.maxPend, "max-pending", 0, "at most this many attempts in connect or upgrade at once, per process (0: no limit); keeps a fast ramp within the server's listen backlog")
 	fs.IntVar(&cfg.procs, "procs", 1, "child processes to spread connections over (each holds at most ~19,800)")
+	fs.BoolVar(&cfg.compression, "compression", false, "offer permessage-deflate (no context takeover), require it, compress every message (JSON-like payload) and inflate the replies; the report adds payload bytes beside wire bytes")
 	fs.BoolVar(&cfg.allowHuge, "allow-huge", false, fmt.Sprintf("allow more than %d connections, %d msg/s, %v, and other large values", hugeConns, hugeRate, hugeDuration))
 	fs.DurationVar(&cfg.rampTimeout, "ramp-timeout", 0, "longest the ramp may take before the measured phase starts anyway (0: 10x conns/ramp, at least a minute more, at most an hour); the ramp goes on while the server is slower than --ramp")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", 10*time.Second, "connect plus upgrade deadline per attempt")

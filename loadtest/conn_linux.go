@@ -44,6 +44,7 @@ type conn struct {
 	inMsg  bool  // a (possibly fragmented) data message is in progress
 	fin    bool  // the current data frame is the message's last
 	stampN uint8 // timestamp bytes collected so far
+	zmsg   bool  // the message in progress is compressed (--compression)
 
 	// Scenario state.
 	inflight int32 // echo and rate: messages sent and not yet back
@@ -147,11 +148,11 @@ func (l *loop) event(c *conn, ev uint32) {
 		}
 		c.key = codec.NewClientKey()
 		tgt := l.targetOf(c)
-		var auth []byte
+		extra := l.requestExtra()
 		if secret := l.r.cfg.jwtSecret; secret != "" {
-			auth = appendAuthHeader(nil, []byte(secret), c.gid, time.Now())
+			extra = appendAuthHeader(extra, []byte(secret), c.gid, time.Now())
 		}
-		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, auth)
+		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, extra)
 		c.state = stHandshake
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
 		l.write(c, l.wbuf)

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/gobwas/ws"
 	"github.com/wsgate/wsgate/codec"
 	"golang.org/x/sys/unix"
 )
@@ -24,10 +23,11 @@ type loop struct {
 	efd int // eventfd: the runner's phase changes
 
 	events []unix.EpollEvent
-	rbuf   []byte     // one read buffer for every connection of the loop
-	wbuf   []byte     // frame scratch
-	tmpl   []byte     // payload template; its first 8 bytes get the timestamp
-	rng    *rand.Rand // backoff jitter
+	rbuf   []byte      // one read buffer for every connection of the loop
+	wbuf   []byte      // frame scratch
+	tmpl   []byte      // payload template; its first 8 bytes get the timestamp
+	z      loopDeflate // --compression (deflate_linux.go)
+	rng    *rand.Rand  // backoff jitter
 	resp   codec.Response
 
 	conns []conn  // this loop's share; index = epoll data
@@ -133,6 +133,9 @@ func newLoop(r *runner, id int, gids []int) (*loop, error) {
 	}
 	for i := range l.tmpl {
 		l.tmpl[i] = byte('a' + i%26)
+	}
+	if cfg.compression {
+		fillJSON(l.tmpl)
 	}
 	for i, g := range gids {
 		c := &l.conns[i]
@@ -337,7 +340,7 @@ func (l *loop) stale(t timer) bool {
 // sendData sends one data message of size bytes stamped with ts.
 func (l *loop) sendData(c *conn, size int, ts int64) {
 	binary.LittleEndian.PutUint64(l.tmpl, uint64(ts))
-	l.wbuf = codec.AppendFrameMasked(l.wbuf[:0], ws.OpBinary, true, l.tmpl[:size], codec.NewMaskKey())
+	l.wbuf = l.appendData(l.wbuf[:0], l.tmpl[:size])
 	if !l.write(c, l.wbuf) {
 		return
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"strings"
@@ -100,6 +99,10 @@ func (l *loop) consume(c *conn, data []byte, now int64) {
 			}
 			return
 		}
+		if why := l.checkDeflate(r); why != "" {
+			l.fail(c, why, now)
+			return
+		}
 		r.Reset() // drop the reference to data
 		l.established(c, now)
 		if c.fd < 0 {
@@ -110,8 +113,13 @@ func (l *loop) consume(c *conn, data []byte, now int64) {
 	for len(data) > 0 {
 		if c.skip > 0 {
 			m := min(int64(len(data)), c.skip)
-			if c.stampN < 8 {
-				c.stampN += uint8(copy(c.stamp[c.stampN:], data[:m]))
+			if c.zmsg {
+				l.gather(c, data[:m])
+			} else {
+				l.ctr.add(cPayloadReceived, m)
+				if c.stampN < 8 {
+					c.stampN += uint8(copy(c.stamp[c.stampN:], data[:m]))
+				}
 			}
 			c.skip -= m
 			data = data[m:]
@@ -120,7 +128,7 @@ func (l *loop) consume(c *conn, data []byte, now int64) {
 			}
 			continue
 		}
-		h, hn, err := codec.ParseHeader(data, codec.RoleClient, 0)
+		h, hn, err := codec.ParseHeader(data, codec.RoleClient, l.rsv())
 		if err != nil {
 			l.protocolError(c, err, now)
 			return
@@ -152,6 +160,7 @@ func (l *loop) consume(c *conn, data []byte, now int64) {
 				return
 			}
 			c.inMsg, c.stampN = true, 0
+			c.zmsg = h.Rsv&codec.Rsv1 != 0
 		}
 		c.fin = h.Fin
 		c.skip = h.Length
@@ -168,6 +177,13 @@ func (l *loop) consume(c *conn, data []byte, now int64) {
 // message is called when a whole data message has arrived on c.
 func (l *loop) message(c *conn, now int64) {
 	c.inMsg = false
+	if c.zmsg {
+		c.zmsg = false
+		if err := l.inflated(c); err != nil {
+			l.protocolError(c, err, now)
+			return
+		}
+	}
 	if c.slow {
 		l.ctr.add(cSlowRecv, 1)
 		return
@@ -178,7 +194,7 @@ func (l *loop) message(c *conn, now int64) {
 		l.ctr.add(cInflight, -1)
 	}
 	if c.stampN == 8 {
-		sent := int64(binary.LittleEndian.Uint64(c.stamp[:]))
+		sent := stampOf(c)
 		record(l.lat, (now-sent)/1e3)
 	}
 	if l.r.cfg.scenario == scEcho && l.phase == phaseSteady && c.state == stOpen {

@@ -33,6 +33,9 @@ type Report struct {
 	LostInFlight int64             `json:"messages_lost_in_flight"`
 	BytesSent    int64             `json:"bytes_sent"`
 	BytesRecv    int64             `json:"bytes_received"`
+	PayloadSent  int64             `json:"payload_sent"`     // data payload bytes before compression
+	PayloadRecv  int64             `json:"payload_received"` // and inflated: beside the wire bytes, what --compression saved
+	Compression  bool              `json:"compression"`
 	Errors       map[string]int64  `json:"errors"`
 	CloseCodes   map[string]int64  `json:"close_codes"`
 	MsgsPerSec   float64           `json:"msgs_per_sec"`
@@ -177,7 +180,7 @@ type point struct {
 func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	r := &Report{
 		Scenario: cfg.scenario, Started: t0.UTC().Truncate(time.Millisecond), Procs: len(raws),
-		Errors: map[string]int64{}, CloseCodes: map[string]int64{},
+		Errors: map[string]int64{}, CloseCodes: map[string]int64{}, Compression: cfg.compression,
 		Config: reportConfig{
 			Conns: cfg.conns, DurationS: cfg.duration.Seconds(), Ramp: cfg.ramp, Size: cfg.size,
 			SourceIPs: len(cfg.sourceIPs),
@@ -264,6 +267,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	}
 	r.Sent, r.Received, r.LostInFlight = counts["sent"], counts["received"], counts["lost_in_flight"]
 	r.BytesSent, r.BytesRecv = counts["bytes_sent"], counts["bytes_received"]
+	r.PayloadSent, r.PayloadRecv = counts["payload_sent"], counts["payload_received"]
 	if r.SteadySec > 0 {
 		r.MsgsPerSec = round3(float64(r.Received) / r.SteadySec)
 	}

@@ -36,6 +36,8 @@ const (
 	cCloseAnswered
 	cCloseEOF        // our close was followed by the server's FIN, without its close frame
 	cCloseUnanswered // our close got no answer within the wait
+	cPayloadSent     // payload bytes of the data messages sent, before compression
+	cPayloadReceived // payload bytes of the data messages received, inflated
 	nCounters
 )
 
@@ -44,7 +46,7 @@ var counterNames = [nCounters]string{
 	"sent", "received", "bytes_sent", "bytes_received", "errors", "inflight",
 	"lost_in_flight", "dropped", "recovered", "slow_conns", "slow_closed",
 	"slow_sent", "slow_skipped", "slow_received", "close_sent", "close_answered",
-	"close_eof", "close_unanswered",
+	"close_eof", "close_unanswered", "payload_sent", "payload_received",
 }
 
 type counters [nCounters]atomic.Int64

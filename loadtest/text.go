@@ -29,6 +29,7 @@ func writeText(w io.Writer, r *Report) {
 	}
 	if r.Scenario != scConnect && r.Scenario != scStorm {
 		p("messages\tsent %d\treceived %d\tlost in flight %d\t%.0f msg/s", r.Sent, r.Received, r.LostInFlight, r.MsgsPerSec)
+		p("bytes\twire sent %d\treceived %d\tpayload sent %d\treceived %d\tcompression %v", r.BytesSent, r.BytesRecv, r.PayloadSent, r.PayloadRecv, r.Compression)
 		l := r.LatencyUS
 		p("latency us\tp50 %d\tp90 %d\tp99 %d\tp99.9 %d\tmax %d", l.P50, l.P90, l.P99, l.P999, l.Max)
 	}

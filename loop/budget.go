@@ -281,7 +281,7 @@ func (s *Server) chargeFrame(f *sharedFrame) bool {
 	if m == nil {
 		return true
 	}
-	cost := int64(cap(f.buf.b))
+	cost := f.cost()
 	if m.total.Add(cost) > m.limit {
 		s.settleMem()
 		if m.total.Load() > m.limit {

@@ -18,7 +18,7 @@ func (l *eventLoop) reserveFrame(c *Conn, length int64, continuation, fin bool) 
 	if continuation {
 		have = int64(c.frame.msgLen)
 	}
-	if length <= 0 || length > int64(l.srv.cfg.MaxMessageSize)-have {
+	if length <= 0 || length > l.messageLimit(c)-have { // messageLimit: deflate.go
 		return true // nothing to hold, or checkData refuses it
 	}
 	need := int(have + length)

@@ -305,6 +305,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 		}
 	}
 	l.memClosed(c, prev)
+	l.deflateClosed(c, prev)
 	putBuffer(c.msgBuf)
 	c.msgBuf = nil
 	l.releaseRequest(c)

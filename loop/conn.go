@@ -104,7 +104,7 @@ type Conn struct {
 	cause      closeCause // why it ended, for Stats
 	utf8       codec.UTF8 // the text message's validation state
 	discard    bool       // framing is lost: input is dropped until the end
-	admitted   uint8      // what admission control counts it in (counted*, admission.go)
+	admitted   uint8      // what admission control counts it in (counted*, admission.go); high bits: compression (deflate*, deflate.go)
 	draining   bool       // expireAt is a drain close (drain.go)
 	linger     bool       // closing handshake done: close once our output is written
 	flushWatch bool       // on the loop's flushing list
@@ -155,7 +155,8 @@ type connExt struct {
 	failStream  bool  // the error lost the framing: input is discarded after it
 	congestedAt int64 // since when its outbound queue is over half the bound (pacing.go)
 	subs        []*loopTopic
-	tokens      int64 // message rate limit (ratelimit.go)
+	tokens      int64         // message rate limit (ratelimit.go)
+	deflate     *deflateState // an agreement other than the common one (deflate.go)
 	lastRefill  int64
 }
 

@@ -142,6 +142,7 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 		l.stats.refusals[why].Add(1)
 		return l.refuse(c, codec.ErrHandshakeUnavailable, refusalRetryAfter[why])
 	}
+	l.negotiateDeflate(c, r) // before a hook: r does not outlive the handshake
 	if s.hook != nil {
 		req := Request{r: r, c: c}
 		if err := l.callHook(&req); err != nil {
@@ -174,12 +175,13 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	if p := c.Subprotocol(); p != "" {
 		sub = []byte(p)
 	}
-	l.scratch = codec.AppendUpgradeResponse(l.scratch[:0], key, sub, nil)
+	l.scratch = l.appendUpgradeResponse(l.scratch[:0], c, key, sub)
 	if !l.write(c, l.scratch) {
 		return false
 	}
 	l.memUpgraded(c, c.state == stateDeferred)
 	c.state = stateOpen
+	l.deflateOpened(c)
 	l.handshakeDone(c)
 	l.stats.upgrades[0].Add(1)
 	if c.User() != "" {

@@ -67,7 +67,8 @@ type eventLoop struct {
 	req           codec.Request
 	table         connTable
 	stats         counters
-	budget        loopBudget // the loop's side of the memory budget (budget.go)
+	budget        loopBudget  // the loop's side of the memory budget (budget.go)
+	deflate       loopDeflate // compression engine (deflate.go)
 	wheel         *timerwheel.Wheel[*Conn]
 	lag           lagTracker // how late its ticks run (lag.go)
 	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
@@ -248,11 +249,12 @@ func (l *eventLoop) exec(cmd *command) {
 		c.outQueued.Add(-int64(cmd.n))
 		l.releaseSend(cmd.n)
 		if c.state == stateOpen {
-			if l.write(c, cmd.buf.b) {
+			frame := l.outFrame(c, cmd.buf.b) // compressed if negotiated (deflate.go)
+			if l.write(c, frame) {
 				c.lastData = l.srv.now()
 				l.stats.messagesOut.Add(1)
 				c.msgsOut++
-				c.bytesOut += int64(len(cmd.buf.b))
+				c.bytesOut += int64(len(frame))
 				l.wrote(c)
 			}
 		} else {

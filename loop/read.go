@@ -102,7 +102,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		}
 
 		hdr, _ := gc.Peek(min(avail, codec.MaxHeaderSize))
-		h, hn, err := codec.ParseHeader(hdr, codec.RoleServer, 0)
+		h, hn, err := codec.ParseHeader(hdr, codec.RoleServer, c.rsvAllowed())
 		if err != nil {
 			return l.failStream(c, err)
 		}
@@ -131,6 +131,9 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		// A data frame. Once our close frame is out, data is skipped
 		// unchecked: only the peer's close frame matters (RFC 6455 §5.5.1).
 		if c.state == stateOpen {
+			if h.OpCode != ws.OpContinuation && f.msgOp == 0 {
+				c.startMessage(h) // RSV1: compressed (deflate.go)
+			}
 			if err := l.checkData(c, h); err != nil {
 				if err == codec.ErrMessageTooBig {
 					return l.failStream(c, err) // not worth reading
@@ -182,7 +185,7 @@ func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
 	// msgLen <= max holds (every frame before passed this check), so
 	// max-msgLen cannot overflow; msgLen+h.Length could, for a declared
 	// length near 2^63, and would then let the frame through.
-	if h.Length > int64(l.srv.cfg.MaxMessageSize)-msgLen {
+	if h.Length > l.messageLimit(c)-msgLen {
 		return codec.ErrMessageTooBig
 	}
 	return nil
@@ -215,7 +218,7 @@ func (l *eventLoop) payload(c *Conn, p []byte) bool {
 	codec.Cipher(chunk, f.mask, int(f.maskPos))
 	f.maskPos = uint8((int(f.maskPos) + len(p)) & 3)
 	f.msgLen += int32(len(p)) // ≤ MaxMessageSize ≤ 1 GiB (checkData)
-	if f.msgOp == ws.OpText {
+	if c.checkUTF8(f.msgOp) {
 		return c.utf8.Write(chunk)
 	}
 	return true
@@ -229,6 +232,11 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	f.msgOp = 0
 	if c.state != stateOpen {
 		return gnet.None, false
+	}
+	if c.admitted&deflateMsg != 0 {
+		if err := l.inflateMessage(c, op); err != nil {
+			return l.fail(c, err)
+		}
 	}
 	if op == ws.OpText && !c.utf8.Complete() {
 		return l.fail(c, codec.ErrInvalidUTF8)

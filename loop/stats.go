@@ -91,6 +91,17 @@ type counters struct {
 	lagNanos              atomic.Int64 // lateness of the loop's ticks, summed
 	lagStalls             atomic.Int64 // ticks that ran over a tick late
 
+	// permessage-deflate (deflate.go), kept together.
+	deflateUpgrades atomic.Int64 // upgrades that negotiated it
+	deflateInWire   atomic.Int64 // payload bytes of compressed messages received, as received
+	deflateInPlain  atomic.Int64 // the same messages inflated
+	deflateOutPlain atomic.Int64 // payload bytes of messages sent compressed, before compression
+	deflateOutWire  atomic.Int64 // the same messages compressed
+	deflateSkipped  atomic.Int64 // messages to deflating connections sent plain: small or incompressible
+	compressions    atomic.Int64 // messages compressed (a publish counts once)
+	inflateCorrupt  atomic.Int64 // compressed messages that were not DEFLATE (1007)
+	inflateTooBig   atomic.Int64 // compressed messages that inflated past MaxMessageSize (1009)
+
 	// Gauges, loop-owned.
 	connsOpen   atomic.Int64
 	handshaking atomic.Int64
@@ -100,6 +111,7 @@ type counters struct {
 	pausedConns atomic.Int64 // connections whose reads are paused
 	outboundMax atomic.Int64 // largest outbound queue seen at the last tick
 	lagMax      atomic.Int64 // longest stall over the last minute (lag.go)
+	deflateOpen atomic.Int64 // open connections that negotiated permessage-deflate
 	_           [64]byte
 }
 
@@ -233,6 +245,27 @@ type Stats struct {
 	MemoryConnFixed       int64
 	MemoryConnVariable    int64
 	MemoryConnVariableMax int64
+
+	// permessage-deflate (RFC 7692). CompressionConns is a gauge of open
+	// connections that negotiated it, CompressionUpgrades the upgrades that
+	// did. CompressionInWire/InPlain are the payload bytes of compressed
+	// messages received, as received and inflated; CompressionOutPlain/
+	// OutWire those of messages sent compressed, before and after (a
+	// published message counts once per subscriber that got it
+	// compressed). CompressionSkipped counts messages to such connections
+	// sent plain (under compression_min_size, or incompressible);
+	// Compressions the compressions performed (one per publish, whatever
+	// the subscribers). InflateErrors counts compressed messages refused:
+	// corrupt (1007), too_big (1009, past max_message once inflated).
+	CompressionConns    int64
+	CompressionUpgrades int64
+	CompressionInWire   int64
+	CompressionInPlain  int64
+	CompressionOutPlain int64
+	CompressionOutWire  int64
+	CompressionSkipped  int64
+	Compressions        int64
+	InflateErrors       map[string]int64
 }
 
 // add folds c into s.
@@ -293,6 +326,16 @@ func (s *Stats) add(c *counters) {
 		s.MemorySheds[shedNames[i]] += c.sheds[i].Load()
 	}
 	s.MemoryPauses += c.budgetPauses.Load()
+	s.CompressionConns += c.deflateOpen.Load()
+	s.CompressionUpgrades += c.deflateUpgrades.Load()
+	s.CompressionInWire += c.deflateInWire.Load()
+	s.CompressionInPlain += c.deflateInPlain.Load()
+	s.CompressionOutPlain += c.deflateOutPlain.Load()
+	s.CompressionOutWire += c.deflateOutWire.Load()
+	s.CompressionSkipped += c.deflateSkipped.Load()
+	s.Compressions += c.compressions.Load()
+	s.InflateErrors["corrupt"] += c.inflateCorrupt.Load()
+	s.InflateErrors["too_big"] += c.inflateTooBig.Load()
 	for i := range c.budgetRefused {
 		s.MemoryRefusals[budgetRefusalNames[i]] += c.budgetRefused[i].Load()
 	}
@@ -303,7 +346,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{Upgrades: map[string]int64{}, Closes: map[string]int64{}, Refused: map[string]int64{}, ProxyErrors: map[string]int64{},
 		HandshakeLimitCloses: map[string]int64{},
 
-		MemorySheds: map[string]int64{}, MemoryRefusals: map[string]int64{}}
+		MemorySheds: map[string]int64{}, MemoryRefusals: map[string]int64{}, InflateErrors: map[string]int64{}}
 	st.add(&s.counters)
 	for _, l := range s.eventLoops() {
 		st.add(&l.stats)

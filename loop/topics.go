@@ -55,6 +55,10 @@ type sharedFrame struct {
 	buf  *buffer
 	refs atomic.Int32
 	mem  *memBudget // the frame is charged to it (budget.go); nil if not
+	// z is the frame compressed once for every deflating subscriber
+	// (deflate.go), nil if not; plainLen and zLen are its payload sizes.
+	z              *buffer
+	plainLen, zLen int32
 }
 
 var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
@@ -62,11 +66,12 @@ var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
 func (f *sharedFrame) release() {
 	if f.refs.Add(-1) == 0 {
 		if f.mem != nil {
-			f.mem.total.Add(-int64(cap(f.buf.b)))
+			f.mem.total.Add(-f.cost())
 			f.mem = nil
 		}
 		putBuffer(f.buf)
-		f.buf = nil
+		putBuffer(f.z)
+		f.buf, f.z = nil, nil
 		sharedFrames.Put(f)
 	}
 }
@@ -287,9 +292,11 @@ func (s *Server) fanOut(op OpCode, data []byte, t *topic, targets []*eventLoop) 
 	f := sharedFrames.Get().(*sharedFrame)
 	f.buf = getBuffer(codec.MaxHeaderSize + len(data))
 	f.buf.b = codec.AppendFrame(f.buf.b, op, true, data)
+	s.compressShared(f, op, data, targets)
 	if !s.chargeFrame(f) {
 		putBuffer(f.buf)
-		f.buf = nil
+		putBuffer(f.z)
+		f.buf, f.z = nil, nil
 		sharedFrames.Put(f)
 		return ErrMemoryBudget
 	}
@@ -319,19 +326,21 @@ func (l *eventLoop) publishRun(cmds []command) {
 	for i := range cmds {
 		iov = append(iov, cmds[i].shared.buf.b)
 	}
+	hasZ := l.zRun(cmds) // compressed frames (deflate.go)
 	if t == nil {
 		if p := l.table.slots.Load(); p != nil {
 			for i := range *p {
 				if c := (*p)[i].Load(); c != nil {
-					l.deliverShared(c, iov)
+					l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
 				}
 			}
 		}
 	} else if lt := l.topics[t]; lt != nil {
 		for c := range lt.subs {
-			l.deliverShared(c, iov)
+			l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
 		}
 	}
+	l.zRunDone()
 	clear(iov)
 	l.iov = iov[:0]
 	for i := range cmds {

@@ -73,15 +73,31 @@ func us(d time.Duration) float64 { return float64(d) / 1e3 }
 // is over; the connections stay until the process is killed.
 func holdConns(urls []string, conns, clientProcs int) *exec.Cmd {
 	ready := filepath.Join(workDir, "ready"+strconv.Itoa(len(procs)))
-	lt := run(filepath.Join(*binDir, "loadtest"), "connect", "--url", strings.Join(urls, ","), "--conns", strconv.Itoa(conns),
+	args := []string{"connect", "--url", strings.Join(urls, ","), "--conns", strconv.Itoa(conns),
 		"--procs", strconv.Itoa(clientProcs), "--ramp", "2000", "--max-pending", "500", "--duration", "1h",
-		"--ready-file", ready, "--quiet", "--handshake-timeout", "30s")
-	for i := 0; ; i++ {
+		"--ready-file", ready, "--quiet", "--handshake-timeout", "30s"}
+	if conns > 20000 {
+		// loadtest counts ports per source address and target: one
+		// 127.0.0.x per 20,000 connections keeps it in the port range.
+		args = append(args, "--source-ips", fmt.Sprintf("127.0.0.1-127.0.0.%d", min(conns/20000+1, 64)))
+	}
+	lt := run(filepath.Join(*binDir, "loadtest"), args...)
+	exited := make(chan error, 1)
+	go func() { exited <- lt.Wait() }()
+	// The ramp asks 2,000/s; a machine busy with the gateways and the
+	// clients gets less: allow 200/s (and at least 5 minutes).
+	deadline := time.Now().Add(max(5*time.Minute, time.Duration(conns/200)*time.Second))
+	for {
 		if _, err := os.Stat(ready); err == nil {
 			return lt
 		}
-		if i == 3000 {
-			fatal(fmt.Errorf("loadtest did not finish its ramp"))
+		select {
+		case err := <-exited:
+			fatal(fmt.Errorf("loadtest exited before its ramp was over: %v", err))
+		default:
+		}
+		if time.Now().After(deadline) {
+			fatal(fmt.Errorf("loadtest did not finish its ramp of %d connections", conns))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

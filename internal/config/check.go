@@ -24,7 +24,7 @@ func (r *Resolved) check() error {
 		{"MaxMessageSize", c.MaxMessageSize}, {"MaxOutbound", c.MaxOutbound},
 		{"MailboxMessages", c.MailboxMessages}, {"MailboxBytes", c.MailboxBytes}, {"MaxInbound", c.MaxInbound},
 		{"MaxMsgRate", c.MaxMsgRate}, {"MaxMsgBurst", c.MaxMsgBurst}, {"BackendMaxConns", c.BackendMaxConns},
-		{"MaxConns", c.MaxConns}, {"MaxConnsPerIP", c.MaxConnsPerIP}, {"AcceptBurst", c.AcceptBurst},
+		{"CompressionMinSize", c.CompressionMinSize}, {"MaxConns", c.MaxConns}, {"MaxConnsPerIP", c.MaxConnsPerIP}, {"AcceptBurst", c.AcceptBurst},
 	} {
 		if f.v < 0 {
 			return badField(f.name, "must not be negative")
@@ -70,6 +70,9 @@ func (r *Resolved) check() error {
 		return badField("MemoryBudget", "must be at least 4 × MaxMessageSize ("+strconv.Itoa(4*c.MaxMessageSize)+")")
 	}
 	var err error
+	if r.Deflate, err = deflateConfig(c.Compression, c.CompressionContext); err != nil {
+		return err
+	}
 	if r.Proxy, err = proxyMode(c.ProxyProtocol); err != nil {
 		return err
 	}
@@ -139,6 +142,25 @@ func loopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// deflateConfig parses Config.Compression and Config.CompressionContext.
+func deflateConfig(on, ctx string) (*codec.DeflateConfig, error) {
+	var d codec.DeflateConfig
+	switch ctx {
+	case "", "off":
+	case "on":
+		d.ContextTakeover = true
+	default:
+		return nil, badField("CompressionContext", "want on or off, got "+ctx)
+	}
+	switch on {
+	case "", "on":
+		return &d, nil
+	case "off":
+		return nil, nil
+	}
+	return nil, badField("Compression", "want on or off, got "+on)
 }
 
 // proxyMode parses Config.ProxyProtocol.

@@ -60,6 +60,11 @@ const (
 	DefaultIPv6Prefix         = 64
 )
 
+// DefaultCompressionMinSize is the default of Config.CompressionMinSize:
+// below it the ratio drops while the cost of a compression stays at its
+// fixed part (docs/compression.md).
+const DefaultCompressionMinSize = 512
+
 // DefaultBackendHeaders are the request headers the backend's connect
 // hook receives when Config.BackendHeaders is empty.
 var DefaultBackendHeaders = []string{"Authorization", "Cookie", "Origin", "User-Agent", "X-Forwarded-For", "X-Real-Ip"}
@@ -129,6 +134,19 @@ type Config struct {
 	ReusePort bool `wsgate:"reuse_port" help:"SO_REUSEPORT, for several processes on one port"`
 	// DemoPage serves a page at GET / that talks to Path. Off if false.
 	DemoPage bool `wsgate:"demo" help:"serve the demo page at GET /"`
+
+	// Compression is "on" (or empty) or "off": whether the upgrade
+	// negotiates permessage-deflate (RFC 7692) with clients that offer it.
+	// Off declines every offer. See docs/compression.md.
+	Compression string `wsgate:"compression" help:"permessage-deflate (RFC 7692) with clients that offer it: on or off"`
+	// CompressionContext is "off" (or empty) or "on": context takeover, a
+	// window of 4 KiB per direction per connection that agrees, charged to
+	// the memory budget. Off: no compression state while a connection is
+	// idle.
+	CompressionContext string `wsgate:"compression_context" help:"permessage-deflate context takeover (a 4 KiB window per direction per connection): on or off"`
+	// CompressionMinSize is the smallest outbound message compressed;
+	// smaller ones go plain. If zero, DefaultCompressionMinSize (512).
+	CompressionMinSize int `wsgate:"compression_min_size,size" help:"smallest outbound message that is compressed (bytes)"`
 
 	// HandshakeTimeout drops a client that has not completed the upgrade in
 	// time. If zero, DefaultHandshakeTimeout (5s).

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/internal/origin"
 )
 
@@ -17,6 +18,9 @@ type Resolved struct {
 	Proxy   ProxyMode       // ProxyProtocol
 	Trusted []netip.Prefix  // TrustedProxies
 	Origins *origin.Matcher // AllowedOrigins; nil allows every origin
+	// Deflate is what the upgrade agrees to for permessage-deflate
+	// (Compression, CompressionContext); nil when compression is off.
+	Deflate *codec.DeflateConfig
 }
 
 // Resolve applies the defaults to c and checks it: the one place of both.
@@ -67,6 +71,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.Compression == "" {
+		c.Compression = "on"
+	}
+	if c.CompressionContext == "" {
+		c.CompressionContext = "off"
+	}
+	if c.CompressionMinSize == 0 {
+		c.CompressionMinSize = DefaultCompressionMinSize
 	}
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes

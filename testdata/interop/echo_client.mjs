@@ -13,6 +13,14 @@ const { version } = createRequire(import.meta.url)('ws/package.json');
 const NAME = `echo_client.mjs (ws ${version})`;
 const MIB = 1 << 20;
 
+// The Sec-WebSocket-Extensions answer to ws's default offer
+// ("permessage-deflate; client_max_window_bits") for each gateway mode.
+const EXPECT = {
+  on: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+  context: 'permessage-deflate; client_max_window_bits=12',
+  off: '',
+}[process.env.WSGATE_COMPRESSION || 'on'];
+
 class Failure extends Error {}
 
 function check(cond, what) {
@@ -23,10 +31,12 @@ function check(cond, what) {
 class Client {
   static open(url) {
     return new Promise((resolve, reject) => {
-      // perMessageDeflate stays offered (ws's default): the server must
-      // decline it, and ws then sends plain frames.
-      const ws = new WebSocket(url, { maxPayload: 2 * MIB, handshakeTimeout: 10000 });
+      // perMessageDeflate stays offered (ws's default); the server answers
+      // as WSGATE_COMPRESSION says (EXPECT). threshold 0: ws compresses
+      // every message, fragments too.
+      const ws = new WebSocket(url, { maxPayload: 2 * MIB, handshakeTimeout: 10000, perMessageDeflate: { threshold: 0 } });
       const c = new Client(ws);
+      ws.once('upgrade', (res) => { c.extensions = res.headers['sec-websocket-extensions'] || ''; });
       ws.once('open', () => resolve(c));
       ws.once('unexpected-response', (_, res) => reject(new Failure(`upgrade answered ${res.statusCode}`)));
       ws.once('error', reject);
@@ -67,7 +77,7 @@ class Client {
 
 async function echo(url) {
   const c = await Client.open(url);
-  check(!c.ws.extensions, `the server accepted an extension: ${c.ws.extensions}`);
+  check(c.extensions === EXPECT, `extensions answer ${JSON.stringify(c.ws.extensions)}, want ${JSON.stringify(EXPECT)}`);
 
   // Text.
   const text = 'Hello, wsgate! κόσμε € 😀';
@@ -80,6 +90,16 @@ async function echo(url) {
   c.ws.send(data);
   ev = await c.next('message', '1 MiB binary echo');
   check(ev.isBinary && data.equals(ev.data), `1 MiB binary echo: got ${ev.data.length} bytes, binary=${ev.isBinary}`);
+
+  // 1 MiB of compressible text, twice (context takeover refers back).
+  let big = '';
+  for (let i = 0; big.length < MIB; i++) big += `{"seq":${i},"user":"u${i % 13}","text":"hello"},`;
+  big = big.slice(0, MIB);
+  for (let i = 0; i < 2; i++) {
+    c.ws.send(big);
+    ev = await c.next('message', '1 MiB text echo');
+    check(!ev.isBinary && ev.data.toString() === big, `1 MiB text echo: got ${ev.data.length} bytes`);
+  }
 
   // A fragmented message: fin:false sends a frame with FIN clear, and the
   // sends that follow are continuations until one has fin:true.

@@ -22,6 +22,14 @@ except ImportError:
 NAME = "echo_client.py (python3-websockets %s)" % websockets.__version__
 MIB = 1 << 20
 
+# The Sec-WebSocket-Extensions answer to the default offer
+# ("permessage-deflate; client_max_window_bits") for each gateway mode.
+EXPECT = {
+    "on": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    "context": "permessage-deflate; client_max_window_bits=12",
+    "off": None,
+}[os.environ.get("WSGATE_COMPRESSION", "on")]
+
 
 class Failure(Exception):
     pass
@@ -35,7 +43,7 @@ def check(cond, what):
 def connect(url):
     # ping_interval=None: no keepalive pings of our own to mix with the
     # test's. The default offer of permessage-deflate stays: the server
-    # must decline it, and the client then sends plain frames.
+    # answers it as WSGATE_COMPRESSION says (see EXPECT).
     return websockets.connect(url, max_size=2 * MIB, ping_interval=None,
                               open_timeout=10, close_timeout=10)
 
@@ -47,7 +55,7 @@ async def recv(ws):
 async def echo(url):
     async with connect(url) as ws:
         accepted = ws.response_headers.get("Sec-WebSocket-Extensions")
-        check(accepted is None, "the server accepted an extension: %r" % accepted)
+        check(accepted == EXPECT, "extensions answer %r, want %r" % (accepted, EXPECT))
 
         # Text.
         text = "Hello, wsgate! κόσμε € 😀"
@@ -62,6 +70,15 @@ async def echo(url):
         check(isinstance(got, bytes) and got == data,
               "1 MiB binary echo: got %s of %d bytes, equal=%s"
               % (type(got).__name__, len(got), got == data))
+
+        # 1 MiB of compressible text, twice (context takeover refers back).
+        big = "".join('{"seq":%d,"user":"u%d","text":"hello"},' % (i, i % 13)
+                      for i in range(40000))[:MIB - 3] + "€"
+        check(len(big.encode()) == MIB, "test bug: %d bytes" % len(big.encode()))
+        for _ in range(2):
+            await ws.send(big)
+            got = await recv(ws)
+            check(got == big, "1 MiB text echo: got %d chars" % len(got))
 
         # A fragmented message: send() of an iterable sends one frame per
         # item, the first with the opcode and FIN clear, then continuations.

@@ -39,6 +39,9 @@ type options struct {
 	only       map[string]bool
 	fanouts    []fanoutCase
 	workDir    string
+	// compression: loadtest --compression, gws --compression (wsgate
+	// negotiates by default); for servers that speak permessage-deflate.
+	compression bool
 }
 
 func main() {
@@ -58,6 +61,7 @@ func main() {
 	flag.StringVar(&o.jsonOut, "json", "", "write every figure as JSON to this file")
 	flag.StringVar(&only, "only", "idle,cpu,upgrade,rate,fanout", "measurements to run")
 	flag.StringVar(&fanouts, "fanout", defaultFanouts, "fan-out cases, SUBSCRIBERSxRATExSIZE, comma-separated (subscribers scaled by --scale)")
+	flag.BoolVar(&o.compression, "compression", false, "clients offer permessage-deflate and compress (loadtest --compression), gws gets --compression; use with --servers wsgate,gws")
 	flag.Parse()
 	var err error
 	if o.fanouts, err = parseFanouts(fanouts); err != nil {

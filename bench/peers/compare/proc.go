@@ -40,6 +40,9 @@ func (o *options) start(name string, broadcast bool) (*server, error) {
 	} else if broadcast {
 		args = append(args, "--broadcast")
 	}
+	if o.compression && name == "gws" {
+		args = append(args, "--compression")
+	}
 	cmd := exec.Command("taskset", args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cpuCount(o.serverCPU)))
 	var logs bytes.Buffer

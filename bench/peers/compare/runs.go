@@ -55,6 +55,9 @@ func (o *options) loadtest(s *server, ready func(), args ...string) (*report, er
 	full := append([]string{"-c", o.clientCPU, filepath.Join(o.bin, "loadtest")}, args...)
 	full = append(full, "--url", s.url, "--json", js, "--quiet", "--loops", strconv.Itoa(o.clientLoop),
 		"--source-ips", o.sourceIPs, "--ready-file", rf, "--max-pending", "1000")
+	if o.compression {
+		full = append(full, "--compression")
+	}
 	cmd := exec.Command("taskset", full...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

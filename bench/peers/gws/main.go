@@ -63,12 +63,17 @@ func main() {
 	listen := flag.String("listen", ":8080", "listen address")
 	path := flag.String("path", "/ws", "WebSocket path")
 	broadcast := flag.Bool("broadcast", false, "send every message to every client, the sender included")
+	compression := flag.Bool("compression", false, "permessage-deflate without context takeover either way (gws's defaults otherwise: BestSpeed, 512-byte threshold)")
 	flag.Parse()
 	var handler gws.Event = echo{}
 	if *broadcast {
 		handler = &fanout{conns: map[*gws.Conn]struct{}{}}
 	}
-	up := gws.NewUpgrader(handler, nil)
+	var opt *gws.ServerOption
+	if *compression {
+		opt = &gws.ServerOption{PermessageDeflate: gws.PermessageDeflate{Enabled: true}}
+	}
+	up := gws.NewUpgrader(handler, opt)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(http.ResponseWriter, *http.Request) {})
 	mux.HandleFunc(*path, func(w http.ResponseWriter, r *http.Request) {
