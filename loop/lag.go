@@ -67,6 +67,15 @@ func (t *lagTracker) observe(now, tick int64) int64 {
 	return late
 }
 
+// want gives the tracker its reference when ticks become wanted: the
+// first tick is due within a tick of now, and a loop that stalls before
+// it (at start, or after an idle spell) is late by the rest.
+func (t *lagTracker) want(now int64) {
+	if t.last == 0 {
+		t.last = now
+	}
+}
+
 // idle forgets the reference tick: the ticker stops waking a loop that
 // wants no ticks, and the gap until the next one is not lateness.
 func (t *lagTracker) idle() { t.last = 0 }

@@ -33,6 +33,13 @@ func TestLagTrackerStalls(t *testing.T) {
 	if late := lt.observe(9000, tick); late != 0 {
 		t.Fatalf("a tick after an idle gap recorded %d", late)
 	}
+	// A stall before the first tick counts from when ticks were wanted.
+	var first lagTracker
+	first.want(500)
+	first.want(700) // already wanting: the reference stays
+	if late := first.observe(2510, tick); late != 2000 {
+		t.Fatalf("stall before the first tick recorded as %d, want 2000", late)
+	}
 	// More stalls than the ring holds: the oldest merge, nothing is lost.
 	now := int64(9000)
 	for i := 0; i < 3*lagStalls; i++ {

@@ -54,6 +54,7 @@ func (l *eventLoop) schedule(c *Conn, at int64) {
 func (l *eventLoop) wantTicks() {
 	if !l.tickWanted.Load() {
 		l.tickWanted.Store(true)
+		l.lag.want(l.srv.now()) // the first tick is due from now (lag.go)
 	}
 }
 
