@@ -52,7 +52,7 @@ var (
 	descLoopStalls      = desc("loop_stalls_total", "Timer ticks that ran more than a tick late: the gateway's own lateness (CPU starvation, a stop, a GC pause).")
 	descLoopLag         = desc("loop_lag_seconds_total", "How late the loops' timer ticks ran, summed: its rate is the share of time the loops were away.")
 	descLoopLagMax      = desc("loop_lag_max_seconds", "The longest loop stall over the last minute.")
-	descLivenessRescues = desc("liveness_rescues_total", "Pong and idle deadlines that passed while the loop stalled, or with the peer's bytes unread in the socket, and were stretched instead of closing the connection.")
+	descLivenessRescues = desc("liveness_rescues_total", "Pong, idle and handshake deadlines that passed while the loop stalled (pong and idle: or with the peer's bytes unread in the socket), and were stretched instead of closing the connection.")
 	descPublishes       = desc("publishes_total", "Publish and Broadcast calls.")
 	descDeliveries      = desc("deliveries_total", "Published messages written to a subscriber.")
 	descDeliveriesDrop  = desc("deliveries_dropped_total", "Published messages refused by a subscriber's full outbound queue.")

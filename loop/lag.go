@@ -130,6 +130,17 @@ func (l *eventLoop) livenessLate(c *Conn, from, deadline, now int64) (int64, boo
 	return 0, false
 }
 
+// handshakeLate reports whether c's handshake deadline, passed on paper,
+// moves by the loop's stalls since the handshake began, and where to.
+func (l *eventLoop) handshakeLate(c *Conn, now int64) (int64, bool) {
+	from := c.expireAt - int64(l.srv.cfg.HandshakeTimeout)
+	if d := c.expireAt + l.lag.since(from); now < d {
+		l.stats.livenessRescues.Add(1)
+		return d, true
+	}
+	return 0, false
+}
+
 // unreadBytes returns how many bytes wait in c's socket receive buffer,
 // unread by the loop; 0 if that cannot be told. One ioctl, only on the way
 // to a liveness close.

@@ -257,3 +257,42 @@ func TestLivenessReadsUnreadPongs(t *testing.T) {
 	}
 	f.checkAlive(t)
 }
+
+// A client whose upgrade request waited, unread, for a loop stalled past
+// the handshake timeout is upgraded, not dropped: the deadline moves by
+// the stall.
+func TestHandshakeSurvivesLoopStall(t *testing.T) {
+	cfg := testConfig()
+	cfg.HandshakeTimeout = time.Second
+	s := newTestServer(t, cfg, echoHandler{})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(t.Context())
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitUntil(t, func() bool { return s.Stats().HandshakesOpen == 1 })
+	l := s.eventLoops()[0]
+	stalled := make(chan struct{})
+	l.enqueue(command{kind: cmdFunc, fn: func() {
+		close(stalled)
+		time.Sleep(cfg.HandshakeTimeout + 500*time.Millisecond)
+	}})
+	<-stalled
+	key := codec.NewClientKey()
+	conn.Write(codec.AppendClientRequest(nil, s.Addr().String(), "/ws", key[:], nil, nil))
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no answer to the request: %v (closes %v)", err, s.Stats().Closes)
+	}
+	if line != "HTTP/1.1 101 Switching Protocols\r\n" {
+		t.Fatalf("answer %q, want 101", line)
+	}
+	if st := s.Stats(); st.LivenessRescues != 1 {
+		t.Fatalf("%d rescues, want 1", st.LivenessRescues)
+	}
+}

@@ -183,9 +183,10 @@ type Stats struct {
 	// death (lag.go). LoopStalls counts the ticks that ran more than a
 	// tick late and LoopLagNanos their lateness, summed over the loops;
 	// LoopLagMax is a gauge of the longest stall over the last minute.
-	// LivenessRescues counts the pong and idle deadlines that passed
-	// while the loop stalled, or with the peer's bytes unread in the
-	// socket, and so were stretched instead of closing the connection.
+	// LivenessRescues counts the pong, idle and handshake deadlines that
+	// passed while the loop stalled (or, for pongs and idle, with the
+	// peer's bytes unread in the socket), and so were stretched instead of
+	// closing the connection.
 	LoopStalls      int64
 	LoopLagNanos    int64
 	LoopLagMax      int64

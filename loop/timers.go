@@ -110,6 +110,16 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 			l.schedule(c, c.expireAt)
 			return
 		}
+		if c.state != stateDeferred {
+			// A loop that stalled during the handshake is the gateway's
+			// lateness, not the client's (lag.go). Unread bytes do not
+			// rescue a handshake: a client trickling its request must
+			// not be able to keep it open.
+			if late, ok := l.handshakeLate(c, now); ok {
+				l.schedule(c, late)
+				return
+			}
+		}
 		l.stats.handshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
