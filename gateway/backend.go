@@ -57,6 +57,7 @@ const (
 const (
 	hookConnect    = "connect"
 	hookMessage    = "message"
+	hookResumed    = "resumed"
 	hookDisconnect = "disconnect"
 )
 
@@ -67,6 +68,7 @@ type backend struct {
 	timeout        time.Duration
 	connectTimeout time.Duration
 	failOpen       bool
+	resumeHook     bool // Config.BackendResumeHook
 	headers        []string
 	maxMessage     int
 	retries        int
@@ -96,6 +98,7 @@ func newBackend(cfg *Config) *backend {
 		timeout:        cfg.BackendTimeout,
 		connectTimeout: min(cfg.BackendTimeout, cfg.HandshakeTimeout*3/4),
 		failOpen:       cfg.BackendFailOpen,
+		resumeHook:     cfg.BackendResumeHook,
 		headers:        cfg.BackendHeaders,
 		maxMessage:     cfg.MaxMessageSize,
 		retries:        max(cfg.BackendRetries, 0),

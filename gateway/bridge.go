@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/loop"
 )
 
 // The backend bridge: the Handler that carries client messages to the
@@ -99,7 +100,50 @@ type disconnectEvent struct {
 }
 
 // OnClose queues the disconnect hook; a full queue drops it, counted.
+// OnResume posts the resumed hook, with Config.BackendResumeHook: JSON
+// {"id", "user", "remote_addr", "meta"} of the session's connection, on
+// the worker pool in order with its messages, once (no retry).
+func (br bridge) OnResume(c *Conn) {
+	b := br.b
+	if !b.resumeHook {
+		return
+	}
+	ev := resumedEvent{ID: c.IDString(), User: c.User(), RemoteAddr: c.RemoteAddr().String()}
+	if m, ok := c.Value().(*connMeta); ok {
+		ev.Meta = m.meta
+	}
+	body, _ := json.Marshal(&ev)
+	ctx, cancel := context.WithTimeout(b.msgCtx, b.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.base+"/resumed", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, _, err := b.do(req, hookResumed, maxResumedBody)
+	switch {
+	case err != nil:
+		b.warn("resumed hook failed", err)
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		b.warn("resumed hook failed", fmt.Errorf("status %d", resp.StatusCode))
+	}
+}
+
+// maxResumedBody bounds the resumed hook's answer, which is not used.
+const maxResumedBody = 4 << 10
+
+// resumedEvent is the resumed hook's body.
+type resumedEvent struct {
+	ID         string          `json:"id"`
+	User       string          `json:"user,omitempty"`
+	RemoteAddr string          `json:"remote_addr"`
+	Meta       json.RawMessage `json:"meta,omitempty"`
+}
+
 func (br bridge) OnClose(c *Conn, err error) {
+	if ce, ok := err.(*codec.CloseError); ok && ce.Reason == loop.SessionMovedReason {
+		return // the session lives on, on another node (resume_cluster.go)
+	}
 	b := br.b
 	info, _ := c.FinalInfo()
 	ev := disconnectEvent{

@@ -52,6 +52,7 @@ const (
 	verbUnsubscribe byte = 4 // [id: 8 bytes][topic] → 204
 	verbInfo        byte = 5 // [id: 8 bytes] → 200 connJSON
 	verbList        byte = 6 // JSON listRequest → 200 listPage (scatter)
+	// verbSession (7) is resume_cluster.go's.
 )
 
 type gatewayCluster struct {
@@ -97,6 +98,7 @@ func (s *Server) startCluster() error {
 	}
 	s.srv.SetObserver(node)
 	s.srv.SetIDPrefix(node.Name() + "-")
+	s.srv.SetSessionPrefix(node.Name() + "-") // resume_cluster.go
 	s.cluster = g
 	return nil
 }
@@ -320,6 +322,7 @@ func (g *gatewayCluster) routes() []cluster.Route {
 		return s.srv.Lookup(binary.BigEndian.Uint64(body[off:])), body[min:], true
 	}
 	return []cluster.Route{
+		g.sessionRoute(),
 		{Verb: verbSend, Name: "send", Serve: func(_ context.Context, body []byte) (int, []byte) {
 			c, payload, ok := byID(body, 9)
 			if !ok {

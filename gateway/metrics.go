@@ -62,12 +62,18 @@ var (
 	descDisconnectsDrop = desc("backend_disconnects_dropped_total", "Disconnect hooks dropped: the queue was full, or shutdown ended first.")
 	descMaxConns        = desc("max_connections", "The configured max_conns, the bound of wsgate_connections_open (0: unbounded), for alerts on the ratio.")
 
-	descMemBudget   = desc("memory_budget_bytes", "The memory budget of all connections (--memory-budget); 0 when off.")
-	descMemCharged  = desc("memory_charged_bytes", "Bytes charged to the memory budget, by what holds them: assembly, unparsed, outbound, handshake, messages.", "kind")
-	descMemSheds    = desc("memory_sheds_total", "Connections closed with 1013 to free memory, by what they held: outbound, assembly.", "reason")
-	descMemPauses   = desc("memory_pauses_total", "Times a connection's reads paused because a frame did not fit the memory budget.")
-	descMemRefusals = desc("memory_refusals_total", "Messages refused by the memory budget: send and publish (ErrMemoryBudget), delivery (dropped for a subscriber).", "what")
-	descConnBytes   = desc("connection_bytes", "Memory per connection: fixed (an estimate, not charged), variable (charged bytes per WebSocket connection), variable_max (the most one connection holds that closing it would free).", "part")
+	descMemBudget        = desc("memory_budget_bytes", "The memory budget of all connections (--memory-budget); 0 when off.")
+	descMemCharged       = desc("memory_charged_bytes", "Bytes charged to the memory budget, by what holds them: assembly, unparsed, outbound, handshake, messages.", "kind")
+	descMemSheds         = desc("memory_sheds_total", "Connections closed with 1013 to free memory, by what they held: outbound, assembly.", "reason")
+	descMemPauses        = desc("memory_pauses_total", "Times a connection's reads paused because a frame did not fit the memory budget.")
+	descMemRefusals      = desc("memory_refusals_total", "Messages refused by the memory budget: send and publish (ErrMemoryBudget), delivery (dropped for a subscriber).", "what")
+	descSessions         = desc("sessions", "Resumable sessions kept, by state: live (attached or suspended), suspended.", "state")
+	descSessionEvents    = desc("session_events_total", "Resumable session events: suspended, resumed, expired, taken_over (a resume closed a live connection).", "event")
+	descSessionMissed    = desc("session_resumes_missed_total", "Resumes that failed, by reason: unknown, expired, overflow, gone, user, invalid.", "reason")
+	descSessionReplayed  = desc("session_replayed_messages_total", "Messages replayed to resumed sessions.")
+	descSessionBuffered  = desc("session_buffered_bytes", "Payload bytes kept in session buffers for resumes (--resume-buffer each).")
+	descSessionOverflows = desc("session_overflow_messages_total", "Messages dropped from full session buffers; a resume that needs them is told it missed messages.")
+	descConnBytes        = desc("connection_bytes", "Memory per connection: fixed (an estimate, not charged), variable (charged bytes per WebSocket connection), variable_max (the most one connection holds that closing it would free).", "part")
 
 	// permessage-deflate (RFC 7692), kept together.
 	descZConns      = desc("compression_connections", "Open connections that negotiated permessage-deflate.")
@@ -95,6 +101,7 @@ var allDescs = []*prometheus.Desc{
 	descInboundPauses, descInboundPaused, descInboundPausedN, descInboundMax, descInboundDropped, descHandlerConns, descEventsLost,
 	descMemBudget, descMemCharged, descMemSheds, descMemPauses, descMemRefusals, descConnBytes,
 	descZConns, descZUpgrades, descZBytes, descZSkipped, descZDone, descZInflateErr,
+	descSessions, descSessionEvents, descSessionMissed, descSessionReplayed, descSessionBuffered, descSessionOverflows,
 }
 
 var clusterDescs = []*prometheus.Desc{
@@ -211,6 +218,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range st.InflateErrors {
 		counter(descZInflateErr, n, reason)
 	}
+	ss := &st.Sessions
+	gauge(descSessions, ss.Live, "live")
+	gauge(descSessions, ss.Suspended, "suspended")
+	counter(descSessionEvents, ss.Suspends, "suspended")
+	counter(descSessionEvents, ss.Resumes, "resumed")
+	counter(descSessionEvents, ss.Expired, "expired")
+	counter(descSessionEvents, ss.Takeovers, "taken_over")
+	for reason, n := range ss.Missed {
+		counter(descSessionMissed, n, reason)
+	}
+	counter(descSessionReplayed, ss.Replayed)
+	gauge(descSessionBuffered, ss.Buffered)
+	counter(descSessionOverflows, ss.Overflows)
 	if h := c.s.hook; h != nil {
 		for i := range h.refusals {
 			counter(descRefusals, h.refusals[i].Load(), refusalNames[i])

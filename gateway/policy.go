@@ -74,6 +74,7 @@ type gateHook struct {
 	backend  *backend
 	pool     *ants.PoolWithFuncGeneric[*handshakeJob]
 	refusals [numRefusals]atomic.Int64
+	s        *Server // for the cluster's session fetch (resume_cluster.go)
 }
 
 // handshakeJob is an upgrade waiting for the handshake pool.
@@ -89,7 +90,10 @@ func (g *gateHook) OnHandshake(r *Request) error {
 		g.refusals[refuseOrigin].Add(1)
 		return errOrigin
 	}
-	if g.jwt == nil && g.backend == nil {
+	// A session of another node is fetched off the loop
+	// (resume_cluster.go).
+	remote := g.s.cluster != nil && r.RemoteSession()
+	if g.jwt == nil && g.backend == nil && !remote {
 		if g.appHook != nil {
 			return g.appHook.OnHandshake(r)
 		}
@@ -102,7 +106,7 @@ func (g *gateHook) OnHandshake(r *Request) error {
 			g.refusals[refuseTokenMissing].Add(1)
 			return rejectWith(r, errTokenMissing, wwwAuthMissing)
 		}
-		if g.jwt.cheap && g.backend == nil {
+		if g.jwt.cheap && g.backend == nil && !remote {
 			user, err := g.jwt.verify(token)
 			if err != nil || !validUser(user) {
 				g.refusals[refuseTokenInvalid].Add(1)
@@ -172,6 +176,16 @@ func (g *gateHook) decide(j *handshakeJob) {
 	protos := offeredProtocols(j.p)
 	if j.src == tokenProtocol && len(protos) > 0 {
 		acc.Subprotocol = protos[0]
+	}
+	if c := g.s.cluster; c != nil && c.fetchSession(j.p, acc.User) {
+		_ = j.p.Accept(acc) // a resume: no connect hook
+		return
+	}
+	if g.backend != nil && j.p.Resumes(acc.User) {
+		// A resume runs no connect hook (docs/resume.md §5): the
+		// session keeps what the first one answered.
+		_ = j.p.Accept(acc)
+		return
 	}
 	if g.backend != nil {
 		res, err := g.backend.connect(j.p, acc.User, protos)
@@ -257,6 +271,14 @@ func (g *gate) OnMessage(c *Conn, op OpCode, data []byte) { g.app.OnMessage(c, o
 func (g *gate) LoopSafe() bool {
 	ls, ok := g.app.(LoopSafe)
 	return ok && ls.LoopSafe() && !g.log.Enabled(context.Background(), slog.LevelDebug)
+}
+
+// OnResume implements loop.ResumeHandler: the application's, if it has
+// one.
+func (g *gate) OnResume(c *Conn) {
+	if h, ok := g.app.(ResumeHandler); ok {
+		h.OnResume(c)
+	}
 }
 
 // OnClose implements Handler.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	clientjs "github.com/wsgate/wsgate/client/js"
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/loop"
 )
@@ -19,8 +20,10 @@ import (
 //go:embed demo.html
 var demoPage []byte
 
-// Plain answers, built once.
+// Plain answers, built once. /wsgate.js is the JavaScript client
+// (client/js, docs/resume.md), embedded at build time.
 var (
+	clientJSResp = codec.AppendHTTPResponse(nil, 200, "text/javascript; charset=utf-8", nil, clientjs.Source, true)
 	healthResp   = textResponse(200, nil, "ok")
 	readyResp    = textResponse(200, nil, "ready")
 	drainingResp = textResponse(503, retryAfter5, "draining")
@@ -37,6 +40,7 @@ func (s *Server) routes() []loop.Route {
 	rs := []loop.Route{
 		{Path: "/healthz", Respond: func() []byte { return healthResp }},
 		{Path: "/readyz", Respond: s.readyResponse},
+		{Path: "/wsgate.js", Respond: func() []byte { return clientJSResp }},
 	}
 	if s.cfg.DemoPage {
 		demo := codec.AppendHTTPResponse(nil, 200, "text/html; charset=utf-8", nil, renderDemo(s.cfg.Path), true)

@@ -25,6 +25,9 @@ type (
 	// HandshakeHook is an optional interface of a Handler that accepts or
 	// refuses upgrade requests and picks a subprotocol.
 	HandshakeHook = loop.HandshakeHook
+	// ResumeHandler is an optional interface of a Handler told when a
+	// resumable session resumes on a new connection (docs/resume.md).
+	ResumeHandler = loop.ResumeHandler
 	// Request is an upgrade request as a HandshakeHook sees it.
 	Request = loop.Request
 	// OpCode is a message's opcode: OpText or OpBinary.
@@ -123,9 +126,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 		return nil, badField("JWTSecret", "the Handler has its own HandshakeHook, which the JWT settings and Backend cannot be combined with")
 	}
 	var handler Handler = s.gate
-	if rc.Origins != nil || jwt != nil || s.backend != nil || appHook != nil {
-		s.hook = &gateHook{gate: s.gate, appHook: appHook, origins: rc.Origins, jwt: jwt, backend: s.backend}
-		if jwt != nil && !jwt.cheap || s.backend != nil {
+	// In a cluster the policy also fetches sessions from other nodes
+	// (resume_cluster.go), on the handshake pool.
+	remote := len(s.cfg.NATS) > 0 && s.cfg.ResumeWindow > 0 && appHook == nil
+	if rc.Origins != nil || jwt != nil || s.backend != nil || appHook != nil || remote {
+		s.hook = &gateHook{gate: s.gate, appHook: appHook, origins: rc.Origins, jwt: jwt, backend: s.backend, s: s}
+		if jwt != nil && !jwt.cheap || s.backend != nil || remote {
 			s.hook.pool, err = ants.NewPoolWithFuncGeneric(s.cfg.HandshakeWorkers, s.hook.decide,
 				ants.WithNonblocking(true),
 				ants.WithPanicHandler(func(v any) { log.Error("wsgate: handshake worker panic", "panic", fmt.Sprint(v)) }))

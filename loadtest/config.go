@@ -23,7 +23,7 @@ const (
 	scFanout  = "fanout"
 )
 
-var scenarios = []string{scConnect, scEcho, scRate, scStorm, scSlow, scFanout}
+var scenarios = []string{scConnect, scEcho, scRate, scStorm, scSlow, scFanout, scResume}
 
 // Bounds a run must stay within unless --allow-huge is given. They stop a
 // typo from opening a million sockets or sending for a day; a deliberate
@@ -80,6 +80,8 @@ type config struct {
 	slowRate         int
 	slowSize         int
 	slowRcvBuf       int
+	dropShare        float64
+	resumeTo         string
 
 	// jwtSecret, when set, logs every connection in as its own user
 	// (token.go).
@@ -131,6 +133,8 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.slowSize, "slow-size", 16384, "slow: payload bytes of the slow connections' messages")
 	fs.IntVar(&cfg.slowRcvBuf, "slow-rcvbuf", 4096, "slow: SO_RCVBUF of a slow connection, so its window fills quickly")
 	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "log each connection in as user u<index> with an HS256 token signed with this secret (the gateways' --jwt-secret)")
+	fs.Float64Var(&cfg.dropShare, "drop-share", 0.3, "resume: share of the clients whose TCP connection is cut (RST) after --storm-after")
+	fs.StringVar(&cfg.resumeTo, "resume-to", "", "resume: the dropped clients reconnect to this host:port (another node of the cluster) instead")
 	fs.StringVar(&cfg.jsonFile, "json", "", "write the report as JSON to this file")
 	fs.StringVar(&cfg.htmlFile, "html", "", "write a self-contained HTML report to this file")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "create this file once the ramp is over (for scripts that sample the server while connections are held)")
@@ -153,6 +157,9 @@ Scenarios:
   slow     --slow-share of the connections stop reading; the rest run the rate scenario
   fanout   every connection subscribes; connection 0 publishes --rate messages per second
            (open loop) that a broadcast server sends to all; counts deliveries and losses
+  resume   resumable clients (Go client, envelope) of a broadcast server; client 0 publishes
+           --rate numbered messages per second; after --storm-after --drop-share of the
+           others are cut (RST) and resume: counts missed, duplicated, replayed, time to resume
 
 Flags:
 `

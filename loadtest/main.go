@@ -57,6 +57,20 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if cfg.child > 0 {
 		return runChild(ctx, cfg, stdout, stderr)
 	}
+	if cfg.scenario == scResume {
+		rep, err := runResume(ctx, cfg, stdout) // resume.go
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		if cfg.jsonFile != "" {
+			if err := writeJSON(cfg.jsonFile, rep); err != nil {
+				fmt.Fprintln(stderr, err)
+				return 1
+			}
+		}
+		return 0
+	}
 	t0 := time.Now()
 	var raws []*raw
 	if cfg.procs > 1 {

@@ -46,6 +46,7 @@ type Report struct {
 	Fanout       *fanoutReport     `json:"fanout,omitempty"`
 	Storm        *stormReport      `json:"storm,omitempty"`
 	Slow         *slowReport       `json:"slow,omitempty"`
+	Resume       *resumeReport     `json:"resume,omitempty"`
 	Timeline     []point           `json:"timeline"`
 	Histograms   map[string]string `json:"histograms"`
 	Notes        []string          `json:"notes,omitempty"`

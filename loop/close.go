@@ -292,10 +292,18 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	c.state = stateClosed
 	c.closing.Store(true)
 	c.gc = nil
-	l.remove(c)
 	l.disarm(c)
+	// A session's anchor stays (in the table, its topics and the user
+	// index, its handler not told) while the session lives on
+	// (session_life.go); a later transport of a session is not the
+	// handler's.
+	keep := l.sessionLost(c, prev)
+	transport := c.logical() != c
+	if !keep {
+		l.remove(c)
+	}
 	if e := c.ext.Load(); e != nil {
-		if len(e.subs) > 0 {
+		if len(e.subs) > 0 && !keep {
 			l.unsubscribe(c, "")
 		}
 		if e.pausedAt != 0 {
@@ -315,10 +323,13 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	if prev < stateOpen {
 		return // never upgraded: the handler never heard of it
 	}
-	if c.User() != "" {
+	if c.User() != "" && !keep {
 		l.srv.users.del(c)
 	}
 	l.stats.closes[c.cause].Add(1)
+	if keep || transport {
+		return
+	}
 	code := c.closeCode
 	if code == 0 || code == ws.StatusNoStatusRcvd && c.cause != causePeer {
 		code = ws.StatusAbnormalClosure // no close frame was exchanged (§7.1.5)

@@ -158,6 +158,10 @@ type connExt struct {
 	tokens      int64         // message rate limit (ratelimit.go)
 	deflate     *deflateState // an agreement other than the common one (deflate.go)
 	lastRefill  int64
+	// Resumable sessions (session.go): what the request offered, until
+	// the upgrade; then the session, set before the upgrade completes.
+	offer *resumeOffer
+	sess  *session
 }
 
 // x returns c's extension, creating it if needed. Safe from any goroutine.
@@ -228,6 +232,9 @@ func (c *Conn) Send(op OpCode, data []byte) error {
 	if err := checkSend(op, data); err != nil {
 		return err
 	}
+	if ss := c.session(); ss != nil && c.upgraded.Load() {
+		return c.sendSession(ss, op, data) // session_frames.go
+	}
 	if c.closing.Load() {
 		return ErrClosed
 	}
@@ -271,6 +278,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	if !utf8.ValidString(reason) {
 		return ErrInvalidUTF8
+	}
+	if ss := c.session(); ss != nil && c.upgraded.Load() {
+		return ss.close(code, reason) // session_life.go
 	}
 	if c.closing.Load() {
 		return ErrClosed

@@ -163,9 +163,18 @@ func (c *Conn) rsvAllowed() byte {
 // inflates).
 func (l *eventLoop) messageLimit(c *Conn) int64 {
 	if c.admitted&deflateMsg != 0 {
-		return int64(codec.DeflateBound(l.srv.cfg.MaxMessageSize))
+		return int64(codec.DeflateBound(l.plainLimit(c)))
 	}
-	return int64(l.srv.cfg.MaxMessageSize)
+	return int64(l.plainLimit(c))
+}
+
+// plainLimit is MaxMessageSize, plus the type byte on an envelope
+// connection (docs/resume.md §2).
+func (l *eventLoop) plainLimit(c *Conn) int {
+	if c.session() != nil {
+		return l.srv.cfg.MaxMessageSize + 1
+	}
+	return l.srv.cfg.MaxMessageSize
 }
 
 // startMessage records whether the message a first frame h starts is
@@ -200,7 +209,7 @@ func (l *eventLoop) inflateMessage(c *Conn, op OpCode) error {
 	if ld.inf == nil {
 		ld.inf = codec.NewInflater()
 	}
-	limit := l.srv.cfg.MaxMessageSize
+	limit := l.plainLimit(c)
 	z := c.msgBuf
 	var zb, dict []byte
 	if z != nil {
@@ -228,7 +237,7 @@ func (l *eventLoop) inflateMessage(c *Conn, op OpCode) error {
 		putBuffer(z)
 	}
 	c.msgBuf = p
-	c.frame.msgLen = int32(len(p.b)) // ≤ MaxMessageSize+1 ≤ 1 GiB+1
+	c.frame.msgLen = int32(len(p.b)) // ≤ plainLimit+1 ≤ 1 GiB+2
 	switch {
 	case err == codec.ErrMessageTooBig:
 		l.stats.inflateTooBig.Add(1)
@@ -382,7 +391,7 @@ func (f *sharedFrame) cost() int64 {
 // compressed ones (ld.ziov) when c takes them. hasZ says whether any frame
 // of the run has a compressed form.
 func (l *eventLoop) framesFor(c *Conn, iov [][]byte, hasZ bool, cmds []command) [][]byte {
-	if !hasZ || !c.takesShared() || c.state != stateOpen {
+	if !hasZ || !c.takesShared() || c.state != stateOpen || c.session() != nil { // envelope frames: compressed per connection as they are flushed (session_frames.go)
 		return iov
 	}
 	for i := range cmds {

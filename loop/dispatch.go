@@ -12,6 +12,7 @@ const (
 	evOpen evKind = iota + 1
 	evMessage
 	evClose
+	evResume // a session resumed (session.go's ResumeHandler)
 )
 
 // event is one entry of a connection's mailbox.
@@ -199,10 +200,14 @@ func (s *Server) run(c *Conn, ev *event) {
 		if ev.buf != nil {
 			data = ev.buf.b
 		}
-		s.handler.OnMessage(c, ev.op, data)
+		s.handler.OnMessage(c.logical(), ev.op, data) // a session's anchor (session.go)
 	case evClose:
 		defer s.handlerConns.Add(-1) // after OnClose, panicking or not
 		s.handler.OnClose(c, ev.err)
+	case evResume:
+		if h, ok := s.handler.(ResumeHandler); ok {
+			h.OnResume(c)
+		}
 	}
 }
 

@@ -87,7 +87,10 @@ func (s *Server) Drain(ctx context.Context) error {
 // connections include those whose upgrade waits for a hook) and every
 // OnClose has run.
 func (s *Server) drained() bool {
-	return s.admission.open.Load() == 0 && s.handlerConns.Load() == 0
+	// A suspended session has no connection to drain: it waits for its
+	// client (on another node, in a cluster) until Shutdown ends it
+	// (session_life.go).
+	return s.admission.open.Load() == 0 && s.handlerConns.Load()-s.sessions.stats.suspended.Load() <= 0
 }
 
 // onEveryLoop runs fn on every loop and waits, at most limit, until all

@@ -37,8 +37,9 @@ func (r *Request) Origin() []byte { return r.r.Origin() }
 // Header returns the first value of the named header, or nil.
 func (r *Request) Header(name string) []byte { return r.r.Header(name) }
 
-// Protocols returns the offered subprotocols.
-func (r *Request) Protocols() [][]byte { return r.r.Protocols(nil) }
+// Protocols returns the offered subprotocols, without the resume
+// envelope's entries (wsgate.*, docs/resume.md §1).
+func (r *Request) Protocols() [][]byte { return visibleProtocols(r.r.Protocols(nil)) }
 
 // RemoteAddr returns the client's address.
 func (r *Request) RemoteAddr() netip.AddrPort { return r.c.remote }
@@ -140,9 +141,13 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 	}
 	if why := l.admit(c); why != admitOK {
 		l.stats.refusals[why].Add(1)
+		if l.refuseEnvelope(c, r, refusalRetryAfter[why]) { // session_handshake.go
+			return gnet.Close
+		}
 		return l.refuse(c, codec.ErrHandshakeUnavailable, refusalRetryAfter[why])
 	}
 	l.negotiateDeflate(c, r) // before a hook: r does not outlive the handshake
+	l.noteOffer(c, r)        // session_handshake.go
 	if s.hook != nil {
 		req := Request{r: r, c: c}
 		if err := l.callHook(&req); err != nil {
@@ -172,10 +177,23 @@ func (l *eventLoop) answer(c *Conn, r *codec.Request) gnet.Action {
 // upgrade writes the 101 response and opens c.
 func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	var sub []byte
-	if p := c.Subprotocol(); p != "" {
+	var ss *session
+	var hello helloInfo
+	if e := c.ext.Load(); e != nil && e.offer != nil {
+		// The resume envelope (session_handshake.go).
+		if ans := envelopeAnswer(e.offer, e.subprotocol); ans != "" {
+			hello = l.sessionUpgrade(c, e.offer)
+			ss, sub = e.sess, []byte(ans)
+		}
+		e.offer = nil
+	}
+	if p := c.Subprotocol(); p != "" && sub == nil {
 		sub = []byte(p)
 	}
-	l.scratch = l.appendUpgradeResponse(l.scratch[:0], c, key, sub)
+	l.scratch = l.appendUpgradeResponse(l.scratch[:0], c, key, sub) // deflate.go
+	if ss != nil {
+		l.scratch = l.appendHello(l.scratch, ss, hello) // in the 101's write
+	}
 	if !l.write(c, l.scratch) {
 		return false
 	}
@@ -186,6 +204,9 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	l.stats.upgrades[0].Add(1)
 	if c.User() != "" {
 		l.srv.users.add(c)
+	}
+	if ss != nil {
+		l.flushSession(c) // a resume's replay
 	}
 	return true
 }

@@ -19,15 +19,16 @@ import (
 type cmdKind uint8
 
 const (
-	cmdSend        cmdKind = iota + 1 // write buf, an encoded frame, to c
-	cmdClose                          // start the closing handshake on c
-	cmdCloseAll                       // close every connection on the loop
-	cmdSubscribe                      // add c to topic
-	cmdUnsubscribe                    // remove c from the topic named reason
-	cmdPublish                        // write shared to topic's subscribers (all if nil)
-	cmdFunc                           // run fn on the loop
-	cmdResume                         // c's mailbox is low: read its input again (inbound.go)
-	cmdFailNow                        // c's handler is done: send the held-back close (close.go)
+	cmdSend         cmdKind = iota + 1 // write buf, an encoded frame, to c
+	cmdClose                           // start the closing handshake on c
+	cmdCloseAll                        // close every connection on the loop
+	cmdSubscribe                       // add c to topic
+	cmdUnsubscribe                     // remove c from the topic named reason
+	cmdPublish                         // write shared to topic's subscribers (all if nil)
+	cmdFunc                            // run fn on the loop
+	cmdResume                          // c's mailbox is low: read its input again (inbound.go)
+	cmdFailNow                         // c's handler is done: send the held-back close (close.go)
+	cmdSessionFlush                    // write what c's session has not written yet (session_frames.go)
 )
 
 // command is work handed to a loop by another goroutine.
@@ -69,6 +70,7 @@ type eventLoop struct {
 	stats         counters
 	budget        loopBudget  // the loop's side of the memory budget (budget.go)
 	deflate       loopDeflate // compression engine (deflate.go)
+	sess          sessionLoop // scratch for resumable sessions (session_frames.go)
 	wheel         *timerwheel.Wheel[*Conn]
 	lag           lagTracker // how late its ticks run (lag.go)
 	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
@@ -273,13 +275,15 @@ func (l *eventLoop) exec(cmd *command) {
 	case cmdSubscribe:
 		l.subscribe(c, cmd.topic)
 	case cmdUnsubscribe:
-		if c.state != stateClosed {
+		if c.state != stateClosed || keptAnchor(c) {
 			l.unsubscribe(c, cmd.reason)
 		}
 	case cmdResume:
 		l.resumeIn(c)
 	case cmdFailNow:
 		l.failPendingNow(c)
+	case cmdSessionFlush:
+		l.flushSession(c)
 	}
 }
 

@@ -148,7 +148,12 @@ func (s *Server) List(ctx context.Context, o ListOptions) ([]ConnInfo, string, e
 		if o.User != "" && o.Topic != "" && !slices.Contains(c.topicsSnapshot(ctx), o.Topic) {
 			return true
 		}
-		return orderKey(c.id) < from || c.closing.Load()
+		// A session is listed once, by its anchor, also while it is
+		// suspended; its later transports are not (session.go).
+		if c.logical() != c {
+			return true
+		}
+		return orderKey(c.id) < from || c.closing.Load() && !keptAnchor(c)
 	})
 	slices.SortFunc(conns, func(a, b *Conn) int {
 		return cmpUint(orderKey(a.id), orderKey(b.id))

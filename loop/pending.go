@@ -64,7 +64,7 @@ func (p *PendingUpgrade) Header(name string) string { return string(p.req.Header
 // Protocols returns the offered subprotocols.
 func (p *PendingUpgrade) Protocols() []string {
 	var out []string
-	for _, b := range p.req.Protocols(nil) {
+	for _, b := range visibleProtocols(p.req.Protocols(nil)) {
 		out = append(out, string(b))
 	}
 	return out

@@ -245,6 +245,20 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 	if s.cfg.MaxMsgRate > 0 && !l.allowMessage(c, s.now()) {
 		return l.fail(c, errRateLimit)
 	}
+	if ss := c.session(); ss != nil {
+		deliver, err := l.envelopeIn(c, ss, op) // session_frames.go
+		if !deliver {
+			l.dropAssembly(c)
+			putBuffer(c.msgBuf)
+			c.msgBuf = nil
+			f.msgLen = 0
+			if err != nil {
+				return l.fail(c, err)
+			}
+			return gnet.None, false
+		}
+		f.msgLen-- // the type byte
+	}
 	b := c.msgBuf
 	c.msgBuf = nil
 	l.handOff(b)

@@ -56,8 +56,12 @@ type Server struct {
 	topics    topicRegistry
 	users     userIndex
 	admission admission
-	mem       *memBudget   // nil without Options.MemoryBudget
-	cluster   clusterHooks // observer.go
+	mem       *memBudget      // nil without Options.MemoryBudget
+	sessions  sessionRegistry // resumable sessions (session.go)
+	// sessionPrefix starts every session token (the node's, in a
+	// cluster: session_cluster.go).
+	sessionPrefix string
+	cluster       clusterHooks // observer.go
 
 	// Requests: the WebSocket endpoint and the plain routes.
 	wsPath []byte
@@ -219,6 +223,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		break
 	}
 	poll.Stop()
+	// The sessions these closes suspended end now, their handlers told
+	// (session_life.go), before the loops stop.
+	s.endSessions()
+	s.onEveryLoop(time.Second, func(*eventLoop) {})
 	close(s.tickStop)
 	<-s.tickDone
 	// Engine.Stop polls every 500 ms for the loops to end; with a context

@@ -267,6 +267,8 @@ type Stats struct {
 	CompressionSkipped  int64
 	Compressions        int64
 	InflateErrors       map[string]int64
+	// Sessions counts resumable sessions (docs/resume.md, session.go).
+	Sessions SessionStats
 }
 
 // add folds c into s.
@@ -359,6 +361,7 @@ func (s *Server) Stats() Stats {
 	st.HandshakesOpen = s.admission.handshakes.Load()
 	st.Draining = s.draining.Load()
 	s.memStats(&st)
+	st.Sessions = s.sessions.snapshot()
 	return st
 }
 

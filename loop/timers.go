@@ -91,14 +91,21 @@ func (l *eventLoop) opened(c *Conn) {
 		c.expireAt = now + int64(t.MaxLifetime)*9/10 + s.jitter(t.MaxLifetime/5)
 	}
 	c.upgraded.Store(true)
-	s.handlerConns.Add(1) // until its OnClose has run (dispatch.go)
+	transport := false
+	if ss := c.session(); ss != nil && ss.anchor != c {
+		transport = true // a resume: the handler knows the session's anchor
+	} else {
+		s.handlerConns.Add(1) // until its OnClose has run (dispatch.go)
+	}
 	if s.draining.Load() {
 		// Upgraded after the drain was scheduled (a deferred upgrade, or
 		// a loop that had no connection then): it is drained too.
 		l.drainLate(c, now)
 	}
 	l.checkOpen(c, now)
-	l.deliver(c, event{kind: evOpen})
+	if !transport {
+		l.deliver(c, event{kind: evOpen})
+	}
 }
 
 // fire runs on the loop, from tick, when c's node is due.
@@ -140,6 +147,8 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 		l.drop(c, c.cause)
 	case stateOpen:
 		l.checkOpen(c, now)
+	case stateClosed:
+		l.sessionFire(c, now) // a kept anchor (session_life.go)
 	}
 }
 
@@ -210,7 +219,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 				next = min(next, d, c.pingSent+int64(t.PingInterval))
 			}
 		} else if due := c.lastRead + int64(t.PingInterval); now >= due {
-			if !l.write(c, s.pingFrame) {
+			if !l.write(c, l.heartbeat(c)) { // a ping, or a BEAT (session_frames.go)
 				return
 			}
 			l.stats.pingsSent.Add(1)

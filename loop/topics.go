@@ -59,12 +59,18 @@ type sharedFrame struct {
 	// (deflate.go), nil if not; plainLen and zLen are its payload sizes.
 	z              *buffer
 	plainLen, zLen int32
+	// env is its resume-envelope encoding, made by the first loop with an
+	// envelope subscriber (session_frames.go); f holds one reference.
+	env atomic.Pointer[sharedFrame]
 }
 
 var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
 
 func (f *sharedFrame) release() {
 	if f.refs.Add(-1) == 0 {
+		if e := f.env.Swap(nil); e != nil {
+			e.release()
+		}
 		if f.mem != nil {
 			f.mem.total.Add(-f.cost())
 			f.mem = nil
@@ -131,7 +137,7 @@ func (c *Conn) Subscribe(name string) error {
 	if name == "" {
 		return ErrBadTopic
 	}
-	if c.closing.Load() {
+	if c.closing.Load() && !keptAnchor(c) { // a session lives on (session.go)
 		return ErrClosed
 	}
 	s := c.loop.srv
@@ -146,7 +152,7 @@ func (c *Conn) Subscribe(name string) error {
 // Unsubscribe removes the connection from topic name; it is a no-op if
 // the connection is not subscribed.
 func (c *Conn) Unsubscribe(name string) error {
-	if c.closing.Load() {
+	if c.closing.Load() && !keptAnchor(c) {
 		return ErrClosed
 	}
 	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, reason: name}) {
@@ -158,7 +164,7 @@ func (c *Conn) Unsubscribe(name string) error {
 // subscribe runs on the loop for cmdSubscribe.
 func (l *eventLoop) subscribe(c *Conn, t *topic) {
 	lt := l.topics[t]
-	if (c.state != stateOpen && c.state != stateDeferred) || (lt != nil && hasSub(lt, c)) {
+	if (c.state != stateOpen && c.state != stateDeferred && !keptAnchor(c)) || (lt != nil && hasSub(lt, c)) {
 		l.srv.topics.release(t, l.idx, false) // closed meanwhile, or a duplicate
 		return
 	}
@@ -322,6 +328,7 @@ const maxCoalesce = 64
 // subscriber rather than one per message.
 func (l *eventLoop) publishRun(cmds []command) {
 	t := cmds[0].topic
+	l.sess.pub = cmds // for envelope subscribers (session_frames.go)
 	iov := l.iov[:0]
 	for i := range cmds {
 		iov = append(iov, cmds[i].shared.buf.b)
@@ -343,6 +350,7 @@ func (l *eventLoop) publishRun(cmds []command) {
 	l.zRunDone()
 	clear(iov)
 	l.iov = iov[:0]
+	l.sess.pub = nil
 	for i := range cmds {
 		cmds[i].shared.release()
 	}
@@ -351,6 +359,10 @@ func (l *eventLoop) publishRun(cmds []command) {
 // deliverShared writes the frames of a publish run to c, those that fit
 // its outbound queue; the others go to the slow-consumer policy.
 func (l *eventLoop) deliverShared(c *Conn, frames [][]byte) {
+	if ss := c.session(); ss != nil {
+		l.deliverSession(c, ss, frames) // session_frames.go
+		return
+	}
 	if c.state != stateOpen {
 		return
 	}

@@ -218,6 +218,8 @@ export class WsgateClient extends EventTarget {
   get state () { return this.#state }
   /** The application subprotocol the server chose ("" for none). */
   get protocol () { return this.#protocol }
+  /** The extensions the server agreed to on the current socket (WebSocket.extensions), "" when none or not connected. */
+  get extensions () { return (this.#ctx && this.#ctx.ws && this.#ctx.ws.extensions) || '' }
   /** Whether the current connection speaks the resume envelope with a session. */
   get resumable () { return !!(this.#ctx && this.#ctx.envelope && this.#session) }
 

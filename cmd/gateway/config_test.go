@@ -89,7 +89,8 @@ accept_rate: 2.5
 func TestPrintConfigRoundTrip(t *testing.T) {
 	st, _, _, err := load([]string{"--max-outbound", "3000", "--ping-interval", "off", "--allowed-origins", "a.example,b.example",
 		"--backend", "http://127.0.0.1:1/x", "--admin-token", "s3cr3t-99", "--log-format", "json", "--backend-retries", "0",
-		"--max-handshakes", "5000", "--max-handshakes-per-ip", "off", "--ipv6-prefix", "56", "--admin-hosts", "gw.example:9090"}, nil)
+		"--max-handshakes", "5000", "--max-handshakes-per-ip", "off", "--ipv6-prefix", "56", "--admin-hosts", "gw.example:9090",
+		"--resume-window", "90s"}, nil) // a zero_off setting left at 0 (its default) would print as off
 	if err != nil {
 		t.Fatal(err)
 	}

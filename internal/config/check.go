@@ -25,6 +25,7 @@ func (r *Resolved) check() error {
 		{"MailboxMessages", c.MailboxMessages}, {"MailboxBytes", c.MailboxBytes}, {"MaxInbound", c.MaxInbound},
 		{"MaxMsgRate", c.MaxMsgRate}, {"MaxMsgBurst", c.MaxMsgBurst}, {"BackendMaxConns", c.BackendMaxConns},
 		{"CompressionMinSize", c.CompressionMinSize}, {"MaxConns", c.MaxConns}, {"MaxConnsPerIP", c.MaxConnsPerIP}, {"AcceptBurst", c.AcceptBurst},
+		{"ResumeBuffer", c.ResumeBuffer},
 	} {
 		if f.v < 0 {
 			return badField(f.name, "must not be negative")

@@ -36,6 +36,8 @@ const (
 	DefaultProxyMaxBytes    = codec.DefaultProxyMaxBytes
 	DefaultDrainWindow      = 30 * time.Second
 	DefaultDrainGrace       = 5 * time.Second
+	DefaultResumeWindow     = 2 * time.Minute
+	DefaultResumeBuffer     = 64 << 10
 	DefaultBackendTimeout   = 5 * time.Second
 	DefaultBackendRetries   = 2
 	DefaultClusterName      = cluster.DefaultName
@@ -259,6 +261,17 @@ type Config struct {
 	// what remains at once. If zero, DefaultDrainGrace (5s).
 	DrainGrace time.Duration `wsgate:"drain_grace" help:"after the drain window, wait this long before closing the rest"`
 
+	// ResumeWindow is how long a resumable session (docs/resume.md) is
+	// kept after its connection is lost, for the client to resume it. If
+	// zero, DefaultResumeWindow (2m); negative keeps no sessions (the
+	// envelope is still spoken, HELLO carries no session).
+	ResumeWindow time.Duration `wsgate:"resume_window,zero_off" help:"how long a lost resumable session is kept for its client to resume (0 or off: no sessions)"`
+	// ResumeBuffer bounds the unacknowledged message payload bytes a
+	// resumable session keeps, charged to the memory budget; past it the
+	// oldest are dropped and a resume that needs them is told it missed
+	// messages. If zero, DefaultResumeBuffer (64 KiB).
+	ResumeBuffer int `wsgate:"resume_buffer,size" help:"unacknowledged bytes a resumable session keeps for a resume"`
+
 	// AllowedOrigins, if not empty, refuses (403) a browser whose Origin
 	// header matches none of its entries: an exact origin
 	// ("https://app.example.com"), a host of any scheme
@@ -302,6 +315,10 @@ type Config struct {
 	// BackendFailOpen accepts an upgrade when the connect hook fails
 	// (timeout, network error, 5xx) instead of refusing it with 503.
 	BackendFailOpen bool `wsgate:"backend_fail_open" help:"accept upgrades when the connect hook fails, instead of 503"`
+	// BackendResumeHook posts URL/resumed to the backend each time a
+	// resumable session (docs/resume.md) resumes on a new connection. Off
+	// if false: a resume then costs the backend nothing.
+	BackendResumeHook bool `wsgate:"backend_resume_hook" help:"post /resumed to the backend when a session resumes on a new connection"`
 	// BackendMaxConns bounds the TCP connections to the backend. If zero,
 	// Workers + HandshakeWorkers + the disconnect senders: as many as
 	// there can be requests at once, so none waits for a connection.

@@ -131,6 +131,10 @@ func (c *Config) applyDefaults() {
 	def(&c.BackendTimeout, DefaultBackendTimeout)
 	def(&c.DrainWindow, DefaultDrainWindow)
 	def(&c.DrainGrace, DefaultDrainGrace)
+	def(&c.ResumeWindow, DefaultResumeWindow)
+	if c.ResumeBuffer == 0 {
+		c.ResumeBuffer = DefaultResumeBuffer
+	}
 	if c.ClusterName == "" {
 		c.ClusterName = DefaultClusterName
 	}

@@ -110,6 +110,29 @@ export const cases = [
     }
   },
   {
+    name: 'resume through the real gateway: after an abrupt TCP kill, what was pushed meanwhile is replayed once, in order',
+    async run (env) {
+      const gw = await env.ctl.gateway()
+      const p = await env.ctl.proxy(gw.addr)
+      const c = client(env, p.ws, { resume: true })
+      await until(() => c.state === 'open', 'open')
+      ok(c.of('open')[0].resumable, 'the gateway gave a session')
+      for (let i = 1; i <= 3; i++) eq((await env.ctl.push(gw, 'p' + i)).sent, 1, 'push')
+      await until(() => c.texts().length === 3, 'three pushes')
+      await env.ctl.setProxy(p, { mode: 'refuse' }) // no reconnect until the pushes below are in
+      await env.ctl.cut(p)
+      await until(() => c.of('reconnecting').length === 1, 'the drop')
+      for (let i = 4; i <= 6; i++) eq((await env.ctl.push(gw, 'p' + i)).sent, 1, 'push to the suspended session')
+      await env.ctl.setProxy(p, { mode: 'pass' })
+      await until(() => c.of('resumed').length === 1, 'the resume')
+      await until(() => c.texts().length === 6, 'the replay')
+      eq(c.of('missed').length, 0, 'nothing missed')
+      eq(c.texts(), range('p', 1, 6), 'every push once, in order')
+      c.send('echo')
+      await until(() => c.texts().includes('echo'), 'echo on the resumed session')
+    }
+  },
+  {
     name: '503 storm: refused upgrades back off, honouring Retry-After where visible',
     async run (env) {
       const gw = await env.ctl.gateway(['--max-conns', '1'])
@@ -131,6 +154,26 @@ export const cases = [
           ok(r.delay >= 0 && r.delay < Math.min(1000, 100 * 2 ** (r.attempt - 1)), 'delay within the backoff bound: ' + r.delay)
         }
       }
+      c.send('in')
+      await until(() => c.texts().includes('in'), 'echo')
+    }
+  },
+  {
+    name: '503 storm with resume: the gateway answers 101 and a close 1013 with its retry hint, which a browser honours too',
+    async run (env) {
+      const gw = await env.ctl.gateway(['--max-conns', '1'])
+      const holder = new env.WebSocket(gw.ws)
+      await new Promise((resolve, reject) => { holder.onopen = resolve; holder.onerror = reject })
+      const c = client(env, gw.ws, { resume: true, backoff: { base: 100, cap: 1000 } })
+      await until(() => c.of('reconnecting').length >= 2, 'two refusals')
+      holder.close()
+      await until(() => c.state === 'open', 'open once the slot is free')
+      for (const r of c.of('reconnecting')) {
+        eq(r.code, 1013, 'close code')
+        eq(r.retryAfter, 5, 'the hint from the close reason: ' + r.reason)
+        ok(r.delay >= 5000 && r.delay < 5100, 'delay honours the hint: ' + r.delay)
+      }
+      ok(c.of('open')[0].resumable, 'the session opened once admitted')
       c.send('in')
       await until(() => c.texts().includes('in'), 'echo')
     }
