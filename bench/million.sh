@@ -5,8 +5,16 @@
 # children from 64 127.0.0.x source addresses, the connections held with
 # pings on, then a report: connections, failures, ramp time and rate,
 # connect p99, the gateways' RSS (sum) and the kernel's slab growth per
-# socket, and liveness closes from every gateway's own stats.
+# socket, and liveness closes from every gateway's own stats. With --nats
+# the gateways form a cluster and every connection logs in as its own user
+# (u0, u1, ...: loadtest --jwt-secret); halfway through the hold one message
+# is pushed to each of --push-sample users through a gateway's admin API
+# (POST /v1/users/{user}/messages, spread over the gateways, so most go
+# through NATS to the node holding the user), and the report says how many
+# arrived: each post's count of connections reached, and loadtest's count
+# of messages received.
 #
+#   bench/million.sh --nats auto            # starts nats-server (Debian's, or NATS_SERVER) for the run
 #   bench/million.sh                        # 1,000,000 (saturates 2 cores for many minutes)
 #   bench/million.sh --conns 100000         # the same recipe at 100,000
 #   bench/million.sh --conns 20000 --hold 30s
@@ -34,6 +42,7 @@ TICK=1s        # --timer-tick: deadlines to the second (pings every 30 s, pong t
 POLL=10
 DEADLINE=3600  # seconds for the whole run
 NATS=""
+NATS_PORT=61090 # --nats auto: nats-server on 127.0.0.1:NATS_PORT, monitoring on NATS_PORT+1
 PUSH_SAMPLE=100
 OUT=""
 DRY=""
@@ -56,7 +65,9 @@ Flags (defaults in brackets):
   --timer-tick D     the gateways' --timer-tick [$TICK]
   --poll S           seconds between stats polls [$POLL]
   --deadline S       seconds for the whole run [$DEADLINE]
-  --nats URL         the gateways' --nats (cluster), and the push after the hold
+  --nats URL|auto    the gateways' --nats (a cluster), users per connection, and the push
+                     halfway through the hold; auto starts nats-server on --nats-port
+  --nats-port N      --nats auto's client port (monitoring on N+1) [$NATS_PORT]
   --push-sample N    users the cluster push goes to [$PUSH_SAMPLE]
   --out FILE         also write the report as JSON
   --dry-run          check the machine and print the plan, start nothing
@@ -79,6 +90,7 @@ while [ $# -gt 0 ]; do
 	--poll) POLL=$2; shift ;;
 	--deadline) DEADLINE=$2; shift ;;
 	--nats) NATS=$2; shift ;;
+	--nats-port) NATS_PORT=$2; shift ;;
 	--push-sample) PUSH_SAMPLE=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--dry-run) DRY=1 ;;
@@ -90,7 +102,7 @@ done
 
 die() { echo "million: $*" >&2; exit 1; }
 isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE; do
+for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT; do
 	isnum "${!v}" || die "${v,,} must be a number, not '${!v}'"
 done
 [ "$CONNS" -ge 1 ] && [ "$CONNS" -le 1000000 ] || die "--conns must be in 1..1,000,000"
@@ -130,13 +142,20 @@ fi
 if [ -n "$NATS" ] && ! "$BIN/wsgate" --help 2>&1 | grep -q -- '--nats'; then
 	die "--nats: this gateway has no --nats flag (the cluster is not on this branch)"
 fi
+NATS_BIN=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
+if [ "$NATS" = auto ] && [ ! -x "$NATS_BIN" ]; then
+	die "--nats auto needs nats-server (apt-get install nats-server, or NATS_SERVER=path)"
+fi
+[ -z "$NATS" ] || [ "$PUSH_SAMPLE" -le "$CONNS" ] || die "--push-sample must be at most --conns"
 
 work=$(mktemp -d)
 gw_pids=()
 lt_pid=""
+nats_pid=""
 cleanup() {
 	[ -n "$lt_pid" ] && kill "$lt_pid" 2>/dev/null || true
 	for p in "${gw_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -155,9 +174,26 @@ print(max(1,int(int(m[1])*{'ms':0.001,'s':1,'m':60,'h':3600}[m[2]])))")
 # gateway (it runs one loop), deadlines to the second, no demo page. The
 # loadtest children run one loop each and set GOMAXPROCS to it themselves.
 gw_args=(--listen "127.0.0.1:$PORT" --reuse-port --loops 1 --demo=false --log-level warn --timer-tick "$TICK")
-[ -n "$NATS" ] && gw_args+=(--nats "$NATS")
+secret=""
+if [ -n "$NATS" ]; then
+	if [ "$NATS" = auto ]; then
+		"$NATS_BIN" -a 127.0.0.1 -p "$NATS_PORT" -m $((NATS_PORT + 1)) >"$work/nats.log" 2>&1 &
+		nats_pid=$!
+		NATS="nats://127.0.0.1:$NATS_PORT"
+		for k in $(seq 1 100); do
+			curl -fs "http://127.0.0.1:$((NATS_PORT + 1))/varz" >/dev/null 2>&1 && break
+			[ "$k" = 100 ] && die "nats-server did not start: $(cat "$work/nats.log")"
+			sleep 0.1
+		done
+	fi
+	# Users: every connection logs in (loadtest --jwt-secret) as u<index>.
+	# Heartbeats every 5 s rather than 1 s: 50 gateways hearing each other
+	# every second would be 2,500 messages a second on two shared cores.
+	secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+	gw_args+=(--nats "$NATS" --cluster-heartbeat 5s --cluster-timeout 10s)
+fi
 for i in $(seq 1 "$GATEWAYS"); do
-	GOMAXPROCS=1 "$BIN/wsgate" "${gw_args[@]}" --admin "127.0.0.1:$((ADMIN_BASE + i))" 2>"$work/gw$i.log" &
+	WSGATE_JWT_SECRET=$secret GOMAXPROCS=1 "$BIN/wsgate" "${gw_args[@]}" --admin "127.0.0.1:$((ADMIN_BASE + i))" 2>"$work/gw$i.log" &
 	gw_pids+=($!)
 done
 stats_url() { echo "http://127.0.0.1:$((ADMIN_BASE + $1))/v1/stats"; }
@@ -207,24 +243,46 @@ PY
 }
 
 
-# cluster_push is where the push to a sample of users through the cluster
-# goes, halfway through the hold, when --nats is given. It is not wired
-# yet: the cluster (the gateways' --nats, and POST /v1/users/{user}/messages
-# on any gateway's admin API reaching a user held by another) is being built
-# on another branch, and loadtest does not yet log in as users. To wire it:
-#   1. run the gateways with --nats "$NATS" and --jwt-secret S (already
-#      passed: --nats above);
-#   2. give loadtest a way to send a token per connection with sub
-#      "u<global index>" (a --jwt-secret flag of its own) and to count
-#      messages that arrive on a held connect run (it counts them already:
-#      messages_received);
-#   3. here, POST one message to each of $PUSH_SAMPLE users spread over the
-#      run, each to the admin API of a gateway other than the one holding
-#      it (any gateway: the cluster routes it), and check after the hold
-#      that messages_received is $PUSH_SAMPLE and the posts all said 202.
+# cluster_push posts one message to each of $PUSH_SAMPLE users spread over
+# the run (u0, u(N/S), ...), each to the admin API of gateway k mod
+# GATEWAYS: whichever gateway holds the user, the cluster routes the push
+# there (with G gateways, (G-1)/G of them cross NATS). Each answer says how
+# many connections of the user the cluster reached; loadtest's
+# messages_received, at the end, says how many arrived.
 cluster_push() {
-	echo "million: --nats given, but the cluster push is not wired yet (see cluster_push in $0)" >&2
-	push_status="not wired"
+	python3 - "$CONNS" "$PUSH_SAMPLE" "$GATEWAYS" "$ADMIN_BASE" "$work/push.json" <<'PY'
+import json, sys, time, urllib.request
+conns, sample, gws, base = (int(x) for x in sys.argv[1:5])
+out = sys.argv[5]
+res = {"posted": 0, "accepted": 0, "reached": 0, "missing_users": [], "statuses": {}, "nodes_max": 0}
+t0 = time.time()
+for k in range(sample):
+    user = "u%d" % (k * conns // sample)
+    gw = k % gws + 1
+    req = urllib.request.Request("http://127.0.0.1:%d/v1/users/%s/messages" % (base + gw, user), data=b"push",
+                                 headers={"Content-Type": "application/octet-stream"}, method="POST")
+    res["posted"] += 1
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, body = r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        status, body = e.code, {}
+    except Exception as e:
+        status, body = str(e), {}
+    res["statuses"][str(status)] = res["statuses"].get(str(status), 0) + 1
+    if status == 202:
+        res["accepted"] += 1
+    n = body.get("connections", 0)
+    res["reached"] += n
+    res["nodes_max"] = max(res["nodes_max"], body.get("nodes", 0))
+    if n != 1:
+        res["missing_users"].append(user)
+res["seconds"] = round(time.time() - t0, 1)
+res["missing_users"] = res["missing_users"][:20]
+json.dump(res, open(out, "w"))
+print("million: pushed to %d users through the cluster: %d answered 202, %d connections reached, %d nodes answered, %.1f s"
+      % (res["posted"], res["accepted"], res["reached"], res["nodes_max"], res["seconds"]), file=sys.stderr)
+PY
 }
 
 sleep 1
@@ -234,6 +292,7 @@ ready=$work/ready
 lt_args=(connect --url "ws://127.0.0.1:$PORT/ws" --conns "$CONNS" --procs "$PROCS" --loops 1
 	--source-ips "127.0.0.1-127.0.0.$SOURCES" --ramp "$RAMP" --max-pending "$MAX_PENDING"
 	--duration "$HOLD" --ready-file "$ready" --json "$work/loadtest.json" --quiet)
+[ -n "$secret" ] && lt_args+=(--jwt-secret "$secret")
 [ "$CONNS" -gt 100000 ] && lt_args+=(--allow-huge)
 echo "million: $CONNS connections, $GATEWAYS gateways on 127.0.0.1:$PORT, $PROCS loadtest children from $SOURCES sources, ramp $RAMP/s, hold $HOLD" >&2
 timeout --signal=INT --kill-after=60 $((deadline - $(date +%s))) "$BIN/loadtest" "${lt_args[@]}" >"$work/loadtest.out" 2>&1 &
@@ -274,9 +333,9 @@ cat "$work/loadtest.out"
 [ -n "$t_ready" ] || die "the ramp never ended (see loadtest's output above)"
 
 python3 - "$work" "$CONNS" "$GATEWAYS" "$PROCS" "$SOURCES" "$HOLD" "$TICK" "$rss0" "$rss1" "$slab0" "$slab1" \
-	"$peak_open" "$((t_ready - start))" "${push_status:-}" "$OUT" <<'PY'
-import json, sys
-(work, conns, gws, procs, sources, hold, tick, rss0, rss1, slab0, slab1, peak, t_ready, push, out) = sys.argv[1:]
+	"$peak_open" "$((t_ready - start))" "${pushed:-}" "$OUT" "$PUSH_SAMPLE" <<'PY'
+import json, os, sys
+(work, conns, gws, procs, sources, hold, tick, rss0, rss1, slab0, slab1, peak, t_ready, pushed, out, sample) = sys.argv[1:]
 conns, gws, procs = int(conns), int(gws), int(procs)
 rss0, rss1, slab0, slab1 = (int(x) * 1024 for x in (rss0, rss1, slab0, slab1))
 lt = json.load(open(work + "/loadtest.json"))
@@ -313,8 +372,13 @@ rep = {
     "gateway_closes_by_cause_until_ready": c_ready,
     "gateway_closes_by_cause_at_end": c_end,
     "client_rss_bytes": lt["client"]["rss_bytes"],
-    "cluster_push": push or "not run (no --nats)",
+    "cluster_push": "not run (no --nats)",
 }
+if pushed:
+    p = json.load(open(work + "/push.json")) if os.path.exists(work + "/push.json") else {"posted": 0}
+    p["messages_received"] = lt.get("messages_received", 0)
+    p["arrived_at_each"] = p.get("accepted") == int(sample) and p.get("reached") == int(sample) and p["messages_received"] == int(sample)
+    rep["cluster_push"] = p
 if out:
     json.dump(rep, open(out, "w"), indent=2)
 r = rep["ramp"]
@@ -333,5 +397,11 @@ cl = lt.get("close") or {}
 if cl.get("sent"):
     print(f"  our closes: {cl['sent']:,} sent, {cl['answered']:,} answered, {cl['unanswered']:,} unanswered; answer ms p99 {cl['answer_ms']['p99']:.0f}")
 print(f"  errors: {lt['errors'] or 'none'}")
-print(f"  cluster push: {rep['cluster_push']}")
+cp = rep["cluster_push"]
+if isinstance(cp, dict):
+    print(f"  cluster push: {cp.get('posted', 0)} users, {cp.get('accepted', 0)} answered 202, {cp.get('reached', 0)} connections reached, "
+          f"{cp['messages_received']} messages received by loadtest; arrived at each: {cp['arrived_at_each']}"
+          + (f"; missing {cp['missing_users']}" if cp.get('missing_users') else ""))
+else:
+    print(f"  cluster push: {cp}")
 PY

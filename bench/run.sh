@@ -19,5 +19,5 @@ else
 	echo "bench: no cmd/gateway on this branch: wsgate is left out" >&2
 	rm -f "$out/wsgate"
 fi
-(cd bench/peers && go build -o "$out/" ./floor ./gorilla ./gws ./nbio ./compare)
+(cd bench/peers && go build -o "$out/" ./floor ./gnet ./gorilla ./gws ./nbio ./compare)
 exec "$out/compare" --bin "$out" "$@"

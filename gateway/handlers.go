@@ -1,5 +1,7 @@
 package gateway
 
+import "github.com/wsgate/wsgate/loop"
+
 // Echo is a Handler that sends every message back with its opcode: the
 // default application of cmd/gateway.
 type Echo struct{}
@@ -12,6 +14,17 @@ func (Echo) OnMessage(c *Conn, op OpCode, data []byte) { _ = c.Send(op, data) }
 
 // OnClose implements Handler.
 func (Echo) OnClose(*Conn, error) {}
+
+// LoopSafe implements LoopSafe: Echo only calls Send, so its events run on
+// the event loops, with no hand-off to the worker pool.
+func (Echo) LoopSafe() bool { return true }
+
+// LoopSafe is an optional interface of a Handler whose methods never block
+// (they only compute and call Conn.Send or Conn.Close): returning true runs
+// its events on the event loops instead of the worker pool, which saves the
+// hand-off and a wakeup per message. A handler that blocks while claiming
+// this stalls every connection of its loop.
+type LoopSafe = loop.LoopSafe
 
 // Broadcast is a Handler that sends every message to every connected
 // client, the sender included, as the chat examples of Node's ws do. Set

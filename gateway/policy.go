@@ -251,6 +251,14 @@ func (g *gate) OnOpen(c *Conn) {
 // OnMessage implements Handler.
 func (g *gate) OnMessage(c *Conn, op OpCode, data []byte) { g.app.OnMessage(c, op, data) }
 
+// LoopSafe implements LoopSafe: the gate adds nothing that blocks but its
+// debug lines (a write to the log), so it runs on the loops when the
+// application does and debug logging is off.
+func (g *gate) LoopSafe() bool {
+	ls, ok := g.app.(LoopSafe)
+	return ok && ls.LoopSafe() && !g.log.Enabled(context.Background(), slog.LevelDebug)
+}
+
 // OnResume implements loop.ResumeHandler: the application's, if it has
 // one.
 func (g *gate) OnResume(c *Conn) {

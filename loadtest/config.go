@@ -83,6 +83,10 @@ type config struct {
 	dropShare        float64
 	resumeTo         string
 
+	// jwtSecret, when set, logs every connection in as its own user
+	// (token.go).
+	jwtSecret string
+
 	// Output.
 	jsonFile  string
 	htmlFile  string
@@ -128,6 +132,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.slowRate, "slow-rate", 100, "slow: messages per second each slow connection sends")
 	fs.IntVar(&cfg.slowSize, "slow-size", 16384, "slow: payload bytes of the slow connections' messages")
 	fs.IntVar(&cfg.slowRcvBuf, "slow-rcvbuf", 4096, "slow: SO_RCVBUF of a slow connection, so its window fills quickly")
+	fs.StringVar(&cfg.jwtSecret, "jwt-secret", "", "log each connection in as user u<index> with an HS256 token signed with this secret (the gateways' --jwt-secret)")
 	fs.Float64Var(&cfg.dropShare, "drop-share", 0.3, "resume: share of the clients whose TCP connection is cut (RST) after --storm-after")
 	fs.StringVar(&cfg.resumeTo, "resume-to", "", "resume: the dropped clients reconnect to this host:port (another node of the cluster) instead")
 	fs.StringVar(&cfg.jsonFile, "json", "", "write the report as JSON to this file")

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -147,7 +148,11 @@ func (l *loop) event(c *conn, ev uint32) {
 		}
 		c.key = codec.NewClientKey()
 		tgt := l.targetOf(c)
-		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, l.requestExtra())
+		extra := l.requestExtra()
+		if secret := l.r.cfg.jwtSecret; secret != "" {
+			extra = appendAuthHeader(extra, []byte(secret), c.gid, time.Now())
+		}
+		l.wbuf = codec.AppendClientRequest(l.wbuf[:0], tgt.host, tgt.uri, c.key[:], nil, extra)
 		c.state = stHandshake
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
 		l.write(c, l.wbuf)

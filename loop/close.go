@@ -278,6 +278,7 @@ func (l *eventLoop) write(c *Conn, b []byte) bool {
 	if gc == nil {
 		return false
 	}
+	l.writeCalls++
 	if _, err := gc.Write(b); err != nil {
 		return false
 	}

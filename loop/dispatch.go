@@ -74,6 +74,10 @@ func (l *eventLoop) deliver(c *Conn, ev event) {
 // mailbox and c joins the loop's retry list: nothing is dropped and the
 // loop does not wait. A worker that finishes, or the next tick, retries.
 func (l *eventLoop) invoke(c *Conn) {
+	if l.srv.inline {
+		l.runInline(c) // a LoopSafe handler (inline.go)
+		return
+	}
 	if l.srv.pool.Invoke(c) == nil {
 		return
 	}

@@ -11,7 +11,9 @@
 //     worker;
 //   - worker goroutines run the Handler's callbacks; they reach a
 //     connection only through Conn's exported methods, which hand commands
-//     to the owning loop through its inbox.
+//     to the owning loop through its inbox. A LoopSafe handler's callbacks
+//     run on the loop instead (inline.go): the same methods, the same
+//     inbox, no hand-off.
 //
 // Time comes from one coarse clock, stamped each tick from Config.Clock
 // (the system clock unless a test injects internal/clock.Fake), and

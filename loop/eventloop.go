@@ -37,6 +37,9 @@ type eventLoop struct {
 	deflate       loopDeflate // compression engine (deflate.go)
 	sess          sessionLoop // scratch for resumable sessions (session_frames.go)
 	wheel         *timerwheel.Wheel[*Conn]
+	lag           lagTracker // how late its ticks run (lag.go)
+	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
+	sends         []command  // a run of sends being gathered (coalesce.go)
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
 	pendingWakeFd int

@@ -80,6 +80,13 @@ func (l *eventLoop) runInbox() {
 			i = j - 1
 			continue
 		}
+		if batch[i].kind == cmdSend {
+			if n := l.gatherSends(batch, i); n > 1 {
+				l.sendRun(l.sends[:n]) // one writev (coalesce.go)
+				continue
+			}
+			l.sends[0] = command{}
+		}
 		l.exec(&batch[i])
 		batch[i] = command{}
 	}

@@ -24,8 +24,9 @@ import (
 )
 
 // Handler receives a connection's events. Its methods run on the worker
-// pool, never on an event loop, so they may block; for each connection they
-// run one at a time and in order: OnOpen, then each message, then OnClose.
+// pool, never on an event loop, so they may block (unless the handler
+// declares itself LoopSafe, inline.go); for each connection they run one
+// at a time and in order: OnOpen, then each message, then OnClose.
 type Handler interface {
 	OnOpen(c *Conn)
 	// OnMessage receives one complete message. data is valid until
@@ -50,6 +51,7 @@ type Server struct {
 	cfg       *config.Resolved
 	handler   Handler
 	hook      HandshakeHook
+	inline    bool // handler is LoopSafe: its events run on the loops (inline.go)
 	log       *slog.Logger
 	pool      *ants.PoolWithFuncGeneric[*Conn]
 	counters  counters // events off the loops
@@ -136,6 +138,7 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 	if hook, ok := h.(HandshakeHook); ok {
 		s.hook = hook
 	}
+	s.inline = loopSafe(h)
 	pool, err := ants.NewPoolWithFuncGeneric(cfg.Workers, s.work,
 		ants.WithNonblocking(true),
 		ants.WithPanicHandler(s.workerPanic),

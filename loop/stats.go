@@ -94,6 +94,9 @@ type counters struct {
 	sheds                 [numShedReasons]atomic.Int64           `stat:"MemorySheds"`
 	budgetPauses          atomic.Int64                           `stat:"MemoryPauses"`
 	budgetRefused         [numBudgetRefusals]atomic.Int64        `stat:"MemoryRefusals"`
+	livenessRescues       atomic.Int64                           `stat:"LivenessRescues"` // liveness closes deferred (lag.go)
+	lagNanos              atomic.Int64                           `stat:"LoopLagNanos"`    // lateness of the loop's ticks, summed
+	lagStalls             atomic.Int64                           `stat:"LoopStalls"`      // ticks that ran over a tick late
 
 	// permessage-deflate (deflate.go).
 	deflateUpgrades atomic.Int64                   `stat:"CompressionUpgrades"`
@@ -114,6 +117,7 @@ type counters struct {
 	pausedConns atomic.Int64 `stat:"InboundPaused"`        // connections whose reads are paused
 	outboundMax atomic.Int64 `stat:"OutboundBytesMax,max"` // largest outbound queue seen at the last tick
 	deflateOpen atomic.Int64 `stat:"CompressionConns"`     // open connections that negotiated permessage-deflate
+	lagMax      atomic.Int64 `stat:"LoopLagMax,max"`       // longest stall over the last minute (lag.go)
 	_           [64]byte
 }
 
@@ -216,6 +220,19 @@ type Stats struct {
 	PingsSent             int64 `metric:"pings_sent_total" help:"Pings sent to quiet connections."`
 	CloseTimeouts         int64 `metric:"close_timeouts_total" help:"Peers that did not answer our close frame in time."`
 	HandshakeTimeoutBytes int64 `metric:"handshake_timeout_bytes_total" help:"Bytes trickled by clients dropped at the handshake timeout."`
+
+	// A loop that runs late does not take its lateness for the peers'
+	// death (lag.go). LoopStalls counts the ticks that ran more than a
+	// tick late and LoopLagNanos their lateness, summed over the loops;
+	// LoopLagMax is a gauge of the longest stall over the last minute.
+	// LivenessRescues counts the pong, idle and handshake deadlines that
+	// passed while the loop stalled (or, for pongs and idle, with the
+	// peer's bytes unread in the socket), and so were stretched instead of
+	// closing the connection.
+	LoopStalls      int64 `metric:"loop_stalls_total" help:"Timer ticks that ran more than a tick late: the gateway's own lateness (CPU starvation, a stop, a GC pause)."`
+	LoopLagNanos    int64 `metric:"loop_lag_seconds_total,scale=1e-9" help:"How late the loops' timer ticks ran, summed: its rate is the share of time the loops were away."`
+	LoopLagMax      int64 `metric:"loop_lag_max_seconds,gauge,scale=1e-9" help:"The longest loop stall over the last minute."`
+	LivenessRescues int64 `metric:"liveness_rescues_total" help:"Pong, idle and handshake deadlines that passed while the loop stalled (pong and idle: or with the peer's bytes unread in the socket), and were stretched instead of closing the connection."`
 
 	Publishes         int64 `metric:"publishes_total" help:"Publish and Broadcast calls."`
 	Deliveries        int64 `metric:"deliveries_total" help:"Published messages written to a subscriber."`

@@ -27,6 +27,7 @@ func (l *eventLoop) initTimers() {
 
 // tick advances the loop's wheel to the coarse clock.
 func (l *eventLoop) tick() {
+	l.observeLag(l.srv.now()) // lag.go
 	l.wheel.Advance(l.srv.now())
 	l.watchFlushes()
 	published := l.mailboxWindow | l.inboundWindow
@@ -37,6 +38,9 @@ func (l *eventLoop) tick() {
 	// deadline pending costs no wakeup at all. (A gauge just published
 	// needs one more tick to fall back to zero.)
 	l.tickWanted.Store(l.budgetTick() || l.wheel.Len() > 0 || len(l.flushing) > 0 || published != 0)
+	if !l.tickWanted.Load() {
+		l.lag.idle()
+	}
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {
@@ -50,6 +54,7 @@ func (l *eventLoop) schedule(c *Conn, at int64) {
 func (l *eventLoop) wantTicks() {
 	if !l.tickWanted.Load() {
 		l.tickWanted.Store(true)
+		l.lag.want(l.srv.now()) // the first tick is due from now (lag.go)
 	}
 }
 
@@ -112,6 +117,16 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 			l.schedule(c, c.expireAt)
 			return
 		}
+		if c.state != stateDeferred {
+			// A loop that stalled during the handshake is the gateway's
+			// lateness, not the client's (lag.go). Unread bytes do not
+			// rescue a handshake: a client trickling its request must
+			// not be able to keep it open.
+			if late, ok := l.handshakeLate(c, now); ok {
+				l.schedule(c, late)
+				return
+			}
+		}
 		l.stats.handshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
@@ -166,8 +181,12 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	if t.IdleTimeout > 0 {
 		d := c.lastData + int64(t.IdleTimeout)
 		if now >= d {
-			l.startClose(c, ws.StatusNormalClosure, "idle timeout", causeIdle)
-			return
+			if late, ok := l.livenessLate(c, c.lastData, d, now); ok {
+				d = late // the loop's lag, not the peer's silence (lag.go)
+			} else {
+				l.startClose(c, ws.StatusNormalClosure, "idle timeout", causeIdle)
+				return
+			}
 		}
 		next = min(next, d)
 	}
@@ -185,13 +204,20 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 		if c.pingSent != 0 {
 			d := c.pingSent + int64(t.PongTimeout)
 			if now >= d {
-				l.drop(c, causeLiveness)
-				return
+				late, ok := l.livenessLate(c, c.pingSent, d, now)
+				if !ok {
+					l.drop(c, causeLiveness)
+					return
+				}
+				// The loop's lag, or a pong not read yet (lag.go):
+				// look again at the stretched deadline.
+				next = min(next, late)
+			} else {
+				// Look again at the pong deadline, or at the next ping's
+				// time if that comes first (PongTimeout > PingInterval),
+				// so that an answered ping does not stretch the interval.
+				next = min(next, d, c.pingSent+int64(t.PingInterval))
 			}
-			// Look again at the pong deadline, or at the next ping's
-			// time if that comes first (PongTimeout > PingInterval), so
-			// that an answered ping does not stretch the interval.
-			next = min(next, d, c.pingSent+int64(t.PingInterval))
 		} else if due := c.lastRead + int64(t.PingInterval); now >= due {
 			if !l.write(c, l.heartbeat(c)) { // a ping, or a BEAT (session_frames.go)
 				return

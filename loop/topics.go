@@ -401,6 +401,7 @@ func (l *eventLoop) writeDelivered(c *Conn, frames [][]byte) bool {
 	if gc == nil {
 		return false
 	}
+	l.writeCalls++
 	n, err := gc.Writev(frames)
 	if err != nil {
 		return false

@@ -1,6 +1,8 @@
 // Package peers holds the servers of the side-by-side comparison: the
 // raw-epoll floor (floor/: no framework, one read and one write per
-// message) and servers on other Go WebSocket libraries (gorilla/websocket,
+// message), bare gnet (gnet/: gnet v2 with a 101 and an unchecked frame
+// echo, nothing kept per connection: the baseline of wsgate's bytes per
+// idle connection) and servers on other Go WebSocket libraries (gorilla/websocket,
 // lxzan/gws, lesismal/nbio), each in its most ordinary form, and the compare
 // command that runs the same loadtest scenarios against them and wsgate. It
 // is a module of its own so that wsgate's go.mod never names a peer.

@@ -47,8 +47,8 @@ type options struct {
 func main() {
 	var o options
 	var servers, only, fanouts string
-	flag.StringVar(&o.bin, "bin", "bin/bench", "directory with loadtest, floor, wsgate, gorilla, gws, nbio")
-	flag.StringVar(&servers, "servers", "floor,wsgate,gorilla,gws,nbio", "servers to compare, in order (floor is the raw-epoll floor)")
+	flag.StringVar(&o.bin, "bin", "bin/bench", "directory with loadtest, floor, gnet, wsgate, gorilla, gws, nbio")
+	flag.StringVar(&servers, "servers", "floor,gnet,wsgate,gorilla,gws,nbio", "servers to compare, in order (floor is the raw-epoll floor, gnet bare gnet: the baselines; a wsgate-NAME binary in --bin runs as another wsgate build)")
 	flag.Float64Var(&o.scale, "scale", 1, "multiplies every connection count (5k/10k/19k idle, 1k/10k echo, 10k upgrades, 19k rate); capped at 19,000 by the server's 20,000 descriptors")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured phase of the echo and rate runs")
 	flag.DurationVar(&o.hold, "hold", 3*time.Second, "how long idle connections are held (RSS is read 1s in)")
@@ -193,7 +193,7 @@ func (o *options) measure(name string) *result {
 			r.note("rate %d: %v", n, err)
 		}
 	}
-	if o.only["fanout"] {
+	if o.only["fanout"] && name != "gnet" { // bare gnet has no broadcast
 		for _, fc := range o.fanouts {
 			fc.Subs = o.count(fc.Subs)
 			fr, err := o.fanout(name, fc)

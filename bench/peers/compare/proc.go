@@ -32,7 +32,7 @@ func (o *options) start(name string, broadcast bool) (*server, error) {
 	o.port++
 	addr := fmt.Sprintf("127.0.0.1:%d", o.port)
 	args := []string{"-c", o.serverCPU, filepath.Join(o.bin, name), "--listen", addr, "--path", "/ws"}
-	if name == "wsgate" {
+	if isWsgate(name) {
 		args = append(args, "--loops", strconv.Itoa(cpuCount(o.serverCPU)), "--admin", "", "--demo=false")
 		if broadcast {
 			args = append(args, "--app", "broadcast")
