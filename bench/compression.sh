@@ -40,7 +40,7 @@ run() {
 	local addr=127.0.0.1:$PORT args=()
 	case $name in
 	wsgate)
-		args=(--listen "$addr" --admin "127.0.0.1:$((PORT + 500))" --demo=false --loops 1)
+		args=(--listen "$addr" --admin "127.0.0.1:$((PORT + 100))" --demo=false --loops 1)
 		[[ $scenario == fanout ]] && args+=(--app broadcast)
 		;;
 	gws)
@@ -64,7 +64,7 @@ run() {
 	t1=$(ticks "$pid")
 	if [[ $name == wsgate ]]; then
 		# compressions performed and publishes, from the gateway's own stats
-		zs=$(curl -fsS "http://127.0.0.1:$((PORT + 500))/v1/stats" | jq -r '"\(.compressions) for \(.publishes) publishes"')
+		zs=$(curl -fsS "http://127.0.0.1:$((PORT + 100))/v1/stats" | jq -r '"\(.compressions) for \(.publishes) publishes"')
 	fi
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
