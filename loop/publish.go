@@ -213,18 +213,18 @@ func (l *eventLoop) deliverShared(c *Conn, frames [][]byte) {
 	l.writeDelivered(c, frames)
 }
 
-// writeDelivered writes frames to c with one writev and counts them.
+// writeDelivered writes frames to c with one writev (coalesce.go) and
+// counts them.
 func (l *eventLoop) writeDelivered(c *Conn, frames [][]byte) bool {
-	gc := c.gc
-	if gc == nil {
+	// Summed first: on success gnet has written or buffered all of them,
+	// and it may reslice frames as it writes.
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	if !l.writev(c, frames) {
 		return false
 	}
-	l.writeCalls++
-	n, err := gc.Writev(frames)
-	if err != nil {
-		return false
-	}
-	l.stats.bytesOut.Add(int64(n))
 	l.stats.deliveries.Add(int64(len(frames)))
 	l.stats.messagesOut.Add(int64(len(frames)))
 	c.msgsOut += int64(len(frames))
