@@ -10,6 +10,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/clock"
 )
 
 // adminServer starts a gateway with the admin API on a free port; each
@@ -211,12 +212,24 @@ func TestAdminToken(t *testing.T) {
 
 // POST /v1/drain starts a drain: readiness fails, upgrades get 503, open
 // connections are closed with 1001 over the window.
+// The drain runs on a fake clock: the test steps through the window.
 func TestAdminDrain(t *testing.T) {
-	srv, a := adminServer(t, gateway.Config{DrainWindow: 200 * time.Millisecond})
+	const window, step = 200 * time.Millisecond, 10 * time.Millisecond
+	f := clock.NewFake(time.Unix(1_000_000_000, 0))
+	srv, a := adminServer(t, gateway.Config{DrainWindow: window, TimerTick: step, Clock: f})
+	if !f.WaitTickers(1, 10*time.Second) {
+		t.Fatal("the server's ticker did not start")
+	}
 	c, _ := dialUser(t, srv, "d")
 	res := a.json("POST", "/v1/drain", "", nil, 202)
 	if res["draining"] != true || res["connections"] != 1.0 {
 		t.Fatalf("drain: %v", res)
+	}
+	waitFor(t, srv.Draining)
+	// Every close is due within the window; a few ticks more cover a
+	// tick that ran before Drain read the clock.
+	for d := time.Duration(0); d <= window+3*step; d += step {
+		f.Advance(step)
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := c.ReadMessage(); !gorilla.IsCloseError(err, gorilla.CloseGoingAway) {

@@ -11,6 +11,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/clock"
 )
 
 // RFC 6455 §5.5 (control frames), §5.5.2 (ping) and §5.5.3 (pong);
@@ -224,33 +225,49 @@ func TestRFC6455_5_5_2_ServerPing(t *testing.T) {
 // client goes on sending that frame, slowly, for longer than PongTimeout
 // before it can send its pong.
 func TestRFC6455_5_5_2_LongFrameIsProofOfLife(t *testing.T) {
-	const pongTimeout = 500 * time.Millisecond
+	const (
+		pongTimeout = 500 * time.Millisecond
+		step        = 5 * time.Millisecond
+	)
+	f := clock.NewFake(time.Unix(1_000_000_000, 0))
 	srv := startConformance(t, gateway.Config{
 		PingInterval: 50 * time.Millisecond,
 		PongTimeout:  pongTimeout,
-		TimerTick:    5 * time.Millisecond,
+		TimerTick:    step,
+		Clock:        f,
 	}, gateway.Echo{})
+	if !f.WaitTickers(1, 10*time.Second) {
+		t.Fatal("the server's ticker did not start")
+	}
 	c := dialRaw(t, srv)
 	p := binaryPayload(1 << 20)
 	w := c.wire(binaryMsg(p))
 	head := len(w) - len(p)
 	c.writeRaw(w[:head+1])
+	for i := 0; srv.Stats().PingsSent == 0; i++ {
+		if i > 100 {
+			t.Fatal("no ping within two intervals")
+		}
+		f.Advance(step)
+	}
 	if f := c.next(); f.op != opPing {
 		t.Fatalf("got %s, want the server's ping", f)
 	}
-	// Keep the payload flowing, a chunk every 10 ms, for twice the pong
-	// timeout; only then finish the frame and answer the ping. (The test
-	// could fail spuriously only if the client or the server stalled for
-	// PingInterval+PongTimeout between two chunks.)
+	// Keep the payload flowing, a chunk every other tick (on the fake
+	// clock), for twice the pong timeout; only then finish the frame and
+	// answer the ping.
 	w = w[head+1:]
-	start := time.Now()
-	for time.Since(start) < 2*pongTimeout {
+	for elapsed := time.Duration(0); elapsed < 2*pongTimeout; elapsed += 2 * step {
 		n := min(len(w)-1, 1024)
 		if _, err := c.conn.Write(w[:n]); err != nil {
-			t.Fatalf("the server dropped a connection that was sending (after %v): %v", time.Since(start), err)
+			t.Fatalf("the server dropped a connection that was sending (after %v): %v", elapsed, err)
 		}
 		w = w[n:]
-		time.Sleep(10 * time.Millisecond)
+		f.Advance(step)
+		f.Advance(step)
+	}
+	if st := srv.Stats(); st.Closes["liveness"] != 0 {
+		t.Fatalf("dropped for liveness while the frame was arriving: %v", st.Closes)
 	}
 	c.writeRaw(w)
 	c.send(pong(""))

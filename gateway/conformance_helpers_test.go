@@ -28,10 +28,11 @@ import (
 // Every expectation is about order, never about time: to show that the
 // server ignored something, a test sends a probe after it (a ping with a
 // fresh payload) and requires the probe's answer to be the very next frame.
-// The exceptions are the keepalive tests (ServerPing, LongFrameIsProofOfLife
-// in conformance_control_test.go), which need the server's own timers; they
-// leave margins of hundreds of milliseconds, and fail spuriously only if a
-// process stalls for that long.
+// The exceptions are the keepalive tests in conformance_control_test.go,
+// which need the server's own timers: ServerPing on the real clock, with
+// margins of hundreds of milliseconds (it fails spuriously only if a
+// process stalls for that long), LongFrameIsProofOfLife on a fake clock
+// (internal/clock) that it steps.
 
 // startConformance is startServer with the server's keepalive pings off
 // unless cfg sets PingInterval. A connection's first ping comes at a random

@@ -8,13 +8,16 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/clock"
 )
 
 // Deployment behind an L4 load balancer: PROXY protocol, admission
@@ -231,12 +234,19 @@ func TestAdmissionRate(t *testing.T) {
 	}
 }
 
+// TestDrainInProcess drains 200 connections on a fake clock, stepped a
+// tick at a time; after each tick the clients have read every byte the
+// server wrote (Stats.BytesOut), so each close is timed to its tick.
 func TestDrainInProcess(t *testing.T) {
 	const n = 200
-	window := 1 * time.Second
+	const window, step = time.Second, 10 * time.Millisecond
 	opened := make(chan *gateway.Conn, n)
-	srv := startServer(t, gateway.Config{DemoPage: true, DrainWindow: window, DrainGrace: time.Second, TimerTick: 10 * time.Millisecond},
+	f := clock.NewFake(time.Unix(1_000_000_000, 0))
+	srv := startServer(t, gateway.Config{DemoPage: true, DrainWindow: window, DrainGrace: time.Second, TimerTick: step, Clock: f},
 		gateway.HandlerFuncs{Open: func(c *gateway.Conn) { opened <- c }})
+	if !f.WaitTickers(1, 10*time.Second) {
+		t.Fatal("the server's ticker did not start")
+	}
 	base := "http://" + srv.Addr().String()
 	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("/readyz before: %v %v", resp, err)
@@ -245,29 +255,21 @@ func TestDrainInProcess(t *testing.T) {
 	for i := range clients {
 		clients[i] = dialRaw(t, srv)
 	}
-	// A message queued before the drain reaches its client before the close.
+	conns := make([]*gateway.Conn, 0, n)
 	for range n {
-		(<-opened).Send(gateway.OpText, []byte("last words"))
+		conns = append(conns, <-opened)
 	}
-	start := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- srv.Drain(context.Background()) }()
-	waitFor(t, srv.Draining)
-	resp, err := http.Get(base + "/readyz")
-	if err != nil || resp.StatusCode != 503 {
-		t.Fatalf("/readyz while draining: %v %v", resp, err)
-	}
-	if _, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil); err == nil || resp.StatusCode != 503 {
-		t.Fatalf("upgrade while draining: %v %v", resp, err)
-	}
+	wrote := srv.Stats().BytesOut
+	var got atomic.Int64 // frame bytes the clients read
 	var mu sync.Mutex
 	var at []time.Duration
+	start := f.Now()
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got := false
+			last := false
 			for {
 				h, p, err := c.readFrame()
 				if err != nil {
@@ -275,12 +277,13 @@ func TestDrainInProcess(t *testing.T) {
 					return
 				}
 				if h.OpCode == 1 && string(p) == "last words" {
-					got = true
+					last = true
 				}
 				if h.OpCode != 8 {
+					got.Add(int64(ws.HeaderSize(h) + len(p)))
 					continue
 				}
-				if !got {
+				if !last {
 					t.Error("the close frame came before the queued message")
 				}
 				code, reason, _ := codec.ParseCloseUnsafe(p)
@@ -288,18 +291,48 @@ func TestDrainInProcess(t *testing.T) {
 					t.Errorf("close %d %q", code, reason)
 				}
 				mu.Lock()
-				at = append(at, time.Since(start))
+				at = append(at, f.Now().Sub(start))
 				mu.Unlock()
+				got.Add(int64(ws.HeaderSize(h) + len(p)))
 				c.writeRaw(codec.AppendCloseMasked(nil, code, "", c.key))
 				return
 			}
 		}()
 	}
+	// read waits until the clients have read all the server wrote.
+	read := func() {
+		waitFor(t, func() bool { return got.Load() == srv.Stats().BytesOut-wrote })
+	}
+	// A message queued before the drain reaches its client before the close.
+	for _, conn := range conns {
+		conn.Send(gateway.OpText, []byte("last words"))
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Drain(context.Background()) }()
+	waitFor(t, srv.Draining)
+	for d := time.Duration(0); d < window+time.Second && srv.Stats().WSConns > 0; d += step {
+		read()
+		f.Advance(step)
+	}
+	read()
 	wg.Wait()
 	if err := <-done; err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
+	for _, d := range at {
+		if d > window+step {
+			t.Errorf("a close came at %v, past the %v window", d, window)
+		}
+	}
 	checkSpread(t, at, window)
+	// The server refuses until Shutdown.
+	resp, err := http.Get(base + "/readyz")
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("/readyz while draining: %v %v", resp, err)
+	}
+	if _, resp, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil); err == nil || resp.StatusCode != 503 {
+		t.Fatalf("upgrade while draining: %v %v", resp, err)
+	}
 }
 
 // checkSpread fails if any tenth of the window holds more than a quarter

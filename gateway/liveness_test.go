@@ -265,18 +265,47 @@ func TestCloseTimeout(t *testing.T) {
 }
 
 // With a pong timeout longer than the ping interval, an answering client is
-// still pinged every interval, not every pong timeout.
+// still pinged every interval, not every pong timeout. The test steps one
+// tick at a time and answers each ping before the next tick (its own ping
+// after the pong tells when the server has read the pong), so the cadence
+// is exact: the first ping within the first interval (its phase is
+// jittered), then one every interval, on the tick.
 func TestPingCadenceWithLongPongTimeout(t *testing.T) {
-	cfg := gateway.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Second, TimerTick: 10 * time.Millisecond}
+	const (
+		every = 100 * time.Millisecond
+		step  = 10 * time.Millisecond
+		ticks = 200 // 2 s
+	)
+	cfg := gateway.Config{PingInterval: every, PongTimeout: time.Second, TimerTick: step}
 	srv, ft := startFake(t, cfg, gateway.Echo{})
 	c := dialRaw(t, srv)
-	answerPings(c)
-	ft.advance(2 * time.Second)
-	// One per interval is at most 20 (fewer when a pong reaches the loop
-	// some ticks late, which moves the next ping); one per pong timeout
-	// would be 2.
-	if n := srv.Stats().PingsSent; n < 10 || n > 20 {
-		t.Fatalf("%d pings in 2s at a 100ms interval", n)
+	var at []int // the tick of each ping
+	for i := 1; i <= ticks; i++ {
+		ft.advance(step)
+		if int(srv.Stats().PingsSent) == len(at) {
+			continue
+		}
+		at = append(at, i)
+		if h, p, err := c.readFrame(); err != nil || h.OpCode != ws.OpPing {
+			t.Fatalf("tick %d: want the server's ping: %v %v", i, h.OpCode, err)
+		} else {
+			c.conn.Write(codec.AppendFrameMasked(nil, ws.OpPong, true, p, c.key))
+		}
+		if !isOpen(t, c) {
+			t.Fatalf("closed at tick %d", i)
+		}
+	}
+	const per = int(every / step)
+	if len(at) == 0 || at[0] < 1 || at[0] > per {
+		t.Fatalf("first ping at ticks %v, want within the first %d", at, per)
+	}
+	for k := 1; k < len(at); k++ {
+		if at[k]-at[k-1] != per {
+			t.Fatalf("pings at ticks %v: want one every %d", at, per)
+		}
+	}
+	if want := 1 + (ticks-at[0])/per; len(at) != want || srv.Stats().PingsSent != int64(want) {
+		t.Fatalf("%d pings (stats %d) in 2s at a 100ms interval, want %d", len(at), srv.Stats().PingsSent, want)
 	}
 }
 

@@ -1,11 +1,32 @@
 package loop
 
 import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/clock"
 )
 
+// timebase is the server's time. coarse is written by the ticker goroutine
+// only and read by anyone (now); epoch and clk are set before the ticker
+// starts and read-only after. tickStop is closed by Shutdown, tickDone by
+// the ticker as it returns. rng is used under rngMu only (jitter), from
+// the loops and from Drain.
+type timebase struct {
+	// coarse is the time, in nanoseconds since epoch, stamped each tick.
+	coarse   atomic.Int64
+	epoch    time.Time
+	clk      clock.Clock // Config.Clock, or the system's
+	tickStop chan struct{}
+	tickDone chan struct{}
+	rng      *rand.Rand // jitter
+	rngMu    sync.Mutex
+}
+
 // now returns the coarse clock: nanoseconds since Start, as of the last tick.
-func (s *Server) now() int64 { return s.clock.Load() }
+func (s *Server) now() int64 { return s.coarse.Load() }
 
 // ticker stamps the coarse clock and asks each loop with timers to advance
 // its wheel. It sleeps between ticks; an idle server costs a few wakeups a
@@ -20,7 +41,7 @@ func (s *Server) ticker() {
 			return
 		case <-t.C():
 		}
-		s.clock.Store(int64(s.clk.Now().Sub(s.start)))
+		s.coarse.Store(int64(s.clk.Now().Sub(s.epoch)))
 		for _, l := range s.eventLoops() {
 			if l.tickWanted.Load() || l.retryArmed.Load() {
 				l.tickDue.Store(true)

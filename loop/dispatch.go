@@ -3,7 +3,26 @@ package loop
 import (
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/panjf2000/ants/v2"
 )
+
+// dispatcher is who runs the connections' events: the Handler and the
+// worker pool. handler, inline and pool are set by NewServer and read-only
+// after. handlerConns is added to by the loop that queues an OnOpen
+// (timers.go) and subtracted from by the worker after OnClose; Drain and
+// Shutdown wait for zero. retries counts the loops with connections
+// waiting for a worker: each loop adds and subtracts its own share.
+type dispatcher struct {
+	handler Handler
+	inline  bool // handler is LoopSafe: its events run on the loops (inline.go)
+	pool    *ants.PoolWithFuncGeneric[*Conn]
+	// handlerConns counts the connections whose OnOpen was queued and
+	// whose OnClose has not run yet.
+	handlerConns atomic.Int64
+	retries      atomic.Int32
+}
 
 // evKind is the kind of event a connection's mailbox holds.
 type evKind uint8

@@ -15,6 +15,13 @@
 //     run on the loop instead (inline.go): the same methods, the same
 //     inbox, no hand-off.
 //
+// Server's state is split into parts, each declared in the file that owns
+// it: lifecycle (server.go), drainState (drain.go), dispatcher
+// (dispatch.go), loopRegistry (eventloop.go), timebase (clock.go) and
+// endpoint (handshake.go), next to the product's registries (counters,
+// topics, users, admission, the memory budget, sessions, cluster hooks),
+// each its own type in its own file.
+//
 // Time comes from one coarse clock, stamped each tick from Config.Clock
 // (the system clock unless a test injects internal/clock.Fake), and
 // every deadline is a node in the loop's hashed timer wheel. The counters

@@ -4,10 +4,23 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
 )
+
+// drainState is a drain's progress. draining is an atomic latch (Drain,
+// Shutdown) that the loops and the admission read; drainEnd, when the
+// drain window ends on the coarse clock, is stored by Drain before it asks
+// the loops to schedule their closes. stopAcceptOnce makes the listeners
+// stop once, from Drain or Shutdown.
+type drainState struct {
+	draining       atomic.Bool
+	drainEnd       atomic.Int64
+	stopAcceptOnce sync.Once
+}
 
 // A drain takes a gateway out of service without a reconnect storm: it
 // stops admitting upgrades (503 with Retry-After; /readyz answers 503), then

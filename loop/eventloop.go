@@ -10,6 +10,15 @@ import (
 	"github.com/wsgate/wsgate/timerwheel"
 )
 
+// loopRegistry finds wsgate's state of each gnet loop. A loop creates its
+// own on first use (loopOf) under loopMu, which also serialises appends to
+// loopList; loops and loopList are read by anyone without a lock.
+type loopRegistry struct {
+	loops    sync.Map // gnet.EventLoop → *eventLoop
+	loopList atomic.Pointer[[]*eventLoop]
+	loopMu   sync.Mutex
+}
+
 // eventLoop is wsgate's state for one gnet event loop. Fields below mu are
 // shared with other goroutines; the rest are loop-owned.
 type eventLoop struct {

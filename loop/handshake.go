@@ -13,6 +13,16 @@ import (
 	"github.com/wsgate/wsgate/codec"
 )
 
+// endpoint is what the server answers a request with: the WebSocket path,
+// the plain routes, the Handler's HandshakeHook (nil if it has none) and
+// the frames built once. All set by NewServer and read-only after.
+type endpoint struct {
+	wsPath    []byte
+	routes    routeTable
+	hook      HandshakeHook
+	pingFrame []byte // an empty ping (session_frames.go)
+}
+
 // Request is an upgrade request as a HandshakeHook sees it. Its byte views
 // alias the event loop's read buffer and are valid only until OnHandshake
 // returns.

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,62 +45,59 @@ type HandshakeHook interface {
 	OnHandshake(r *Request) error
 }
 
-// Server runs the event loops and the worker pool.
+// Server runs the event loops and the worker pool. Its state comes in
+// parts a reader can take one at a time, each declared in the file that
+// owns it, with who may touch which field (loop/OWNERSHIP.md has the whole
+// map):
+//
+//   - lifecycle (here): the gnet engine, Start, Wait, Shutdown;
+//   - drainState (drain.go): taking the server out of service;
+//   - dispatcher (dispatch.go): the Handler and the worker pool its events run on;
+//   - loopRegistry (eventloop.go): wsgate's state of each gnet loop;
+//   - timebase (clock.go): the coarse clock, its ticker and the jitter source;
+//   - endpoint (handshake.go): what a request is answered with;
+//   - the product's registries below, each its own type in its own file.
+//
+// cfg and log are set by NewServer and read-only after.
 type Server struct {
-	cfg       *config.Resolved
-	handler   Handler
-	hook      HandshakeHook
-	inline    bool // handler is LoopSafe: its events run on the loops (inline.go)
-	log       *slog.Logger
-	pool      *ants.PoolWithFuncGeneric[*Conn]
-	counters  counters // events off the loops
-	topics    topicRegistry
-	users     userIndex
-	admission admission
-	mem       *memBudget      // nil without Config.MemoryBudget
+	cfg *config.Resolved
+	log *slog.Logger
+
+	lifecycle
+	drainState
+	dispatcher
+	loopRegistry
+	timebase
+	endpoint
+
+	counters  counters        // events off the loops (stats.go)
+	topics    topicRegistry   // topics.go
+	users     userIndex       // users.go
+	admission admission       // admission.go
+	mem       *memBudget      // budget.go; nil without Config.MemoryBudget
 	sessions  sessionRegistry // resumable sessions (session.go)
 	// sessionPrefix starts every session token (the node's, in a
 	// cluster: session_cluster.go).
 	sessionPrefix string
 	cluster       clusterHooks // observer.go
 
-	// Requests: the WebSocket endpoint and the plain routes.
-	wsPath []byte
-	routes routeTable
-
 	// noPause makes every pause of reads fail, as where the poller cannot
-	// pause (tests of the MaxInbound backstop).
+	// pause (tests of the MaxInbound backstop, inbound.go).
 	noPause bool
+}
 
-	// Lifecycle.
-	eng      gnet.Engine
-	addr     net.Addr
-	started  chan struct{} // closed by OnBoot
-	done     chan struct{} // closed when gnet.Run returns
-	runErr   error
-	draining atomic.Bool
-	stopped  atomic.Bool
-	// drainEnd is when the drain window ends, on the coarse clock.
-	drainEnd       atomic.Int64
-	stopAcceptOnce sync.Once
-	// handlerConns counts the connections whose OnOpen was queued and
-	// whose OnClose has not run yet: Drain and Shutdown wait for zero.
-	handlerConns atomic.Int64
-
-	loops    sync.Map // gnet.EventLoop → *eventLoop
-	loopList atomic.Pointer[[]*eventLoop]
-	loopMu   sync.Mutex
-	retries  atomic.Int32 // loops with connections waiting for a worker
-
-	// Time, in nanoseconds since start, stamped by the ticker.
-	start     time.Time
-	clock     atomic.Int64
-	clk       clock.Clock // Config.Clock, or the system's
-	tickStop  chan struct{}
-	tickDone  chan struct{}
-	rng       *rand.Rand // jitter; used under loopMu or from the loops via jitter()
-	rngMu     sync.Mutex
-	pingFrame []byte
+// lifecycle is the server's run state. eng and started are set by OnBoot
+// (handler.go) on gnet's goroutine before Start reads them; addr is set by
+// Start and read-only after; runErr is written by the goroutine running
+// gnet.Run before it closes done, and read only after done; stopped is an
+// atomic latch of Shutdown.
+type lifecycle struct {
+	eng     gnet.Engine
+	addr    net.Addr
+	started chan struct{} // closed by OnBoot
+	done    chan struct{} // closed when gnet.Run returns
+	runErr  error
+	stopped atomic.Bool
 }
 
 // NewServer creates a server from a resolved configuration (its defaults
@@ -112,17 +108,23 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 		return nil, errors.New("loop: NewServer needs a resolved Config and a Handler")
 	}
 	s := &Server{
-		cfg:       cfg,
-		handler:   h,
-		log:       cfg.Logger,
-		wsPath:    []byte(cfg.Path),
-		routes:    newRouteTable(routes),
-		started:   make(chan struct{}),
-		done:      make(chan struct{}),
-		tickStop:  make(chan struct{}),
-		tickDone:  make(chan struct{}),
-		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
+		cfg: cfg,
+		log: cfg.Logger,
+		lifecycle: lifecycle{
+			started: make(chan struct{}),
+			done:    make(chan struct{}),
+		},
+		dispatcher: dispatcher{handler: h},
+		timebase: timebase{
+			tickStop: make(chan struct{}),
+			tickDone: make(chan struct{}),
+			rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		},
+		endpoint: endpoint{
+			wsPath:    []byte(cfg.Path),
+			routes:    newRouteTable(routes),
+			pingFrame: codec.AppendFrame(nil, ws.OpPing, true, nil),
+		},
 	}
 	if s.clk = cfg.Clock; s.clk == nil {
 		s.clk = clock.Real
@@ -155,8 +157,8 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 func (s *Server) Start() error {
 	// The coarse clock starts at one second, never 0, so that 0 can mean
 	// "unset" in the connection stamps.
-	s.start = s.clk.Now().Add(-time.Second)
-	s.clock.Store(int64(time.Second))
+	s.epoch = s.clk.Now().Add(-time.Second)
+	s.coarse.Store(int64(time.Second))
 	opts := []gnet.Option{
 		gnet.WithNumEventLoop(s.cfg.Loops),
 		gnet.WithMulticore(s.cfg.Loops > 1),
