@@ -274,12 +274,12 @@ type Stats struct {
 	MemoryCharges map[string]int64 `metric:"memory_charged_bytes,kind,gauge" help:"Bytes charged to the memory budget, by what holds them: assembly, unparsed, outbound, handshake, messages."`
 	// MemorySheds counts connections closed with 1013 to free memory, by
 	// what they held: outbound, assembly. MemoryPauses counts the times a
-	// connection's reads paused because a frame did not fit the budget.
+	// connection's reads paused for the budget (a frame or a read did not fit).
 	// MemoryRefusals counts messages refused: send (Conn.Send returned
 	// ErrMemoryBudget), publish (Publish or Broadcast did), delivery (a
 	// published frame a subscriber could only have buffered).
 	MemorySheds    map[string]int64 `metric:"memory_sheds_total,reason" help:"Connections closed with 1013 to free memory, by what they held: outbound, assembly."`
-	MemoryPauses   int64            `metric:"memory_pauses_total" help:"Times a connection's reads paused because a frame did not fit the memory budget."`
+	MemoryPauses   int64            `metric:"memory_pauses_total" help:"Times a connection's reads paused for the memory budget: a frame did not fit, or the account could not take another read."`
 	MemoryRefusals map[string]int64 `metric:"memory_refusals_total,what" help:"Messages refused by the memory budget: send and publish (ErrMemoryBudget), delivery (dropped for a subscriber)."`
 	// MemoryConnFixed estimates the bytes of an open connection that are
 	// not charged (ConnFixedBytes); MemoryConnVariable is MemoryCharged per
