@@ -3,10 +3,10 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -23,19 +23,14 @@ import (
 // released (the loops' own batches included, readable once they stopped).
 func startBudgetServer(t *testing.T, cfg gateway.Config, h gateway.Handler) *gateway.Server {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
-	srv, err := gateway.NewServer(cfg, h)
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Loops == 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0) // the gateway's default, not startServer's 2
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	var srv *gateway.Server
+	// Registered before startServer's Shutdown, so it runs after it.
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
+		if srv == nil {
+			return
 		}
 		st := srv.Stats()
 		if st.MemoryCharged != 0 {
@@ -47,6 +42,7 @@ func startBudgetServer(t *testing.T, cfg gateway.Config, h gateway.Handler) *gat
 			}
 		}
 	})
+	srv = startServer(t, cfg, h)
 	return srv
 }
 
