@@ -9,19 +9,25 @@ import (
 // version and a kind byte; what follows depends on the kind. The payload
 // of a push travels once, as the tail of the message, never re-encoded:
 //
-//	data     [1][kind 't'|'u'|'a'][op][name length, 2 bytes BE][name][payload]
-//	barrier  [1]['f']
-//	request  [1]['r'][verb][body]
-//	answer   [1]['s'][from length][from][status, 2 bytes BE][body]
-//	counts   [1]['d'][from length][from][uvarint connections, sent, slow, closed]
-//	ack      [1]['k'][from length][from]
-//	beat     [1]['h'][JSON of heartbeat]
+//	data     [2][kind 't'|'u'|'a'][op][origin, 8 bytes BE][seq, 8 bytes BE]
+//	         [name length, 2 bytes BE][name][payload]
+//	barrier  [2]['f']
+//	request  [2]['r'][verb][body]
+//	answer   [2]['s'][from length][from][status, 2 bytes BE][body]
+//	counts   [2]['d'][from length][from][uvarint connections, sent, slow, closed]
+//	ack      [2]['k'][from length][from]
+//	beat     [2]['h'][JSON of heartbeat]
+//
+// A data message carries its MsgID: the node that sent it first and that
+// node's count, so that a node a session moves to can tell the messages
+// the old node had for it from the ones it has yet to deliver
+// (docs/cluster.md, "Sessions that move"). Version 2 added it.
 //
 // A node that meets another version drops the message and counts it
 // (Stats.Undecodable): a mixed-version cluster degrades visibly instead of
 // misreading bytes.
 
-const wireVersion = 1
+const wireVersion = 2
 
 // Message kinds.
 const (
@@ -48,25 +54,36 @@ var (
 	ErrNameTooLong = errors.New("cluster: topic or user name over 65535 bytes")
 )
 
-// dataHeaderSize is the size of a data message without name and payload.
-const dataHeaderSize = 5
+// MsgID numbers a message across the cluster: Origin is the node that
+// sent it first (a random number per run of a node, never 0) and Seq
+// that node's count of the messages it sent. Messages of one origin reach
+// each node in Seq order (one NATS connection each way). The zero MsgID
+// numbers nothing.
+type MsgID struct{ Origin, Seq uint64 }
 
-func appendData(dst []byte, kind, op byte, name string, payload []byte) []byte {
-	dst = append(dst, wireVersion, kind, op, byte(len(name)>>8), byte(len(name)))
+// dataHeaderSize is the size of a data message without name and payload.
+const dataHeaderSize = 21
+
+func appendData(dst []byte, kind, op byte, id MsgID, name string, payload []byte) []byte {
+	dst = append(dst, wireVersion, kind, op)
+	dst = binary.BigEndian.AppendUint64(dst, id.Origin)
+	dst = binary.BigEndian.AppendUint64(dst, id.Seq)
+	dst = append(dst, byte(len(name)>>8), byte(len(name)))
 	dst = append(dst, name...)
 	return append(dst, payload...)
 }
 
 // parseData splits a data message. name and payload alias b.
-func parseData(b []byte) (op byte, name, payload []byte, err error) {
+func parseData(b []byte) (op byte, id MsgID, name, payload []byte, err error) {
 	if len(b) < dataHeaderSize {
-		return 0, nil, nil, errShort
+		return 0, MsgID{}, nil, nil, errShort
 	}
-	n := int(b[3])<<8 | int(b[4])
+	n := int(b[19])<<8 | int(b[20])
 	if n > len(b)-dataHeaderSize {
-		return 0, nil, nil, errShort
+		return 0, MsgID{}, nil, nil, errShort
 	}
-	return b[2], b[dataHeaderSize : dataHeaderSize+n], b[dataHeaderSize+n:], nil
+	id = MsgID{Origin: binary.BigEndian.Uint64(b[3:]), Seq: binary.BigEndian.Uint64(b[11:])}
+	return b[2], id, b[dataHeaderSize : dataHeaderSize+n], b[dataHeaderSize+n:], nil
 }
 
 // kindOf checks the version and returns the kind of message b.

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -36,6 +38,8 @@ type interest struct {
 	dirty   map[ikey]struct{}
 	failed  map[ikey]struct{} // NATS refused: retried at the next heartbeat
 	pending atomic.Int64      // marked, not yet applied and flushed
+	marks   atomic.Uint64     // marks made (under mu)
+	applied atomic.Uint64     // of them, applied and flushed (SyncInterest)
 
 	smu  sync.Mutex // subs: written by the reconciler, read by stats
 	subs map[ikey]*nats.Subscription
@@ -57,6 +61,7 @@ func (in *interest) mark(kind byte, name string) {
 		in.dirty[k] = struct{}{}
 		in.pending.Add(1)
 	}
+	in.marks.Add(1)
 	in.mu.Unlock()
 	select {
 	case in.wake <- struct{}{}:
@@ -94,7 +99,9 @@ func (in *interest) apply() {
 	in.mu.Lock()
 	batch := in.dirty
 	in.dirty = make(map[ikey]struct{})
+	gen := in.marks.Load()
 	in.mu.Unlock()
+	defer in.applied.Store(gen)
 	if len(batch) == 0 {
 		return
 	}
@@ -146,6 +153,34 @@ func (in *interest) refused(k ikey, err error) {
 		in.failed[k] = struct{}{}
 		in.mu.Unlock()
 	}
+}
+
+// SyncInterest waits until the node's subscriptions agree with every
+// interest change the gateway reported before the call (loop.Observer)
+// and the NATS server has them (the reconciler flushes each batch): from
+// then on a message published to those names reaches this node. With NATS
+// servers in a cluster of their own, a subscription reaches the other
+// servers a little later (their routes carry it). It returns ctx's error,
+// or ErrUnavailable when NATS is unreachable.
+func (n *Node) SyncInterest(ctx context.Context) error {
+	want := n.interest.marks.Load()
+	if n.interest.applied.Load() < want {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for n.interest.applied.Load() < want {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-n.quit:
+				return ErrClosed
+			case <-t.C:
+			}
+		}
+	}
+	if !n.nc.IsConnected() {
+		return ErrUnavailable
+	}
+	return nil
 }
 
 // stats returns the subscriptions, the pending changes and the messages

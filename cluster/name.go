@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strconv"
@@ -88,4 +89,15 @@ func SplitConnID(id string) (node string, local uint64, err error) {
 		return "", 0, ErrBadConnID
 	}
 	return node, local, nil
+}
+
+// newOrigin draws the MsgID.Origin of a node's run: random, never 0.
+func newOrigin() uint64 {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		if o := binary.BigEndian.Uint64(b[:]); o != 0 {
+			return o
+		}
+	}
 }

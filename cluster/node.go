@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,12 +67,13 @@ type Status struct {
 
 // Local is the node's own gateway: it delivers what other nodes send and
 // answers what the interest reconciler asks. The Deliver methods are
-// called from one goroutine, in the order messages arrived, and must not
-// block (they hand frames to event loops).
+// called from one goroutine, in the order messages arrived (so in Seq
+// order for each origin), and must not block (they hand frames to event
+// loops). id is the message's number.
 type Local interface {
-	DeliverTopic(topic string, op byte, payload []byte) Delivery
-	DeliverUser(user string, op byte, payload []byte) Delivery
-	DeliverAll(op byte, payload []byte) Delivery
+	DeliverTopic(id MsgID, topic string, op byte, payload []byte) Delivery
+	DeliverUser(id MsgID, user string, op byte, payload []byte) Delivery
+	DeliverAll(id MsgID, op byte, payload []byte) Delivery
 	HasTopic(topic string) bool
 	HasUser(user string) bool
 	Status() Status
@@ -110,6 +112,8 @@ type Config struct {
 type Node struct {
 	name     string
 	id       string
+	origin   uint64        // MsgID.Origin of this node's messages
+	seq      atomic.Uint64 // the last MsgID.Seq given (NextID)
 	cluster  string
 	subj     subjects
 	local    Local
@@ -176,6 +180,7 @@ func Start(cfg Config) (*Node, error) {
 		n.now = time.Now
 	}
 	n.started = n.now()
+	n.origin = newOrigin()
 	n.subj = newSubjects(cfg.Name, n.name)
 	n.blocking = make(chan struct{}, maxBlocking)
 	for i := range cfg.Routes {
@@ -373,7 +378,7 @@ func (n *Node) handle(m *nats.Msg) {
 	}
 	switch kind {
 	case kindTopic, kindUser, kindAll:
-		op, name, payload, err := parseData(m.Data)
+		op, id, name, payload, err := parseData(m.Data)
 		if err != nil {
 			n.undecodable(m, err)
 			return
@@ -381,11 +386,11 @@ func (n *Node) handle(m *nats.Msg) {
 		var d Delivery
 		switch kind {
 		case kindTopic:
-			d = n.local.DeliverTopic(string(name), op, payload)
+			d = n.local.DeliverTopic(id, string(name), op, payload)
 		case kindUser:
-			d = n.local.DeliverUser(string(name), op, payload)
+			d = n.local.DeliverUser(id, string(name), op, payload)
 		default:
-			d = n.local.DeliverAll(op, payload)
+			d = n.local.DeliverAll(id, op, payload)
 		}
 		if m.Reply != "" {
 			n.reply(m.Reply, appendCounts(n.buf(), n.name, d))

@@ -38,21 +38,21 @@ func (f *fakeLocal) record(kind, name string, payload []byte) {
 	f.mu.Unlock()
 }
 
-func (f *fakeLocal) DeliverTopic(name string, _ byte, p []byte) Delivery {
+func (f *fakeLocal) DeliverTopic(_ MsgID, name string, _ byte, p []byte) Delivery {
 	f.record("t", name, p)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return Delivery{Connections: f.topics[name], Sent: f.topics[name]}
 }
 
-func (f *fakeLocal) DeliverUser(name string, _ byte, p []byte) Delivery {
+func (f *fakeLocal) DeliverUser(_ MsgID, name string, _ byte, p []byte) Delivery {
 	f.record("u", name, p)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return Delivery{Connections: f.users[name], Sent: f.users[name]}
 }
 
-func (f *fakeLocal) DeliverAll(_ byte, p []byte) Delivery {
+func (f *fakeLocal) DeliverAll(_ MsgID, _ byte, p []byte) Delivery {
 	f.record("a", "", p)
 	return Delivery{}
 }
@@ -138,7 +138,7 @@ func TestPublishReachesInterestedNodesOnce(t *testing.T) {
 	a.subscribe(t, "room.1", 2)
 	b.subscribe(t, "room.1", 3)
 	for i := range 50 {
-		if err := c.PublishTopic("room.1", 1, fmt.Appendf(nil, "m%d", i)); err != nil {
+		if err := c.PublishTopic(MsgID{}, "room.1", 1, fmt.Appendf(nil, "m%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -157,7 +157,7 @@ func TestPublishReachesInterestedNodesOnce(t *testing.T) {
 	// The publisher's own connection never hears its messages back
 	// (NoEcho), even when it has subscribers itself.
 	c.subscribe(t, "room.1", 1)
-	c.PublishTopic("room.1", 1, []byte("x"))
+	c.PublishTopic(MsgID{}, "room.1", 1, []byte("x"))
 	waitFor(t, "51st", func() bool { return len(b.local.received()) == 51 })
 	if got := c.local.received(); len(got) != 0 {
 		t.Fatalf("publisher received its own messages: %q", got)
@@ -168,7 +168,7 @@ func TestPublishReachesInterestedNodesOnce(t *testing.T) {
 	if st := a.Stats(); st.Subscriptions != 0 {
 		t.Fatalf("a still holds %d subscriptions", st.Subscriptions)
 	}
-	c.PublishTopic("room.1", 1, []byte("y"))
+	c.PublishTopic(MsgID{}, "room.1", 1, []byte("y"))
 	waitFor(t, "52nd", func() bool { return len(b.local.received()) == 52 })
 	if got := len(a.local.received()); got != 51 {
 		t.Fatalf("a got %d messages after unsubscribing", got)
@@ -181,8 +181,9 @@ func TestGatherCountsEveryNode(t *testing.T) {
 	waitNodes(t, 3, a, b, c)
 	a.connectUser(t, "ann", 2)
 	b.connectUser(t, "ann", 3)
-	c.local.users["ann"] = 1 // the asking node delivers locally; no subscription needed
-	d, reach, err := c.GatherUser(context.Background(), "ann", 1, []byte("hi"))
+	// The asking node delivers locally (its own count comes in) and
+	// needs no subscription.
+	d, reach, err := c.GatherUser(context.Background(), c.NextID(), "ann", 1, []byte("hi"), Delivery{Connections: 1, Sent: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestGatherCountsEveryNode(t *testing.T) {
 		t.Fatalf("gather: %+v %+v", d, reach)
 	}
 	// A topic nobody else has: every node still acks the barrier.
-	d, reach, err = a.GatherTopic(context.Background(), "nobody", 1, []byte("x"))
+	d, reach, err = a.GatherTopic(context.Background(), a.NextID(), "nobody", 1, []byte("x"), Delivery{})
 	if err != nil || d.Connections != 0 || reach.Nodes != 3 {
 		t.Fatalf("gather nobody: %+v %+v %v", d, reach, err)
 	}
@@ -282,10 +283,10 @@ func TestReconnect(t *testing.T) {
 	a.subscribe(t, "news", 1)
 	srv.Stop()
 	waitFor(t, "disconnect", func() bool { return !a.Connected() && !b.Connected() })
-	if err := b.PublishTopic("news", 1, []byte("lost")); !errors.Is(err, ErrUnavailable) {
+	if err := b.PublishTopic(MsgID{}, "news", 1, []byte("lost")); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("publish while disconnected: %v", err)
 	}
-	if _, _, err := b.GatherTopic(context.Background(), "news", 1, nil); !errors.Is(err, ErrUnavailable) {
+	if _, _, err := b.GatherTopic(context.Background(), b.NextID(), "news", 1, nil, Delivery{}); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("gather while disconnected: %v", err)
 	}
 	if _, err := b.Request(context.Background(), a.Name(), 1, nil); !errors.Is(err, ErrUnavailable) {
@@ -300,10 +301,10 @@ func TestReconnect(t *testing.T) {
 	// The client sends its subscriptions before it reports the reconnect;
 	// a flush makes sure the server has read them.
 	waitFor(t, "resubscribed", func() bool { return a.Stats().Pending == 0 && a.nc.Flush() == nil })
-	if err := b.PublishTopic("news", 1, []byte("back")); err != nil {
+	if err := b.PublishTopic(MsgID{}, "news", 1, []byte("back")); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.PublishTopic("later", 1, []byte("new")); err != nil {
+	if err := b.PublishTopic(MsgID{}, "later", 1, []byte("new")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "messages after the reconnect", func() bool { return len(a.local.received()) == 2 })

@@ -52,10 +52,21 @@ func (n *Node) reply(to string, msg []byte) {
 	_ = n.publish(to, "", msg)
 }
 
-// Publish sends a message to the other nodes' subscribers of topic (kind
-// 't'), connections of user ('u'), or every connection (Broadcast: name
-// ignored). The node's own connections are the caller's to deliver to.
-func (n *Node) publishData(kind byte, name string, op byte, payload []byte) error {
+// NextID numbers a message this node sends: the caller delivers it to its
+// own connections with the ID and then publishes it with the same one.
+func (n *Node) NextID() MsgID { return MsgID{Origin: n.origin, Seq: n.seq.Add(1)} }
+
+// LastID returns the ID NextID gave last (Seq 0 before the first).
+func (n *Node) LastID() MsgID { return MsgID{Origin: n.origin, Seq: n.seq.Load()} }
+
+// Origin returns the node's origin number (MsgID.Origin of its messages).
+func (n *Node) Origin() uint64 { return n.origin }
+
+// publishData sends a message to the other nodes' subscribers of topic
+// (kind 't'), connections of user ('u'), or every connection (Broadcast:
+// name ignored). The node's own connections are the caller's to deliver
+// to, with the same id.
+func (n *Node) publishData(id MsgID, kind byte, name string, op byte, payload []byte) error {
 	if len(name) > MaxNameBytes {
 		return ErrNameTooLong
 	}
@@ -70,25 +81,25 @@ func (n *Node) publishData(kind byte, name string, op byte, payload []byte) erro
 	case kindUser:
 		subject = n.subj.user(name)
 	}
-	return n.publish(subject, "", appendData(n.buf(), kind, op, name, payload))
+	return n.publish(subject, "", appendData(n.buf(), kind, op, id, name, payload))
 }
 
-// PublishTopic sends a message to the subscribers of topic on the other
-// nodes, without waiting.
-func (n *Node) PublishTopic(topic string, op byte, payload []byte) error {
-	return n.publishData(kindTopic, topic, op, payload)
+// PublishTopic sends a message, numbered id (NextID), to the subscribers
+// of topic on the other nodes, without waiting.
+func (n *Node) PublishTopic(id MsgID, topic string, op byte, payload []byte) error {
+	return n.publishData(id, kindTopic, topic, op, payload)
 }
 
-// PublishUser sends a message to the connections of user on the other
-// nodes, without waiting.
-func (n *Node) PublishUser(user string, op byte, payload []byte) error {
-	return n.publishData(kindUser, user, op, payload)
+// PublishUser sends a message, numbered id, to the connections of user on
+// the other nodes, without waiting.
+func (n *Node) PublishUser(id MsgID, user string, op byte, payload []byte) error {
+	return n.publishData(id, kindUser, user, op, payload)
 }
 
 // Broadcast sends a message to every connection of the other nodes,
 // without waiting.
-func (n *Node) Broadcast(op byte, payload []byte) error {
-	return n.publishData(kindAll, "", op, payload)
+func (n *Node) Broadcast(id MsgID, op byte, payload []byte) error {
+	return n.publishData(id, kindAll, "", op, payload)
 }
 
 // TopicInterest implements loop.Observer.

@@ -178,29 +178,24 @@ func (n *Node) Scatter(ctx context.Context, verb byte, body []byte) ([]Answer, R
 	return append([]Answer{self}, g.answers...), Reach{Nodes: 1 + len(g.answered), Missing: len(g.waiting)}, nil
 }
 
-// GatherTopic delivers a message to the subscribers of topic on every
-// node, this one first, and returns what they did: the nodes send their
-// counts back, and a barrier after the message tells when every node in
-// the registry has answered (gather.go). Without NATS only this node's
-// subscribers get it, and the error is ErrUnavailable.
-func (n *Node) GatherTopic(ctx context.Context, topic string, op byte, payload []byte) (Delivery, Reach, error) {
-	return n.gatherData(ctx, kindTopic, topic, op, payload)
+// GatherTopic delivers a message, numbered id (NextID), to the
+// subscribers of topic on the other nodes and returns what they did, added
+// to local, what this node's own delivery did (the caller's, with the same
+// id): the nodes send their counts back, and a barrier after the message
+// tells when every node in the registry has answered (gather.go). Without
+// NATS the error is ErrUnavailable.
+func (n *Node) GatherTopic(ctx context.Context, id MsgID, topic string, op byte, payload []byte, local Delivery) (Delivery, Reach, error) {
+	return n.gatherData(ctx, id, kindTopic, topic, op, payload, local)
 }
 
 // GatherUser is GatherTopic for the connections of user.
-func (n *Node) GatherUser(ctx context.Context, user string, op byte, payload []byte) (Delivery, Reach, error) {
-	return n.gatherData(ctx, kindUser, user, op, payload)
+func (n *Node) GatherUser(ctx context.Context, id MsgID, user string, op byte, payload []byte, local Delivery) (Delivery, Reach, error) {
+	return n.gatherData(ctx, id, kindUser, user, op, payload, local)
 }
 
-func (n *Node) gatherData(ctx context.Context, kind byte, name string, op byte, payload []byte) (Delivery, Reach, error) {
+func (n *Node) gatherData(ctx context.Context, id MsgID, kind byte, name string, op byte, payload []byte, total Delivery) (Delivery, Reach, error) {
 	if len(name) > MaxNameBytes {
 		return Delivery{}, Reach{}, ErrNameTooLong
-	}
-	var total Delivery
-	if kind == kindTopic {
-		total = n.local.DeliverTopic(name, op, payload)
-	} else {
-		total = n.local.DeliverUser(name, op, payload)
 	}
 	others := n.registry.others()
 	if !n.nc.IsConnected() {
@@ -215,7 +210,7 @@ func (n *Node) gatherData(ctx context.Context, kind byte, name string, op byte, 
 	if kind == kindUser {
 		subject = n.subj.user(name)
 	}
-	if err := n.publish(subject, g.subject(n, 'p'), appendData(n.buf(), kind, op, name, payload)); err != nil {
+	if err := n.publish(subject, g.subject(n, 'p'), appendData(n.buf(), kind, op, id, name, payload)); err != nil {
 		return total, Reach{Nodes: 1, Missing: len(others)}, err
 	}
 	// A node answers the barrier after the message (one connection to

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"net/http"
+
+	"github.com/wsgate/wsgate/loop"
 )
 
 // Pushes through the admin API: to a connection, to a user, to a topic;
@@ -68,7 +70,7 @@ func (a *admin) pushUser(w http.ResponseWriter, r *http.Request) {
 	}
 	user := r.PathValue("user")
 	if a.s.cluster == nil {
-		d, err := a.s.sendLocalUser(user, op, data)
+		d, err := a.s.sendLocalUser(loop.MsgID{}, user, op, data)
 		if err != nil {
 			reply(w)(sendError(err))
 			return
@@ -76,7 +78,12 @@ func (a *admin) pushUser(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, pushResult{Connections: d.Connections, Sent: d.Sent, Slow: d.Slow, Closed: d.Closed})
 		return
 	}
-	d, reach, err := a.s.cluster.node.GatherUser(r.Context(), user, byte(op), data)
+	id, local, err := a.s.cluster.own(kindUser, user, op, data)
+	if err != nil {
+		reply(w)(sendError(err))
+		return
+	}
+	d, reach, err := a.s.cluster.node.GatherUser(r.Context(), id, user, byte(op), data, local)
 	res := pushResult{Connections: d.Connections, Sent: d.Sent, Slow: d.Slow, Closed: d.Closed, Nodes: reach.Nodes, NodesMissing: reach.Missing}
 	a.writePush(w, res, err)
 }
@@ -117,6 +124,12 @@ func (a *admin) pushTopic(w http.ResponseWriter, r *http.Request) {
 		reply(w)(sendError(err))
 		return
 	}
-	d, reach, err := a.s.cluster.node.GatherTopic(r.Context(), r.PathValue("topic"), byte(op), data)
+	topic := r.PathValue("topic")
+	id, local, err := a.s.cluster.own(kindTopic, topic, op, data)
+	if err != nil {
+		reply(w)(sendError(err))
+		return
+	}
+	d, reach, err := a.s.cluster.node.GatherTopic(r.Context(), id, topic, byte(op), data, local)
 	a.writePush(w, pushResult{Subscribers: d.Connections, Nodes: reach.Nodes, NodesMissing: reach.Missing}, err)
 }

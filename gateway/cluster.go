@@ -56,6 +56,7 @@ const (
 type gatewayCluster struct {
 	s    *Server
 	node *cluster.Node
+	mv   moves // sessions that move (moves.go)
 	// started is node for onState, which NATS's client may call before
 	// startCluster has set node.
 	started atomic.Pointer[cluster.Node]
@@ -73,6 +74,7 @@ func (s *Server) startCluster() error {
 		id = cluster.DefaultNodeID()
 	}
 	g := &gatewayCluster{s: s}
+	g.mv.init(s.srv.SessionMoveDropped)
 	g.onState(false)
 	node, err := cluster.Start(cluster.Config{
 		URLs:        s.cfg.NATS,
@@ -130,42 +132,89 @@ func (g *gatewayCluster) checkPayload(n *cluster.Node) {
 	}
 }
 
-// cluster.Local.
+// cluster.Local: what other nodes send, from the cluster's dispatch
+// goroutine, numbered (moves.go).
 
-func (g *gatewayCluster) DeliverTopic(topic string, op byte, payload []byte) cluster.Delivery {
-	n, err := g.s.srv.Publish(topic, OpCode(op), payload)
-	if err != nil {
-		return cluster.Delivery{}
-	}
-	return cluster.Delivery{Connections: n, Sent: n}
+func (g *gatewayCluster) DeliverTopic(id cluster.MsgID, topic string, op byte, payload []byte) cluster.Delivery {
+	return g.remote(kindTopic, id, topic, op, payload)
 }
 
-func (g *gatewayCluster) DeliverUser(user string, op byte, payload []byte) cluster.Delivery {
-	d, _ := g.s.sendLocalUser(user, OpCode(op), payload)
+func (g *gatewayCluster) DeliverUser(id cluster.MsgID, user string, op byte, payload []byte) cluster.Delivery {
+	return g.remote(kindUser, id, user, op, payload)
+}
+
+func (g *gatewayCluster) DeliverAll(id cluster.MsgID, op byte, payload []byte) cluster.Delivery {
+	return g.remote(kindAll, id, "", op, payload)
+}
+
+// HasTopic and HasUser ask moves first: a session that moved here leaves
+// moves and enters the user index in one step (attach, under moves.mu),
+// so asked in this order the answer cannot miss it in between.
+
+func (g *gatewayCluster) HasTopic(topic string) bool {
+	return g.mv.wants(kindTopic, topic) || g.s.srv.HasTopic(topic)
+}
+
+func (g *gatewayCluster) HasUser(user string) bool {
+	return g.mv.wants(kindUser, user) || g.s.srv.HasUser(user)
+}
+
+// remote delivers a message of another node to this node's connections.
+func (g *gatewayCluster) remote(kind byte, id cluster.MsgID, name string, op byte, payload []byte) cluster.Delivery {
+	g.mv.mu.RLock()
+	defer g.mv.mu.RUnlock()
+	g.mv.saw(id)
+	d, _ := g.deliver(kind, id, name, OpCode(op), payload)
 	return d
 }
 
-func (g *gatewayCluster) DeliverAll(op byte, payload []byte) cluster.Delivery {
-	n, err := g.s.srv.Broadcast(OpCode(op), payload)
-	if err != nil {
-		return cluster.Delivery{}
-	}
-	return cluster.Delivery{Connections: n, Sent: n}
+// own delivers a message of this node's own to its connections and
+// returns the number it goes to the other nodes with.
+func (g *gatewayCluster) own(kind byte, name string, op OpCode, data []byte) (cluster.MsgID, cluster.Delivery, error) {
+	g.mv.mu.RLock()
+	defer g.mv.mu.RUnlock()
+	id := g.node.NextID()
+	d, err := g.deliver(kind, id, name, op, data)
+	return id, d, err
 }
 
-func (g *gatewayCluster) HasTopic(topic string) bool { return g.s.srv.HasTopic(topic) }
-func (g *gatewayCluster) HasUser(user string) bool   { return g.s.srv.HasUser(user) }
+// deliver hands a numbered message to this node's connections: kind
+// kindUser the user's, kindTopic the topic's subscribers, kindAll every
+// one; and holds it for the sessions on their way here. The caller holds
+// g.mv.mu.RLock.
+func (g *gatewayCluster) deliver(kind byte, id cluster.MsgID, name string, op OpCode, data []byte) (cluster.Delivery, error) {
+	var d cluster.Delivery
+	var err error
+	switch kind {
+	case kindUser:
+		d, err = g.s.sendLocalUser(loop.MsgID(id), name, op, data)
+	case kindTopic:
+		var n int
+		n, err = g.s.srv.PublishID(loop.MsgID(id), name, op, data)
+		d = cluster.Delivery{Connections: n, Sent: n}
+	default:
+		var n int
+		n, err = g.s.srv.BroadcastID(loop.MsgID(id), op, data)
+		d = cluster.Delivery{Connections: n, Sent: n}
+	}
+	if err != nil {
+		return cluster.Delivery{}, err
+	}
+	g.mv.hold(kind, name, id, op, data)
+	return d, nil
+}
 
 func (g *gatewayCluster) Status() cluster.Status {
 	return cluster.Status{Connections: g.s.srv.WSConns(), Draining: g.s.srv.Draining()}
 }
 
-// sendLocalUser sends to every connection of user on this node.
-func (s *Server) sendLocalUser(user string, op OpCode, data []byte) (cluster.Delivery, error) {
+// sendLocalUser sends to every connection of user on this node; id is
+// the message's cluster number, zero without a cluster.
+func (s *Server) sendLocalUser(id loop.MsgID, user string, op OpCode, data []byte) (cluster.Delivery, error) {
 	conns := s.srv.UserConns(user, nil)
 	d := cluster.Delivery{Connections: len(conns)}
 	for _, c := range conns {
-		switch err := c.Send(op, data); {
+		switch err := c.SendID(id, op, data); {
 		case err == nil:
 			d.Sent++
 		case errors.Is(err, ErrSlowConsumer):
@@ -202,11 +251,15 @@ func (s *Server) SendUser(user string, op OpCode, data []byte) (int, error) {
 	if err := checkPayload(op, data); err != nil {
 		return 0, err
 	}
-	d, err := s.sendLocalUser(user, op, data)
-	if err != nil || s.cluster == nil {
+	if s.cluster == nil {
+		d, err := s.sendLocalUser(loop.MsgID{}, user, op, data)
 		return d.Sent, err
 	}
-	return d.Sent, s.cluster.node.PublishUser(user, byte(op), data)
+	id, d, err := s.cluster.own(kindUser, user, op, data)
+	if err != nil {
+		return d.Sent, err
+	}
+	return d.Sent, s.cluster.node.PublishUser(id, user, byte(op), data)
 }
 
 // SendTo sends a message to the connection with the given ID (as
@@ -289,22 +342,31 @@ func (s *Server) parseConnID(id string) (node string, local uint64, ok bool) {
 	return node, local, true
 }
 
-// What publishCluster sends.
+// Kinds of message (moves.go).
 const (
-	kindTopic = iota
-	kindAll
+	kindUser  byte = 'u'
+	kindTopic byte = 't'
+	kindAll   byte = 'a'
 )
 
-// publishCluster sends a message that went to this node's subscribers
-// (err is that delivery's) to the other nodes too. It returns err, or
+// publish sends a message to this node's subscribers of topic (kind
+// kindTopic) or every connection (kindAll), and in a cluster to the
+// other nodes' too. It returns this node's count and the local error, or
 // ErrClusterUnavailable when NATS is unreachable: this node's subscribers
 // got it, the other nodes' did not.
-func (s *Server) publishCluster(err error, kind int, topic string, op OpCode, data []byte) error {
-	if err != nil || s.cluster == nil {
-		return err
+func (s *Server) publish(kind byte, topic string, op OpCode, data []byte) (int, error) {
+	if s.cluster == nil {
+		if kind == kindAll {
+			return s.srv.Broadcast(op, data)
+		}
+		return s.srv.Publish(topic, op, data)
+	}
+	id, d, err := s.cluster.own(kind, topic, op, data)
+	if err != nil {
+		return d.Connections, err
 	}
 	if kind == kindAll {
-		return s.cluster.node.Broadcast(byte(op), data)
+		return d.Connections, s.cluster.node.Broadcast(id, byte(op), data)
 	}
-	return s.cluster.node.PublishTopic(topic, byte(op), data)
+	return d.Connections, s.cluster.node.PublishTopic(id, topic, byte(op), data)
 }

@@ -43,6 +43,7 @@ func (g *gatewayCluster) routes() []cluster.Route {
 	}
 	return []cluster.Route{
 		g.sessionRoute(),
+		g.releaseRoute(),
 		{Verb: verbSend, Name: "send", Serve: func(_ context.Context, body []byte) (int, []byte) {
 			c, payload, ok := byID(body, 9)
 			if !ok {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/gateway"
@@ -102,6 +103,36 @@ func TestResumeAdminWhileSuspended(t *testing.T) {
 	a.json("POST", "/v1/connections/"+id+"/messages", "text/plain", []byte("back"), 202)
 	if _, m := readMsg(t, n); m != "Dback" {
 		t.Fatalf("pushed %q", m)
+	}
+}
+
+// A push to the user of a suspended session is buffered for its resume,
+// through the library (SendUser) and the admin API alike; a suspended
+// session's anchor counts as one of the user's connections.
+func TestResumeUserPushWhileSuspended(t *testing.T) {
+	const secret = "push-secret"
+	srv := startServer(t, gateway.Config{Admin: "127.0.0.1:0", JWTSecret: secret}, &sessionApp{})
+	a := newAdminClient(t, srv, "")
+	tok := hsToken(t, secret, jwt.RegisteredClaims{Subject: "ann", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))})
+	c := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1", "bearer."+tok)
+	token := hello(t, c).Get("session")
+	until(t, "the user's connection", func() bool { return len(srv.UserConns("ann", nil)) == 1 })
+	c.UnderlyingConn().Close()
+	until(t, "the suspend", func() bool { return srv.Stats().Sessions.Suspended == 1 })
+	if n, err := srv.SendUser("ann", gateway.OpText, []byte("one")); n != 1 || err != nil {
+		t.Fatalf("SendUser while suspended: %d %v", n, err)
+	}
+	if res := a.json("POST", "/v1/users/ann/messages", "text/plain", []byte("two"), 202); res["sent"] != 1.0 {
+		t.Fatalf("admin push while suspended: %v", res)
+	}
+	n := mustDial(t, wsURL(srv), nil, "wsgate.resume.v1", "bearer."+tok, "wsgate.session."+token+".0")
+	if h := hello(t, n); h.Get("status") != "resumed" || h.Get("replay") != "2" {
+		t.Fatalf("HELLO %v", h)
+	}
+	for _, want := range []string{"Done", "Dtwo"} {
+		if _, m := readMsg(t, n); m != want {
+			t.Fatalf("replayed %q, want %q", m, want)
+		}
 	}
 }
 

@@ -250,11 +250,10 @@ func BuffersInUse() int64 { return loop.BuffersInUse() }
 // Conn.Subscribe), encoding it once, and returns how many subscribers it
 // was handed to. Deliveries and slow-consumer drops are counted in Stats.
 // In a cluster it reaches every node's subscribers, and counts this
-// node's (see publishCluster).
+// node's (see publish, cluster.go).
 // While the memory budget is exhausted it returns ErrMemoryBudget.
 func (s *Server) Publish(topic string, op OpCode, data []byte) (int, error) {
-	n, err := s.srv.Publish(topic, op, data)
-	return n, s.publishCluster(err, kindTopic, topic, op, data)
+	return s.publish(kindTopic, topic, op, data) // cluster.go
 }
 
 // Subscribers returns the number of connections subscribed to topic.
@@ -265,8 +264,7 @@ func (s *Server) Subscribers(topic string) int { return s.srv.Subscribers(topic)
 // In a cluster it reaches every node's connections, and counts this
 // node's.
 func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
-	n, err := s.srv.Broadcast(op, data)
-	return n, s.publishCluster(err, kindAll, "", op, data)
+	return s.publish(kindAll, "", op, data) // cluster.go
 }
 
 // Lookup returns the open connection with the given ID, or nil.

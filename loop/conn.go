@@ -229,11 +229,16 @@ type valueBox struct{ v any }
 // (Config.MemoryBudget) cannot take the message, Send returns
 // ErrMemoryBudget and the connection stays open.
 func (c *Conn) Send(op OpCode, data []byte) error {
+	return c.SendID(MsgID{}, op, data)
+}
+
+// SendID is Send for a message the cluster numbered id (session_move.go).
+func (c *Conn) SendID(id MsgID, op OpCode, data []byte) error {
 	if err := checkSend(op, data); err != nil {
 		return err
 	}
 	if ss := c.session(); ss != nil && c.upgraded.Load() {
-		return c.sendSession(ss, op, data) // session_frames.go
+		return c.sendSession(ss, id, op, data) // session_frames.go
 	}
 	if c.closing.Load() {
 		return ErrClosed

@@ -205,10 +205,15 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	}
 	l.memUpgraded(c, c.state == stateDeferred)
 	c.state = stateOpen
+	// Send and Lookup take it from here (opened sets it too): the user
+	// index below may hand it a push before opened runs.
+	c.upgraded.Store(true)
 	l.deflateOpened(c)
 	l.handshakeDone(c)
 	l.stats.upgrades[0].Add(1)
-	if c.User() != "" {
+	if ss != nil && ss.attach != nil {
+		l.attachMoved(c, ss) // session_move.go: the user index too
+	} else if c.User() != "" {
 		l.srv.users.add(c)
 	}
 	if ss != nil {

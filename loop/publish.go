@@ -25,6 +25,10 @@ type sharedFrame struct {
 	// env is its resume-envelope encoding, made by the first loop with an
 	// envelope subscriber (session_frames.go); f holds one reference.
 	env atomic.Pointer[sharedFrame]
+	// id is the cluster's number of the message (PublishID), zero if it
+	// has none; a session that moved between nodes skips those it has
+	// (session_move.go).
+	id MsgID
 }
 
 var sharedFrames = sync.Pool{New: func() any { return new(sharedFrame) }}
@@ -40,7 +44,7 @@ func (f *sharedFrame) release() {
 		}
 		putBuffer(f.buf)
 		putBuffer(f.z)
-		f.buf, f.z = nil, nil
+		f.buf, f.z, f.id = nil, nil, MsgID{}
 		sharedFrames.Put(f)
 	}
 }
@@ -54,6 +58,12 @@ func (f *sharedFrame) release() {
 // socket would not take the frame at once does not get it (counted in
 // Stats.DeliveriesDropped and MemoryRefusals).
 func (s *Server) Publish(name string, op OpCode, data []byte) (int, error) {
+	return s.PublishID(MsgID{}, name, op, data)
+}
+
+// PublishID is Publish for a message the cluster numbered id
+// (session_move.go).
+func (s *Server) PublishID(id MsgID, name string, op OpCode, data []byte) (int, error) {
 	if err := checkSend(op, data); err != nil {
 		return 0, err
 	}
@@ -74,7 +84,7 @@ func (s *Server) Publish(name string, op OpCode, data []byte) (int, error) {
 			targets = append(targets, loops[idx])
 		}
 	}
-	return t.subs, s.fanOut(op, data, t, targets)
+	return t.subs, s.fanOut(id, op, data, t, targets)
 }
 
 // Subscribers returns the number of connections subscribed to topic name,
@@ -91,6 +101,11 @@ func (s *Server) Subscribers(name string) int {
 // Broadcast sends one message to every open connection and returns how many
 // were open when it was called.
 func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
+	return s.BroadcastID(MsgID{}, op, data)
+}
+
+// BroadcastID is Broadcast for a message the cluster numbered id.
+func (s *Server) BroadcastID(id MsgID, op OpCode, data []byte) (int, error) {
 	if err := checkSend(op, data); err != nil {
 		return 0, err
 	}
@@ -104,23 +119,24 @@ func (s *Server) Broadcast(op OpCode, data []byte) (int, error) {
 			targets = append(targets, l)
 		}
 	}
-	return int(n), s.fanOut(op, data, nil, targets)
+	return int(n), s.fanOut(id, op, data, nil, targets)
 }
 
 // fanOut encodes the frame once and hands it to each target loop; t nil
 // means every open connection of the loop.
-func (s *Server) fanOut(op OpCode, data []byte, t *topic, targets []*eventLoop) error {
+func (s *Server) fanOut(id MsgID, op OpCode, data []byte, t *topic, targets []*eventLoop) error {
 	if len(targets) == 0 {
 		return nil
 	}
 	f := sharedFrames.Get().(*sharedFrame)
 	f.buf = getBuffer(codec.MaxHeaderSize + len(data))
 	f.buf.b = codec.AppendFrame(f.buf.b, op, true, data)
+	f.id = id
 	s.compressShared(f, op, data, targets)
 	if !s.chargeFrame(f) {
 		putBuffer(f.buf)
 		putBuffer(f.z)
-		f.buf, f.z = nil, nil
+		f.buf, f.z, f.id = nil, nil, MsgID{}
 		sharedFrames.Put(f)
 		return ErrMemoryBudget
 	}

@@ -81,7 +81,14 @@ type session struct {
 	flushQ   bool  // a cmdSessionFlush is queued for conn
 	final    bool  // the anchor's OnClose is on its way
 	moved    bool  // handed over to another node (session_cluster.go)
+	frozen   bool  // leaving for another node: Send refused (session_move.go)
 	expireAt int64 // while suspended, on the coarse clock
+	// floor, for a session that came from another node: by origin, the
+	// highest message number it has (session_move.go); nil otherwise.
+	floor map[uint64]uint64
+	// attach, for a session imported and not yet in the user index: the
+	// importer's hook (SessionImport.Attach).
+	attach func(register func(held []HeldMessage))
 }
 
 // session returns the session c belongs to (as anchor or transport), or
@@ -112,7 +119,10 @@ type sessionRegistry struct {
 	mu      sync.Mutex
 	byToken map[string]*session
 	expired map[string]struct{} // bounded: cleared when full
-	stats   sessionCounters
+	// moved: the node each session released to another went to, for a
+	// resume presented here later (session_move.go); bounded like expired.
+	moved map[string]string
+	stats sessionCounters
 }
 
 // maxExpiredTokens bounds the expired tokens remembered.
@@ -124,6 +134,7 @@ func (r *sessionRegistry) add(s *session) {
 		r.byToken = make(map[string]*session)
 	}
 	r.byToken[s.token] = s
+	delete(r.moved, s.token) // it came back
 	r.mu.Unlock()
 	r.stats.live.Add(1)
 }
@@ -156,19 +167,6 @@ func (r *sessionRegistry) forget(s *session, expired bool) {
 		}
 		r.expired[s.token] = struct{}{}
 	}
-}
-
-// take removes and returns the session of token, for a cluster handover:
-// the node that held it forgets it.
-func (r *sessionRegistry) take(token string) *session {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.byToken[token]
-	if s != nil {
-		delete(r.byToken, token)
-		r.stats.live.Add(-1)
-	}
-	return s
 }
 
 // newToken returns 128 random bits, base64url without padding (22
@@ -207,6 +205,7 @@ type sessionCounters struct {
 	buffered  atomic.Int64 // gauge: payload bytes in session buffers
 	overflows atomic.Int64 // frames dropped from a buffer for overflow
 	moved     atomic.Int64 // sessions handed over to another node
+	moveDrop  atomic.Int64 // SessionMoveDropped
 	missed    [numMissed]atomic.Int64
 }
 
@@ -235,6 +234,9 @@ type SessionStats struct {
 	Buffered  int64 `metric:"session_buffered_bytes,gauge" help:"Payload bytes kept in session buffers for resumes (--resume-buffer each)."`
 	Overflows int64 `metric:"session_overflow_messages_total" help:"Messages dropped from full session buffers; a resume that needs them is told it missed messages."`
 	Moved     int64 `metric:"session_events_total,event=moved"`
+	// MoveDropped counts messages for sessions on their way to this node
+	// that could not be held for them (the gateway's count: SessionMoveDropped).
+	MoveDropped int64 `metric:"session_move_dropped_messages_total" help:"Messages for a session moving to this node that were not held for it: over what a move holds (4x --resume-buffer, at least 1 MiB), or held for an upgrade that never completed; each is logged."`
 	// Missed counts failed resumes by reason: unknown, expired,
 	// overflow, gone, user, invalid.
 	Missed map[string]int64 `metric:"session_resumes_missed_total,reason" help:"Resumes that failed, by reason: unknown, expired, overflow, gone, user, invalid."`
@@ -245,7 +247,7 @@ func (r *sessionRegistry) snapshot() SessionStats {
 	st := SessionStats{
 		Live: c.live.Load(), Suspended: c.suspended.Load(), Suspends: c.suspends.Load(),
 		Resumes: c.resumes.Load(), Expired: c.expiries.Load(), Takeovers: c.takeovers.Load(),
-		Replayed: c.replayed.Load(), Buffered: c.buffered.Load(), Overflows: c.overflows.Load(), Moved: c.moved.Load(),
+		Replayed: c.replayed.Load(), Buffered: c.buffered.Load(), Overflows: c.overflows.Load(), Moved: c.moved.Load(), MoveDropped: c.moveDrop.Load(),
 		Missed: make(map[string]int64, numMissed),
 	}
 	for i := range c.missed {
@@ -253,3 +255,7 @@ func (r *sessionRegistry) snapshot() SessionStats {
 	}
 	return st
 }
+
+// SessionMoveDropped counts n messages lost for sessions moving to this
+// node (Stats.Sessions.MoveDropped): the gateway holds them (moves.go).
+func (s *Server) SessionMoveDropped(n int64) { s.sessions.stats.moveDrop.Add(n) }

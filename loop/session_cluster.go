@@ -1,17 +1,16 @@
 package loop
 
 import (
-	"context"
 	"errors"
 	"strings"
-
-	"github.com/gobwas/ws"
 )
 
 // Sessions across a cluster (docs/resume.md §5, docs/cluster.md): a
 // token names the node that made it (SetSessionPrefix), so a node that is
 // presented a token of another asks that node for the session; the owner
-// hands it over (TakeSession) and forgets it, and this node imports it
+// gives its state (SnapshotSession), then, once this node is ready to
+// take what arrives for it, the frames buffered since and forgets it
+// (ReleaseSession: session_move.go), and this node imports it
 // (PendingUpgrade.ImportSession) before the 101. The handler of the new
 // node gets OnOpen for the imported session, the old node's handler
 // OnClose with SessionMovedReason; neither is a new logical session, and
@@ -21,7 +20,7 @@ import (
 // session another node took over.
 const SessionMovedReason = "session moved to another node"
 
-// Errors of TakeSession.
+// Errors of SnapshotSession and ReleaseSession.
 var (
 	ErrNoSession   = errors.New("loop: no such session")
 	ErrSessionUser = errors.New("loop: the session belongs to another user")
@@ -46,6 +45,17 @@ type SessionImport struct {
 	Topics  []string       `json:"topics,omitempty"`
 	Frames  []SessionFrame `json:"frames,omitempty"`
 	Value   any            `json:"-"`
+	// Floor: by origin, the highest message number the old node had
+	// handed to its connections when it let the session go; what arrives
+	// here numbered at or under it is in Frames already (session_move.go).
+	Floor map[uint64]uint64 `json:"-"`
+	// Attach, if set, is called once, on the loop: with register when the
+	// session is in place here (its topics subscribed), for the importer
+	// to call, with no message of its own numbering in flight, with the
+	// messages it held for the session meanwhile (register puts the
+	// anchor in the user index and appends them); with nil when the
+	// import failed or its connection went before the 101.
+	Attach func(register func(held []HeldMessage)) `json:"-"`
 }
 
 // SetSessionPrefix sets what every session token starts with: the node's
@@ -55,8 +65,10 @@ func (s *Server) SetSessionPrefix(p string) { s.sessionPrefix = p }
 // tokenLen is the length of a token's random part (newToken).
 const tokenLen = 22
 
-// SessionNode returns the node prefix of the session token the request
-// presents, when it is not this node's, or "".
+// SessionNode returns the node to ask for the session the request
+// presents, or "" when it is here or nobody is to be asked: the node the
+// session moved to from here, else the node its token names, when that is
+// another.
 func (p *PendingUpgrade) SessionNode() string {
 	c := p.c
 	s := c.loop.srv
@@ -65,6 +77,12 @@ func (p *PendingUpgrade) SessionNode() string {
 		return ""
 	}
 	t := e.offer.token
+	if ss, _ := s.sessions.get(t); ss != nil {
+		return "" // here: it moved here earlier, or never left
+	}
+	if node := s.sessions.movedTo(t); node != "" {
+		return node
+	}
 	if strings.HasPrefix(t, s.sessionPrefix) || len(t) < tokenLen+2 || t[len(t)-tokenLen-1] != '-' {
 		return ""
 	}
@@ -94,95 +112,30 @@ func (p *PendingUpgrade) ImportSession(imp *SessionImport, gone bool) {
 	}
 }
 
-// TakeSession hands the session of token over to another node: it is
-// forgotten here (its live connection, if any, is closed with 1008, its
-// handler gets OnClose with SessionMovedReason) and its state returned.
-// It waits for the session's loop, at most until ctx ends.
-func (s *Server) TakeSession(ctx context.Context, token, user string) (*SessionImport, error) {
-	ss := s.sessions.take(token)
-	if ss == nil {
-		return nil, ErrNoSession
-	}
-	a := ss.anchor
-	type result struct {
-		imp *SessionImport
-		err error
-	}
-	done := make(chan result, 1)
-	if !a.loop.enqueue(command{kind: cmdFunc, fn: func() {
-		imp, err := a.loop.handOver(ss, user)
-		done <- result{imp, err}
-	}}) {
-		return nil, ErrServerClosed
-	}
-	select {
-	case r := <-done:
-		return r.imp, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// handOver ends ss here for another node, on its anchor's loop.
-func (l *eventLoop) handOver(ss *session, user string) (*SessionImport, error) {
-	a := ss.anchor
-	reg := &l.srv.sessions
-	ss.mu.Lock()
-	if ss.status == sessEnded {
-		ss.mu.Unlock()
-		return nil, ErrNoSession
-	}
-	if a.User() != user {
-		ss.mu.Unlock()
-		reg.add(ss) // not theirs: it stays
-		return nil, ErrSessionUser
-	}
-	imp := &SessionImport{Token: ss.token, User: a.User(), Seq: ss.seq, In: ss.in, First: ss.first, Trimmed: ss.trimmed,
-		Frames: make([]SessionFrame, 0, len(ss.frames))}
-	for _, f := range ss.frames {
-		b := f.buf.b
-		hl := frameHeaderLen(b)
-		imp.Frames = append(imp.Frames, SessionFrame{Op: OpCode(b[0] & 0x0f), Data: append([]byte(nil), b[hl+1:]...)})
-	}
-	old := ss.conn
-	suspended := ss.status == sessSuspended
-	ss.status, ss.conn, ss.moved = sessEnded, nil, true
-	l.releaseLocked(ss)
-	closed := a.state == stateClosed
-	if closed {
-		ss.final = true
-	}
-	ss.mu.Unlock()
-	if suspended {
-		reg.stats.suspended.Add(-1)
-	}
-	reg.stats.moved.Add(1)
-	imp.Topics = a.topicNames()
-	imp.Value = a.Value()
-	if old != nil {
-		old.loop.enqueue(command{kind: cmdClose, c: old, code: ws.StatusPolicyViolation,
-			reason: takenOverReason, cause: causeApp})
-	}
-	if closed {
-		l.finalize(a, ws.StatusGoingAway, SessionMovedReason)
-	}
-	return imp, nil
-}
-
 // importSession makes c the anchor of a session another node handed
 // over, resumed from the client's seq, on c's loop before the 101.
 func (l *eventLoop) importSession(c *Conn, imp *SessionImport, seq int64) (helloInfo, bool, int) {
 	s := l.srv
+	fail := -1
 	switch {
 	case seq > imp.Seq:
-		return helloInfo{}, false, missedInvalid
+		fail = missedInvalid
 	case seq+1 < imp.First:
+		fail = missedInvalid
 		if imp.Trimmed > seq {
-			return helloInfo{}, false, missedOverflow
+			fail = missedOverflow
 		}
-		return helloInfo{}, false, missedInvalid
 	}
-	ss := &session{token: imp.Token, anchor: c, conn: c, seq: imp.Seq, in: imp.In, first: imp.First, trimmed: imp.Trimmed}
+	if fail >= 0 {
+		if imp.Attach != nil {
+			imp.Attach(nil)
+			imp.Attach = nil
+		}
+		return helloInfo{}, false, fail
+	}
+	ss := &session{token: imp.Token, anchor: c, conn: c, seq: imp.Seq, in: imp.In, first: imp.First, trimmed: imp.Trimmed,
+		floor: imp.Floor, attach: imp.Attach}
+	imp.Attach = nil // the session's now
 	ss.mu.Lock()
 	for _, f := range imp.Frames {
 		e := s.newEnvFrame(f.Op, f.Data)

@@ -156,13 +156,18 @@ func (l *eventLoop) kick(t *Conn) {
 	t.loop.enqueue(command{kind: cmdSessionFlush, c: t})
 }
 
-// sendSession is Conn.Send for a connection of a session.
-func (c *Conn) sendSession(ss *session, op OpCode, data []byte) error {
+// sendSession is Conn.Send for a connection of a session; id is the
+// message's cluster number (SendID), zero if none.
+func (c *Conn) sendSession(ss *session, id MsgID, op OpCode, data []byte) error {
 	s := c.loop.srv
 	ss.mu.Lock()
-	if ss.status == sessEnded || ss.ending {
+	if ss.status == sessEnded || ss.ending || ss.frozen {
 		ss.mu.Unlock()
 		return ErrClosed
+	}
+	if ss.hasLocked(id) {
+		ss.mu.Unlock()
+		return nil // it came with the session from another node
 	}
 	ss.mu.Unlock()
 	f := sharedFrames.Get().(*sharedFrame)
@@ -175,8 +180,9 @@ func (c *Conn) sendSession(ss *session, op OpCode, data []byte) error {
 		return ErrMemoryBudget
 	}
 	f.refs.Store(1)
+	f.id = id
 	ss.mu.Lock()
-	if ss.status == sessEnded {
+	if ss.status == sessEnded || ss.frozen {
 		ss.mu.Unlock()
 		f.release()
 		return ErrClosed
@@ -204,9 +210,13 @@ func (l *eventLoop) deliverSession(c *Conn, ss *session, frames [][]byte) {
 		ss.mu.Unlock()
 		return
 	}
+	n := 0
 	for i, fb := range frames {
 		var e *sharedFrame
 		if len(cmds) == len(frames) && cmds[i].shared != nil {
+			if ss.hasLocked(cmds[i].shared.id) {
+				continue // it came with the session from another node
+			}
 			e = s.envFrame(cmds[i].shared)
 			e.refs.Add(1)
 		} else {
@@ -214,8 +224,9 @@ func (l *eventLoop) deliverSession(c *Conn, ss *session, frames [][]byte) {
 			e = s.newEnvFrame(OpCode(fb[0]&0x0f), fb[hl:])
 		}
 		s.appendLocked(ss, e)
+		n++
 	}
-	l.stats.deliveries.Add(int64(len(frames)))
+	l.stats.deliveries.Add(int64(n))
 	t := ss.kickLocked()
 	ss.mu.Unlock()
 	l.kick(t)

@@ -37,9 +37,9 @@ func suspends(c *Conn) bool {
 func (l *eventLoop) resume(c *Conn, ss *session, seq int64) (h helloInfo, ok bool, why int) {
 	reg := &l.srv.sessions
 	ss.mu.Lock()
-	if ss.status == sessEnded {
+	if ss.status == sessEnded || ss.frozen {
 		ss.mu.Unlock()
-		return h, false, missedUnknown
+		return h, false, missedUnknown // or leaving for another node
 	}
 	if ss.anchor.User() != c.User() {
 		ss.mu.Unlock()
@@ -115,8 +115,13 @@ func (l *eventLoop) sessionLost(c *Conn, prev uint8) bool {
 		// Its 101 did not go out: the handler never heard of it.
 		ss.status, ss.final, ss.conn = sessEnded, true, nil
 		l.releaseLocked(ss)
+		attach := ss.attach
+		ss.attach = nil
 		ss.mu.Unlock()
 		reg.forget(ss, false)
+		if attach != nil {
+			attach(nil) // an import that did not make it
+		}
 		return false
 	}
 	if ss.conn != c {

@@ -64,12 +64,14 @@ func (u *userIndex) del(c *Conn) {
 	sh.mu.Unlock()
 }
 
-// UserConns appends the open connections of user to dst.
+// UserConns appends the open connections of user to dst, and the
+// anchors of the user's suspended sessions (a Send to one is buffered for
+// its resume: session.go).
 func (s *Server) UserConns(user string, dst []*Conn) []*Conn {
 	sh := &s.users.shards[s.users.shard(user)]
 	sh.mu.Lock()
 	for _, c := range sh.users[user] {
-		if !c.closing.Load() {
+		if !c.closing.Load() || keptAnchor(c) {
 			dst = append(dst, c)
 		}
 	}
