@@ -508,7 +508,10 @@ func TestClusterBroadcastApp(t *testing.T) {
 		}
 	}
 	for _, s := range srvs {
-		waitFor(t, func() bool { st := s.ClusterStats(); return st.Pending == 0 && st.Connected && s.Stats().ConnsOpen == 2 })
+		waitFor(t, func() bool {
+			st := s.ClusterStats()
+			return st.Pending == 0 && st.Connected && s.Stats().ConnsOpen == 2
+		})
 	}
 	const n = 20
 	for i := range n {
