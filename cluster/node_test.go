@@ -315,3 +315,48 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
+
+// A node serving maxBlocking blocking requests answers the next one 503
+// busy, which Answer.Busy tells from a route's own 503; the request
+// succeeds again once one ends.
+func TestBusyAnswer(t *testing.T) {
+	srv := natstest.Start(t)
+	gate := make(chan struct{})
+	hold := Route{Verb: 8, Name: "hold", Blocking: true, Serve: func(ctx context.Context, body []byte) (int, []byte) {
+		if string(body) == "now" {
+			return 503, []byte(`{"error":"the route's own"}`)
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return 200, nil
+	}}
+	a, b := startNode(t, srv.URL(), "a"), startNode(t, srv.URL(), "b", hold)
+	waitNodes(t, 2, a, b)
+	if ans, err := a.Request(context.Background(), b.Name(), 8, []byte("now")); err != nil || ans.Status != 503 || ans.Busy() {
+		t.Fatalf("the route's 503: %+v %v (busy %v)", ans, err, ans.Busy())
+	}
+	done := make(chan struct{}, maxBlocking)
+	for range maxBlocking {
+		go func() {
+			a.Request(context.Background(), b.Name(), 8, nil)
+			done <- struct{}{}
+		}()
+	}
+	busy := false
+	for deadline := time.Now().Add(10 * time.Second); !busy && time.Now().Before(deadline); {
+		ans, err := a.Request(context.Background(), b.Name(), 8, []byte("now"))
+		busy = err == nil && ans.Busy()
+	}
+	if !busy {
+		t.Fatal("never busy with maxBlocking requests in flight")
+	}
+	close(gate)
+	for range maxBlocking {
+		<-done
+	}
+	if ans, err := a.Request(context.Background(), b.Name(), 8, nil); err != nil || ans.Status != 200 {
+		t.Fatalf("after: %+v %v", ans, err)
+	}
+}

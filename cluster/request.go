@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -38,6 +39,15 @@ type Answer struct {
 // errBody is the JSON error body of answers the node makes itself.
 func errBody(msg string) []byte { return []byte(`{"error":"` + msg + `"}` + "\n") }
 
+// busyBody is the body of the 503 a node answers when it serves
+// maxBlocking blocking requests already.
+var busyBody = errBody("node busy: too many requests in flight")
+
+// Busy reports whether the node asked refused the request because it was
+// serving as many blocking requests as it takes (Stats.Busy there): the
+// request did nothing, and may be sent again shortly.
+func (a Answer) Busy() bool { return a.Status == 503 && bytes.Equal(a.Body, busyBody) }
+
 // serve runs the route of request m and answers it.
 func (n *Node) serve(m *nats.Msg) {
 	if len(m.Data) < 3 {
@@ -63,7 +73,7 @@ func (n *Node) serve(m *nats.Msg) {
 		case n.blocking <- struct{}{}:
 		default:
 			n.ctr.busy.Add(1)
-			answer(503, errBody("node busy: too many requests in flight"))
+			answer(503, busyBody)
 			return
 		}
 		n.wg.Add(1)

@@ -474,3 +474,65 @@ func TestClusterBackendSeesClusterIDs(t *testing.T) {
 		t.Fatalf("got %q", msg)
 	}
 }
+
+// The broadcast app in a cluster: a message one client sends reaches
+// every client of every node, the sender included, once and in order.
+func TestClusterBroadcastApp(t *testing.T) {
+	nats := natstest.Start(t)
+	var srvs []*gateway.Server
+	for i := range 3 {
+		app := &gateway.Broadcast{}
+		srv, err := gateway.NewServer(gateway.Config{
+			Addr: "127.0.0.1:0", Loops: 2, NATS: []string{nats.URL()}, NodeID: fmt.Sprintf("gw%c", 'a'+i),
+			ClusterName: "bcast", ClusterHeartbeat: 100 * time.Millisecond,
+		}, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app.Server = srv
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		})
+		srvs = append(srvs, srv)
+	}
+	var clients []*gorilla.Conn
+	for _, s := range srvs {
+		waitFor(t, func() bool { return len(s.Nodes()) == 3 })
+		for range 2 {
+			clients = append(clients, mustDial(t, wsURL(s), nil))
+		}
+	}
+	for _, s := range srvs {
+		waitFor(t, func() bool {
+			st := s.ClusterStats()
+			return st.Pending == 0 && st.Connected && s.Stats().ConnsOpen == 2
+		})
+	}
+	const n = 20
+	for i := range n {
+		if err := clients[1].WriteMessage(gorilla.TextMessage, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ci, c := range clients {
+		for i := range n {
+			if _, m := readMsg(t, c); m != fmt.Sprintf("m%d", i) {
+				t.Fatalf("client %d (node %d): message %d is %q", ci, ci/2, i, m)
+			}
+		}
+	}
+	// Nothing more: each came once.
+	if err := clients[0].WriteMessage(gorilla.TextMessage, []byte("end")); err != nil {
+		t.Fatal(err)
+	}
+	for ci, c := range clients {
+		if _, m := readMsg(t, c); m != "end" {
+			t.Fatalf("client %d: %q after the %d messages, want the marker", ci, m, n)
+		}
+	}
+}

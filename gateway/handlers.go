@@ -27,8 +27,8 @@ func (Echo) LoopSafe() bool { return true }
 type LoopSafe = loop.LoopSafe
 
 // Broadcast is a Handler that sends every message to every connected
-// client, the sender included, as the chat examples of Node's ws do. Set
-// Server before the server starts.
+// client, the sender included, as the chat examples of Node's ws do: in a
+// cluster, every node's clients. Set Server before the server starts.
 //
 // It goes at the pace of the slowest reader: each message waits until it
 // is written and no client's outbound queue is over half of MaxOutbound,
@@ -45,7 +45,17 @@ func (*Broadcast) OnOpen(*Conn) {}
 
 // OnMessage implements Handler.
 func (b *Broadcast) OnMessage(_ *Conn, op OpCode, data []byte) {
-	_, _ = b.Server.srv.BroadcastPaced(op, data)
+	s := b.Server
+	if s.cluster == nil {
+		_, _ = s.srv.BroadcastPaced(op, data)
+		return
+	}
+	// In a cluster every node's clients get it, numbered (a session that
+	// moves between nodes gets it once: moves.go); the pace is that of
+	// this node's readers.
+	if n, _ := s.Broadcast(op, data); n > 0 {
+		s.srv.Pace()
+	}
 }
 
 // OnClose implements Handler.

@@ -144,7 +144,7 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*g.node.Timeout())
 	defer cancel()
 	body, _ := json.Marshal(sessionRequest{Token: token, User: user})
-	ans, err := g.node.Request(ctx, node, verbSession, body)
+	ans, err := g.request(ctx, node, verbSession, body)
 	for hop := 0; err == nil && ans.Status == 301 && hop < maxMoveHops; hop++ {
 		// It moved on from there: ask where it went.
 		var mv movedAnswer
@@ -154,7 +154,7 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 		if node = mv.Node; node == g.node.Name() {
 			return false // back here: it is not, so it ended meanwhile
 		}
-		ans, err = g.node.Request(ctx, node, verbSession, body)
+		ans, err = g.request(ctx, node, verbSession, body)
 	}
 	if err != nil || ans.Status >= 500 || ans.Status == 301 {
 		// The node is gone or did not answer: the client is told it
@@ -190,7 +190,7 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 		return fail("subscribe", err)
 	}
 	body, _ = json.Marshal(sessionRequest{Token: token, User: user, After: imp.Seq, To: g.node.Name()})
-	ans, err = g.node.Request(ctx, node, verbRelease, body)
+	ans, err = g.request(ctx, node, verbRelease, body)
 	if err == nil && ans.Status != 200 {
 		err = errors.New(string(ans.Body))
 	}
@@ -218,6 +218,23 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 		g.markInterest(m)
 	})
 	return true
+}
+
+// request is Node.Request, sent again (at most 5 times in all, 5 to 80
+// ms apart, within ctx) while the node answers that it is busy: a mass
+// of resumes at once (after a drain, a network switch) waits rather than
+// tells clients they missed messages.
+func (g *gatewayCluster) request(ctx context.Context, node string, verb byte, body []byte) (cluster.Answer, error) {
+	ans, err := g.node.Request(ctx, node, verb, body)
+	for wait := 5 * time.Millisecond; err == nil && ans.Busy() && wait <= 80*time.Millisecond; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return ans, ctx.Err()
+		case <-time.After(wait):
+		}
+		ans, err = g.node.Request(ctx, node, verb, body)
+	}
+	return ans, err
 }
 
 // attach runs on the loop at the 101 of a session that moved here

@@ -27,13 +27,21 @@ func (s *Server) BroadcastPaced(op OpCode, data []byte) (int, error) {
 	if err != nil || n == 0 {
 		return n, err
 	}
+	s.Pace()
+	return n, nil
+}
+
+// Pace is BroadcastPaced's wait, for a broadcast made otherwise (the
+// gateway's, numbered for a cluster): until the loops have written what
+// they were given and no connection's outbound queue is over half its
+// bound, stuck ones aside.
+func (s *Server) Pace() {
 	for wait := time.Duration(0); s.congested(); {
 		// A queue drains as its client reads; gnet does not say when, so
 		// look again shortly.
 		wait = min(max(2*wait, 100*time.Microsecond), 5*time.Millisecond)
 		time.Sleep(wait)
 	}
-	return n, nil
 }
 
 // congested asks every loop, behind whatever it was given before, whether
