@@ -136,7 +136,20 @@ func (m *moves) begin(token, user string, topics []string, limit int64) *merge {
 	return g
 }
 
-// end stops holding for g and returns what it held (nil if g had stopped
+// older returns the merges begun before t.
+func (m *moves) older(t time.Time) []*merge {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*merge
+	for _, g := range m.merges {
+		if g.started.Before(t) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// stopLocked stops holding for g and returns what it held (nil if g had stopped
 // already). The caller holds mu.
 func (m *moves) stopLocked(g *merge) (held []loop.HeldMessage, over int64) {
 	if m.merges[g.token] == g {

@@ -176,6 +176,7 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 	}
 
 	// Hold what arrives here for it, and subscribe, before the release.
+	g.sweepMoves()
 	m := g.mv.begin(token, imp.User, imp.Topics, max(4*int64(g.s.cfg.ResumeBuffer), moveHoldMin))
 	g.markInterest(m)
 	fail := func(why string, err error) bool {
@@ -209,15 +210,22 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 	}
 	imp.Attach = func(register func([]loop.HeldMessage)) { g.attach(m, register) }
 	p.ImportSession(&imp, false)
-	// An upgrade whose connection went before the loop took it never
-	// attaches: what it held is dropped, counted, after the window.
-	time.AfterFunc(max(g.s.cfg.ResumeWindow, time.Minute), func() {
+	return true
+}
+
+// sweepMoves drops the merges older than the resume window (at least a
+// minute): an upgrade whose connection went before its loop took it
+// never attaches. What they held is counted and logged. It runs at each
+// move's start: moves are rare, and a merge left over holds at most its
+// bound until then (no timer per session).
+func (g *gatewayCluster) sweepMoves() {
+	cutoff := time.Now().Add(-max(g.s.cfg.ResumeWindow, time.Minute))
+	for _, m := range g.mv.older(cutoff) {
 		if n := g.mv.abandon(m); n > 0 {
 			g.s.gate.log.Warn("cluster: messages held for a session that never arrived dropped (counted)", "messages", n)
 		}
 		g.markInterest(m)
-	})
-	return true
+	}
 }
 
 // request is Node.Request, sent again (at most 5 times in all, 5 to 80
