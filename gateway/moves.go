@@ -179,7 +179,7 @@ func (m *moves) abandon(g *merge) int {
 	return int(n)
 }
 
-// floor returns, by origin, the highest number this node has handed to
+// floorLocked returns, by origin, the highest number this node has handed to
 // its connections, its own messages included. The caller holds mu.
 func (m *moves) floorLocked(self cluster.MsgID) map[uint64]uint64 {
 	f := make(map[uint64]uint64, len(m.seen)+1)
