@@ -167,12 +167,17 @@ func (s *Server) Config() Config { return s.cfg }
 
 // Start listens and serves in the background, the admin server too if
 // Config.Admin is set; it returns once connections are accepted, or with
-// the error that prevented it.
+// the error that prevented it. A Server whose Start failed has released
+// its goroutines and cannot be started again: make a new one.
 func (s *Server) Start() error {
+	// A start that fails releases what NewServer started (the pools'
+	// goroutines): the Server is not usable after it.
 	if s.admin != nil {
 		// The admin address first: a port in use fails the start before
 		// any client could connect.
 		if err := s.admin.start(); err != nil {
+			s.srv.Release()
+			s.releasePools()
 			return err
 		}
 	}
@@ -180,13 +185,16 @@ func (s *Server) Start() error {
 		if s.admin != nil {
 			_ = s.admin.shutdown(context.Background())
 		}
+		s.srv.Release()
+		s.releasePools()
 		return err
 	}
-	if err := s.srv.Start(); err != nil {
+	if err := s.srv.Start(); err != nil { // it released its own pool
 		s.stopCluster(context.Background())
 		if s.admin != nil {
 			_ = s.admin.shutdown(context.Background())
 		}
+		s.releasePools()
 		return err
 	}
 	if s.backend != nil {

@@ -152,6 +152,13 @@ func NewServer(cfg *config.Resolved, h Handler, routes []Route) (*Server, error)
 	return s, nil
 }
 
+// Release stops the worker pool NewServer started, for a server that is
+// not started (Start releases it itself when it fails; Shutdown, after a
+// start). It waits a second at most for handlers still running.
+func (s *Server) Release() {
+	_ = s.pool.ReleaseTimeout(time.Second)
+}
+
 // Start listens and runs the event loops in the background. It returns
 // once the server accepts connections, or with the error that stopped it.
 func (s *Server) Start() error {
@@ -178,6 +185,7 @@ func (s *Server) Start() error {
 		if s.runErr == nil {
 			s.runErr = ErrServerClosed
 		}
+		s.Release()
 		return s.runErr
 	}
 	if fd, err := s.eng.Dup(); err == nil {
