@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -221,4 +222,45 @@ func TestProcsHoldTogether(t *testing.T) {
 	if rep.Ramp.End != rampComplete {
 		t.Errorf("ramp ended %q", rep.Ramp.End)
 	}
+}
+
+// TestInterruptedCloseStaysBounded interrupts a held connect run (as
+// SIGINT does) and lets its mass close last about a second against a
+// server that answers one close every 5 ms. The runner used to select on
+// the done context on every later turn, which never waits: it spun
+// through drain and close appending a sample per turn (27 KiB per
+// connection at 15,000, and the --procs parent hung on the children's
+// oversized result lines). Every turn now waits for the ticker, so the
+// samples are bounded by the run's length in ticks, whatever the
+// machine's speed.
+func TestInterruptedCloseStaysBounded(t *testing.T) {
+	s := startSlowServer(t, 0, 5*time.Millisecond)
+	const n = 200
+	cfg, err := parseArgs([]string{"connect", "--url", s.url, "--conns", itoa(n), "--ramp", "5000", "--loops", "2",
+		"--duration", "1h", "--quiet"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &runner{cfg: cfg, onSample: func(ph int32, _ int64, _ [nCounters]int64) {
+		if ph == phaseSteady {
+			cancel() // the interrupt, once every connection is held
+		}
+	}}
+	start := time.Now()
+	res, err := r.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if got := res.Counts["close_answered"]; got != n {
+		t.Errorf("%d closes answered, want %d (%v)", got, n, res.Errors)
+	}
+	// One sample per tick, plus the turns that end ramp, hold and the
+	// measured phase at once and the turns that change the ticker.
+	if limit := int(took/sampleEvery) + 10; len(res.Samples) > limit {
+		t.Errorf("%d samples over a %v run, want at most %d (one per %v tick)", len(res.Samples), took, limit, sampleEvery)
+	}
+	t.Logf("%d samples in %v", len(res.Samples), took)
 }
