@@ -44,6 +44,7 @@ SOURCES=64
 PORT=65200
 ADMIN_BASE=61100
 TICK=1s        # --timer-tick: deadlines to the second (pings every 30 s, pong timeout 10 s)
+GW_PROCS=1     # --gomaxprocs: each gateway's GOMAXPROCS (one loop each); 0 leaves Go's default
 POLL=10
 DEADLINE=3600  # seconds for the whole run
 NATS=""
@@ -68,6 +69,7 @@ Flags (defaults in brackets):
   --port N           the gateways' shared port [$PORT]
   --admin-base N     gateway i's admin API on 127.0.0.1:(N+i) [$ADMIN_BASE]
   --timer-tick D     the gateways' --timer-tick [$TICK]
+  --gomaxprocs N     each gateway's GOMAXPROCS, 0 for Go's default (one per core) [$GW_PROCS]
   --poll S           seconds between stats polls [$POLL]
   --deadline S       seconds for the whole run [$DEADLINE]
   --nats URL|auto    the gateways' --nats (a cluster), users per connection, and the push
@@ -92,6 +94,7 @@ while [ $# -gt 0 ]; do
 	--port) PORT=$2; shift ;;
 	--admin-base) ADMIN_BASE=$2; shift ;;
 	--timer-tick) TICK=$2; shift ;;
+	--gomaxprocs) GW_PROCS=$2; shift ;;
 	--poll) POLL=$2; shift ;;
 	--deadline) DEADLINE=$2; shift ;;
 	--nats) NATS=$2; shift ;;
@@ -107,7 +110,7 @@ done
 
 die() { echo "million: $*" >&2; exit 1; }
 isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT; do
+for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT GW_PROCS; do
 	isnum "${!v}" || die "${v,,} must be a number, not '${!v}'"
 done
 [ "$CONNS" -ge 1 ] && [ "$CONNS" -le 1000000 ] || die "--conns must be in 1..1,000,000"
@@ -171,11 +174,11 @@ trap cleanup EXIT
 # one exits at once.
 interrupted=""
 on_signal() {
-	[ -z "$interrupted" ] || exit 130
+	[ -z "$interrupted" ] && [ -n "$lt_pid" ] || exit 130 # a second one, or nothing measured yet
 	interrupted=1
-	next_poll=0 # a poll at once: the figures just before the close
-	echo "million: interrupted: stopping loadtest, then the report (again to quit at once)" >&2
-	[ -n "$lt_pid" ] && kill -INT "$lt_pid" 2>/dev/null || true
+	echo "million: interrupted: a last poll, then loadtest stops and the report follows (again to quit at once)" >&2
+	poll || true # the figures just before the close
+	kill -INT "$lt_pid" 2>/dev/null || true
 }
 trap on_signal INT TERM
 start=$(date +%s)
@@ -211,8 +214,10 @@ if [ -n "$NATS" ]; then
 	secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	gw_args+=(--nats "$NATS" --cluster-heartbeat 5s --cluster-timeout 10s)
 fi
+gw_maxprocs=${GOMAXPROCS:-}
+[ "$GW_PROCS" = 0 ] || gw_maxprocs=$GW_PROCS
 for i in $(seq 1 "$GATEWAYS"); do
-	WSGATE_JWT_SECRET=$secret GOMAXPROCS=1 "$BIN/wsgate" "${gw_args[@]}" --admin "127.0.0.1:$((ADMIN_BASE + i))" 2>"$work/gw$i.log" &
+	WSGATE_JWT_SECRET=$secret GOMAXPROCS=$gw_maxprocs "$BIN/wsgate" "${gw_args[@]}" --admin "127.0.0.1:$((ADMIN_BASE + i))" 2>"$work/gw$i.log" &
 	gw_pids+=($!)
 done
 stats_url() { echo "http://127.0.0.1:$((ADMIN_BASE + $1))/v1/stats"; }

@@ -96,12 +96,15 @@ if tl:
         d = {k: s1[k] - s0[k] for k in s0}
         tot = sum(d.values()) or 1
         split = {k: round(100 * v / tot, 1) for k, v in d.items()}
-others = {}
+# Other processes by name, with how many: another user's wsgate or
+# loadtest processes on the machine show here, apart from the run's own.
+others, count = {}, {}
 for g, comm, c0, c in (load("state.json") or {}).get("pids", {}).values():
     if g == "other" and c > c0:
         others[comm] = others.get(comm, 0) + (c - c0)
+        count[comm] = count.get(comm, 0) + 1
 tck = os.sysconf("SC_CLK_TCK")
-top_others = {k: round(v / tck, 1) for k, v in sorted(others.items(), key=lambda kv: -kv[1])[:5]}
+top_others = {"%s (%d)" % (k, count[k]): round(v / tck, 1) for k, v in sorted(others.items(), key=lambda kv: -kv[1])[:5]}
 
 rep = {
     "conns": conns, "gateways": gws, "loadtest_procs": procs, "source_ips": num("sources"), "hold": kv.get("hold"),
@@ -176,7 +179,7 @@ if cpu:
           f"this script {cpu.get('script', 0)}, other processes {cpu.get('other', 0)}, unattributed (irq/softirq) {cpu.get('unattributed', 0)}; "
           f"busy {cpu.get('busy', 0)} of {rep['seconds'] * os.cpu_count()} core-seconds")
     if top_others:
-        print(f"  busiest other processes (CPU s): {top_others}")
+        print(f"  busiest other processes (name (how many): CPU s): {top_others}")
 if lt:
     L = rep["loadtest"]
     r = L["ramp"]

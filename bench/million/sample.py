@@ -143,6 +143,7 @@ def main():
             row["liveness_closes"] += c.get("liveness", 0)
             row["handshake_timeouts"] += c.get("handshake_timeout", 0)
             row["liveness_rescues"] += g.get("liveness_rescues", 0)
+            row["pings_sent"] = row.get("pings_sent", 0) + g.get("pings_sent", 0)
             row["loop_stalls"] += g.get("loop_stalls", 0)
             row["loop_lag_max_s"] = max(row["loop_lag_max_s"], round(g.get("loop_lag_max", 0) / 1e9, 3))
             for k, v in c.items():
