@@ -3,10 +3,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -263,4 +265,44 @@ func TestInterruptedCloseStaysBounded(t *testing.T) {
 		t.Errorf("%d samples over a %v run, want at most %d (one per %v tick)", len(res.Samples), took, limit, sampleEvery)
 	}
 	t.Logf("%d samples in %v", len(res.Samples), took)
+}
+
+// childBigLineEnv makes a --procs child of the test binary start with a
+// progress line over the parent's 64 MiB line limit (TestMain).
+const childBigLineEnv = "WSGATE_LOADTEST_TEST_BIG_LINE"
+
+func writeBigLine(w io.Writer) {
+	b := make([]byte, 65<<20)
+	for i := range b {
+		b[i] = 'x'
+	}
+	_, _ = io.WriteString(w, "progress ")
+	_, _ = w.Write(b)
+	_, _ = io.WriteString(w, "\n")
+}
+
+// TestProcsChildLineOverLimit: a child whose output has a line over the
+// parent's limit (as the result lines of the spinning runner had) must
+// not hang the run. The parent stopped reading at the long line and then
+// waited for the child, which blocked for ever writing to the full pipe;
+// now it reads the child's output to the end and reports the child as
+// failed.
+func TestProcsChildLineOverLimit(t *testing.T) {
+	s := startServer(t)
+	t.Setenv(childBigLineEnv, "1")
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	args := []string{"connect", "--procs", "2", "--url", s.url, "--conns", "4", "--ramp", "100", "--duration", "200ms"}
+	go func() { done <- realMain(args, io.Discard, &errb) }()
+	select {
+	case code := <-done:
+		if code != 1 {
+			t.Errorf("exit %d, want 1 (no child's result could be read)", code)
+		}
+		if !strings.Contains(errb.String(), "token too long") {
+			t.Errorf("the error does not say why: %q", errb.String())
+		}
+	case <-time.After(2 * time.Minute): // generous: the run itself takes about a second
+		t.Fatal("the parent hung on a child's line over its limit")
+	}
 }

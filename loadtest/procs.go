@@ -187,11 +187,16 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 				mu.Unlock()
 			}
 			if err := sc.Err(); err != nil {
-				// A line over the limit stops the scanner, not the child:
-				// read on to the end, or the child blocks on a full pipe
-				// and Wait never returns.
+				// A line over the limit stops the scanner, not the child.
+				// The child is lost to the run: the end of its stdin stops
+				// it (it never hears "go"), it holds nobody else up, and
+				// its output is read to the end, or it blocks on a full
+				// pipe and Wait never returns.
 				mu.Lock()
 				c.err = fmt.Errorf("reading its output: %v", err)
+				_ = c.in.Close()
+				c.last.Phase = phaseStop
+				barrier()
 				mu.Unlock()
 				_, _ = io.Copy(io.Discard, out)
 			}
