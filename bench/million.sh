@@ -20,8 +20,13 @@
 #   bench/million.sh --conns 20000 --hold 30s
 #
 # Stats: each gateway runs its admin API on 127.0.0.1:ADMIN_BASE+i (loopback,
-# no token needed) and the script reads GET /v1/stats from each every
-# --poll while the run lasts, and once more at the end.
+# no token needed); every --poll, bench/million/sample.py reads GET
+# /v1/stats from each, the gateways' RSS, kernel slab, the /proc/stat split
+# (user, system, softirq, steal, ...) and the CPU seconds of the gateways,
+# loadtest, nats-server and every other process. The report
+# (bench/million/report.py) is written however the run ends: ready,
+# interrupted (SIGINT/SIGTERM: loadtest closes, then the report), --deadline,
+# or loadtest killed; it says which, with the peak, the end and the CPU.
 #
 # Bounded: at most 1,000,000 connections and 64 gateways, loopback only,
 # the whole run under --deadline (the gateways are killed on exit, however
@@ -39,6 +44,7 @@ SOURCES=64
 PORT=65200
 ADMIN_BASE=61100
 TICK=1s        # --timer-tick: deadlines to the second (pings every 30 s, pong timeout 10 s)
+GW_PROCS=1     # --gomaxprocs: each gateway's GOMAXPROCS (one loop each); 0 leaves Go's default
 POLL=10
 DEADLINE=3600  # seconds for the whole run
 NATS=""
@@ -63,13 +69,14 @@ Flags (defaults in brackets):
   --port N           the gateways' shared port [$PORT]
   --admin-base N     gateway i's admin API on 127.0.0.1:(N+i) [$ADMIN_BASE]
   --timer-tick D     the gateways' --timer-tick [$TICK]
+  --gomaxprocs N     each gateway's GOMAXPROCS, 0 for Go's default (one per core) [$GW_PROCS]
   --poll S           seconds between stats polls [$POLL]
   --deadline S       seconds for the whole run [$DEADLINE]
   --nats URL|auto    the gateways' --nats (a cluster), users per connection, and the push
                      halfway through the hold; auto starts nats-server on --nats-port
   --nats-port N      --nats auto's client port (monitoring on N+1) [$NATS_PORT]
   --push-sample N    users the cluster push goes to [$PUSH_SAMPLE]
-  --out FILE         also write the report as JSON
+  --out FILE         also write the report as JSON (with the timeline of every poll)
   --dry-run          check the machine and print the plan, start nothing
 Environment: BIN, a directory with wsgate and loadtest (built into bin/million if unset).
 EOF
@@ -87,6 +94,7 @@ while [ $# -gt 0 ]; do
 	--port) PORT=$2; shift ;;
 	--admin-base) ADMIN_BASE=$2; shift ;;
 	--timer-tick) TICK=$2; shift ;;
+	--gomaxprocs) GW_PROCS=$2; shift ;;
 	--poll) POLL=$2; shift ;;
 	--deadline) DEADLINE=$2; shift ;;
 	--nats) NATS=$2; shift ;;
@@ -102,7 +110,7 @@ done
 
 die() { echo "million: $*" >&2; exit 1; }
 isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT; do
+for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT GW_PROCS; do
 	isnum "${!v}" || die "${v,,} must be a number, not '${!v}'"
 done
 [ "$CONNS" -ge 1 ] && [ "$CONNS" -le 1000000 ] || die "--conns must be in 1..1,000,000"
@@ -160,9 +168,23 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# SIGINT or SIGTERM (Ctrl-C, kill) ends the run, not the report: loadtest
+# gets SIGINT (through timeout, which passes it on) and closes its
+# connections, and the report is written from what was measured. A second
+# one exits at once.
+interrupted=""
+on_signal() {
+	[ -z "$interrupted" ] && [ -n "$lt_pid" ] || exit 130 # a second one, or nothing measured yet
+	interrupted=1
+	echo "million: interrupted: a last poll, then loadtest stops and the report follows (again to quit at once)" >&2
+	poll || true # the figures just before the close
+	kill -INT "$lt_pid" 2>/dev/null || true
+}
+trap on_signal INT TERM
 start=$(date +%s)
 deadline=$((start + DEADLINE))
+# The CPU accounting starts here, before anything of the run is started.
+python3 "$root/bench/million/sample.py" "$work/state.json" "$work/timeline.jsonl" init
 
 hold_s=$(python3 -c "
 import re,sys
@@ -192,8 +214,10 @@ if [ -n "$NATS" ]; then
 	secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	gw_args+=(--nats "$NATS" --cluster-heartbeat 5s --cluster-timeout 10s)
 fi
+gw_maxprocs=${GOMAXPROCS:-}
+[ "$GW_PROCS" = 0 ] || gw_maxprocs=$GW_PROCS
 for i in $(seq 1 "$GATEWAYS"); do
-	WSGATE_JWT_SECRET=$secret GOMAXPROCS=1 "$BIN/wsgate" "${gw_args[@]}" --admin "127.0.0.1:$((ADMIN_BASE + i))" 2>"$work/gw$i.log" &
+	WSGATE_JWT_SECRET=$secret GOMAXPROCS=$gw_maxprocs "$BIN/wsgate" "${gw_args[@]}" --admin "127.0.0.1:$((ADMIN_BASE + i))" 2>"$work/gw$i.log" &
 	gw_pids+=($!)
 done
 stats_url() { echo "http://127.0.0.1:$((ADMIN_BASE + $1))/v1/stats"; }
@@ -224,22 +248,6 @@ poll_stats() {
 		curl -fs --max-time 5 "$(stats_url "$i")" >>"$1" || echo '{}' >>"$1"
 		echo >>"$1"
 	done
-}
-summarize() { # FILE -> "open liveness closes_total"
-	python3 - "$1" <<'PY'
-import json, sys
-op = lv = tot = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line:
-        continue
-    d = json.loads(line)
-    op += d.get("ws_conns", 0)
-    c = d.get("closes", {})
-    lv += c.get("liveness", 0)
-    tot += sum(c.values())
-print(op, lv, tot)
-PY
 }
 
 
@@ -295,12 +303,26 @@ lt_args=(connect --url "ws://127.0.0.1:$PORT/ws" --conns "$CONNS" --procs "$PROC
 [ -n "$secret" ] && lt_args+=(--jwt-secret "$secret")
 [ "$CONNS" -gt 100000 ] && lt_args+=(--allow-huge)
 echo "million: $CONNS connections, $GATEWAYS gateways on 127.0.0.1:$PORT, $PROCS loadtest children from $SOURCES sources, ramp $RAMP/s, hold $HOLD" >&2
-timeout --signal=INT --kill-after=60 $((deadline - $(date +%s))) "$BIN/loadtest" "${lt_args[@]}" >"$work/loadtest.out" 2>&1 &
+# At --deadline, timeout sends SIGINT (loadtest closes its connections and
+# reports); SIGKILL follows if the close takes longer than a minute plus a
+# second per 5,000 connections.
+timeout --signal=INT --kill-after=$((60 + CONNS / 5000)) $((deadline - $(date +%s))) "$BIN/loadtest" "${lt_args[@]}" >"$work/loadtest.out" 2>&1 &
 lt_pid=$!
 
-# While the run lasts: stats every --poll seconds; at the ready file (every
-# connection up), RSS and slab; then the hold.
-rss1="" slab1="" t_ready="" peak_open=0 next_poll=0
+# While the run lasts: every --poll seconds, the gateways' stats and the
+# machine (bench/million/sample.py: a row of timeline.jsonl); at the ready
+# file (every connection up), RSS and slab; then the hold. The loop ends
+# when loadtest does, however that happens (done, interrupted, --deadline
+# reached by timeout, killed), and the report is written in every case.
+rss1="" slab1="" t_ready="" next_poll=0 deadline_passed=""
+poll() {
+	poll_stats "$work/stats-now.json"
+	local gws
+	gws=$(IFS=,; echo "${gw_pids[*]}")
+	read -r open lv <<<"$(python3 "$root/bench/million/sample.py" "$work/state.json" "$work/timeline.jsonl" "$(($(date +%s) - start))" \
+		"$work/stats-now.json" "$gws" "$nats_pid" "$lt_pid" "$$" || echo 0 0)"
+	echo "million: t=$(($(date +%s) - start))s open ${open:-0} liveness-closes ${lv:-0}" >&2
+}
 while kill -0 "$lt_pid" 2>/dev/null; do
 	now=$(date +%s)
 	if [ -z "$t_ready" ] && [ -e "$ready" ]; then
@@ -313,95 +335,26 @@ while kill -0 "$lt_pid" 2>/dev/null; do
 		cluster_push_at=$((t_ready + hold_s / 2))
 	fi
 	if [ "$now" -ge "$next_poll" ]; then
-		poll_stats "$work/stats-now.json"
-		read -r open lv tot <<<"$(summarize "$work/stats-now.json")"
-		[ "$open" -gt "$peak_open" ] && peak_open=$open
-		echo "million: t=$((now - start))s open $open liveness-closes $lv" >&2
+		poll
 		next_poll=$((now + POLL))
 	fi
 	# The cluster push goes here, halfway through the hold (see below).
-	if [ -n "$t_ready" ] && [ -n "$NATS" ] && [ -z "${pushed:-}" ] && [ "$now" -ge "$cluster_push_at" ]; then
+	if [ -n "$t_ready" ] && [ -n "$NATS" ] && [ -z "${pushed:-}" ] && [ -z "$interrupted" ] && [ "$now" -ge "$cluster_push_at" ]; then
 		pushed=1
-		cluster_push
+		cluster_push || true
 	fi
+	[ "$now" -lt "$deadline" ] || deadline_passed=1
 	sleep 1
 done
-wait "$lt_pid" || echo "million: loadtest exited with $?" >&2
+lt_exit=0
+wait "$lt_pid" || lt_exit=$?
 lt_pid=""
+[ "$lt_exit" = 0 ] || echo "million: loadtest exited with $lt_exit" >&2
+poll
 poll_stats "$work/stats-end.json"
 cat "$work/loadtest.out"
-[ -n "$t_ready" ] || die "the ramp never ended (see loadtest's output above)"
 
-python3 - "$work" "$CONNS" "$GATEWAYS" "$PROCS" "$SOURCES" "$HOLD" "$TICK" "$rss0" "$rss1" "$slab0" "$slab1" \
-	"$peak_open" "$((t_ready - start))" "${pushed:-}" "$OUT" "$PUSH_SAMPLE" <<'PY'
-import json, os, sys
-(work, conns, gws, procs, sources, hold, tick, rss0, rss1, slab0, slab1, peak, t_ready, pushed, out, sample) = sys.argv[1:]
-conns, gws, procs = int(conns), int(gws), int(procs)
-rss0, rss1, slab0, slab1 = (int(x) * 1024 for x in (rss0, rss1, slab0, slab1))
-lt = json.load(open(work + "/loadtest.json"))
-
-def stats(name):
-    rows = []
-    for line in open(f"{work}/{name}"):
-        line = line.strip()
-        if line:
-            rows.append(json.loads(line))
-    return rows
-
-ready, end = stats("stats-ready.json"), stats("stats-end.json")
-def closes(rows):
-    out = {}
-    for d in rows:
-        for k, v in d.get("closes", {}).items():
-            out[k] = out.get(k, 0) + v
-    return out
-c_ready, c_end = closes(ready), closes(end)
-per_gw = [d.get("ws_conns", 0) for d in ready]
-est = lt["connections"]["established"]
-rep = {
-    "conns": conns, "gateways": gws, "loadtest_procs": procs, "source_ips": sources, "hold": hold, "timer_tick": tick,
-    "established": est, "attempted": lt["connections"]["attempted"], "failed": lt["connections"]["failed"],
-    "closed_by_server": lt["connections"]["closed_by_server"], "open_max": lt["connections"]["open_max"],
-    "gateway_ws_conns_peak": int(peak), "gateway_ws_conns_at_ready": sum(per_gw),
-    "gateway_ws_conns_spread": [min(per_gw, default=0), max(per_gw, default=0)],
-    "ramp": lt["ramp"], "all_up_after_s": int(t_ready),
-    "connect_ms": lt["connect_ms"], "errors": lt["errors"], "close": lt.get("close"),
-    "gateway_rss_bytes": {"before": rss0, "holding": rss1, "per_conn": round((rss1 - rss0) / max(est, 1))},
-    "kernel_slab_bytes": {"growth": slab1 - slab0, "per_socket": round((slab1 - slab0) / max(2 * est, 1))},
-    "liveness_closes": c_end.get("liveness", 0),
-    "gateway_closes_by_cause_until_ready": c_ready,
-    "gateway_closes_by_cause_at_end": c_end,
-    "client_rss_bytes": lt["client"]["rss_bytes"],
-    "cluster_push": "not run (no --nats)",
-}
-if pushed:
-    p = json.load(open(work + "/push.json")) if os.path.exists(work + "/push.json") else {"posted": 0}
-    p["messages_received"] = lt.get("messages_received", 0)
-    p["arrived_at_each"] = p.get("accepted") == int(sample) and p.get("reached") == int(sample) and p["messages_received"] == int(sample)
-    rep["cluster_push"] = p
-if out:
-    json.dump(rep, open(out, "w"), indent=2)
-r = rep["ramp"]
-print()
-print(f"million: {est:,} of {conns:,} connections established ({rep['failed']:,} failed), "
-      f"{gws} gateways x 1 loop, {procs} loadtest children, {sources} source addresses")
-print(f"  ramp: {r['seconds']:.1f} s, {r['upgrades_per_sec']:.0f} upgrades/s achieved ({r['target_per_sec']}/s asked), ended {r['end']}; all up after {t_ready} s")
-print(f"  connect ms: p50 {lt['connect_ms']['p50']:.2f}  p99 {lt['connect_ms']['p99']:.2f}  max {lt['connect_ms']['max']:.2f}")
-print(f"  held {hold} with pings on; gateway ws_conns peak {int(peak):,}, per gateway {rep['gateway_ws_conns_spread'][0]:,}-{rep['gateway_ws_conns_spread'][1]:,} at ready")
-print(f"  gateway RSS: {rss0/2**20:.0f} MiB before, {rss1/2**20:.0f} MiB holding: {rep['gateway_rss_bytes']['per_conn']} B per connection")
-print(f"  kernel slab: +{(slab1-slab0)/2**20:.0f} MiB: {rep['kernel_slab_bytes']['per_socket']} B per socket (both ends here)")
-print(f"  loadtest client RSS: {lt['client']['rss_bytes']/2**20:.0f} MiB")
-print(f"  liveness closes: {rep['liveness_closes']:,}; closed by server (loadtest): {rep['closed_by_server']:,}")
-print(f"  gateway closes by cause at the end: {({k: v for k, v in c_end.items() if v}) or 'none'}")
-cl = lt.get("close") or {}
-if cl.get("sent"):
-    print(f"  our closes: {cl['sent']:,} sent, {cl['answered']:,} answered, {cl['unanswered']:,} unanswered; answer ms p99 {cl['answer_ms']['p99']:.0f}")
-print(f"  errors: {lt['errors'] or 'none'}")
-cp = rep["cluster_push"]
-if isinstance(cp, dict):
-    print(f"  cluster push: {cp.get('posted', 0)} users, {cp.get('accepted', 0)} answered 202, {cp.get('reached', 0)} connections reached, "
-          f"{cp['messages_received']} messages received by loadtest; arrived at each: {cp['arrived_at_each']}"
-          + (f"; missing {cp['missing_users']}" if cp.get('missing_users') else ""))
-else:
-    print(f"  cluster push: {cp}")
-PY
+python3 "$root/bench/million/report.py" "$work" conns="$CONNS" gateways="$GATEWAYS" procs="$PROCS" sources="$SOURCES" \
+	hold="$HOLD" tick="$TICK" rss0="$rss0" rss1="$rss1" slab0="$slab0" slab1="$slab1" t_ready="${t_ready:+$((t_ready - start))}" \
+	pushed="${pushed:-}" out="$OUT" sample="$PUSH_SAMPLE" nats="$NATS" loadtest_exit="$lt_exit" interrupted="$interrupted" \
+	deadline_passed="$deadline_passed" elapsed="$(($(date +%s) - start))"

@@ -28,6 +28,9 @@ import (
 // os.Executable(), which under go test is this binary.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		if os.Getenv(childBigLineEnv) == "1" {
+			writeBigLine(os.Stdout)
+		}
 		os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	before := goleak.IgnoreCurrent()

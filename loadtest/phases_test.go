@@ -3,9 +3,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -220,5 +223,86 @@ func TestProcsHoldTogether(t *testing.T) {
 	}
 	if rep.Ramp.End != rampComplete {
 		t.Errorf("ramp ended %q", rep.Ramp.End)
+	}
+}
+
+// TestInterruptedCloseStaysBounded interrupts a held connect run (as
+// SIGINT does) and lets its mass close last about a second against a
+// server that answers one close every 5 ms. The runner used to select on
+// the done context on every later turn, which never waits: it spun
+// through drain and close appending a sample per turn (27 KiB per
+// connection at 15,000, and the --procs parent hung on the children's
+// oversized result lines). Every turn now waits for the ticker, so the
+// samples are bounded by the run's length in ticks, whatever the
+// machine's speed.
+func TestInterruptedCloseStaysBounded(t *testing.T) {
+	s := startSlowServer(t, 0, 5*time.Millisecond)
+	const n = 200
+	cfg, err := parseArgs([]string{"connect", "--url", s.url, "--conns", itoa(n), "--ramp", "5000", "--loops", "2",
+		"--duration", "1h", "--quiet"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := &runner{cfg: cfg, onSample: func(ph int32, _ int64, _ [nCounters]int64) {
+		if ph == phaseSteady {
+			cancel() // the interrupt, once every connection is held
+		}
+	}}
+	start := time.Now()
+	res, err := r.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if got := res.Counts["close_answered"]; got != n {
+		t.Errorf("%d closes answered, want %d (%v)", got, n, res.Errors)
+	}
+	// One sample per tick, plus the turns that end ramp, hold and the
+	// measured phase at once and the turns that change the ticker.
+	if limit := int(took/sampleEvery) + 10; len(res.Samples) > limit {
+		t.Errorf("%d samples over a %v run, want at most %d (one per %v tick)", len(res.Samples), took, limit, sampleEvery)
+	}
+	t.Logf("%d samples in %v", len(res.Samples), took)
+}
+
+// childBigLineEnv makes a --procs child of the test binary start with a
+// progress line over the parent's 64 MiB line limit (TestMain).
+const childBigLineEnv = "WSGATE_LOADTEST_TEST_BIG_LINE"
+
+func writeBigLine(w io.Writer) {
+	b := make([]byte, 65<<20)
+	for i := range b {
+		b[i] = 'x'
+	}
+	_, _ = io.WriteString(w, "progress ")
+	_, _ = w.Write(b)
+	_, _ = io.WriteString(w, "\n")
+}
+
+// TestProcsChildLineOverLimit: a child whose output has a line over the
+// parent's limit (as the result lines of the spinning runner had) must
+// not hang the run. The parent stopped reading at the long line and then
+// waited for the child, which blocked for ever writing to the full pipe;
+// now it reads the child's output to the end and reports the child as
+// failed.
+func TestProcsChildLineOverLimit(t *testing.T) {
+	s := startServer(t)
+	t.Setenv(childBigLineEnv, "1")
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	args := []string{"connect", "--procs", "2", "--url", s.url, "--conns", "4", "--ramp", "100", "--duration", "200ms"}
+	go func() { done <- realMain(args, io.Discard, &errb) }()
+	select {
+	case code := <-done:
+		if code != 1 {
+			t.Errorf("exit %d, want 1 (no child's result could be read)", code)
+		}
+		if !strings.Contains(errb.String(), "token too long") {
+			t.Errorf("the error does not say why: %q", errb.String())
+		}
+	case <-time.After(2 * time.Minute): // generous: the run itself takes about a second
+		t.Fatal("the parent hung on a child's line over its limit")
 	}
 }

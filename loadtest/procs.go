@@ -41,15 +41,18 @@ func runChild(ctx context.Context, cfg *config, stdout, stderr io.Writer) int {
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
 	var lastPhase int32 = -1
+	var lastSec int64 = -1
 	release := make(chan struct{})
 	r := &runner{cfg: cfg, release: release}
 	r.onSample = func(ph int32, now int64, c [nCounters]int64) {
 		// Every phase change and one sample a second is enough for the
-		// parent's progress line and --ready-file.
-		if ph == lastPhase && now/int64(time.Second) == (now-int64(sampleEvery))/int64(time.Second) {
+		// parent's progress line and --ready-file, however often the
+		// runner samples.
+		sec := now / int64(time.Second)
+		if ph == lastPhase && sec == lastSec {
 			return
 		}
-		lastPhase = ph
+		lastPhase, lastSec = ph, sec
 		w.WriteString("progress ")
 		_ = enc.Encode(childProgress{Phase: ph, Now: now, C: c})
 		w.Flush()
@@ -182,6 +185,20 @@ func runParent(ctx context.Context, cfg *config, args []string, t0 time.Time, st
 					}
 				}
 				mu.Unlock()
+			}
+			if err := sc.Err(); err != nil {
+				// A line over the limit stops the scanner, not the child.
+				// The child is lost to the run: the end of its stdin stops
+				// it (it never hears "go"), it holds nobody else up, and
+				// its output is read to the end, or it blocks on a full
+				// pipe and Wait never returns.
+				mu.Lock()
+				c.err = fmt.Errorf("reading its output: %v", err)
+				_ = c.in.Close()
+				c.last.Phase = phaseStop
+				barrier()
+				mu.Unlock()
+				_, _ = io.Copy(io.Discard, out)
 			}
 			_ = c.in.Close()
 			err := c.cmd.Wait()

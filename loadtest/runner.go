@@ -118,17 +118,30 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 	var moved, received int64 = -1, -1
 	tk := time.NewTicker(sampleEvery)
 	defer tk.Stop()
+	// Cancellation is seen once: a done context's channel is always
+	// ready, and selecting on it again turned every later turn into a
+	// busy loop that appended a sample per turn (hundreds of MiB over a
+	// long close phase, and a core burnt while the server answered the
+	// closes). After it, the turns that end the ramp, the hold and the
+	// measured phase follow at once (hurry); drain and close go by the
+	// ticker again.
+	ctxDone := ctx.Done()
+	var done bool
 	for {
-		var done bool
 		var released <-chan struct{} // wakes a holding child at once
 		if r.phase.Load() == phaseHold {
 			released = r.release
 		}
+		var hurry <-chan struct{}
+		if done && r.phase.Load() < phaseDrain {
+			hurry = closedChan
+		}
 		select {
 		case <-tk.C:
-		case <-ctx.Done():
-			done = true
+		case <-ctxDone:
+			done, ctxDone = true, nil
 		case <-released:
+		case <-hurry:
 		}
 		now := r.now()
 		c := r.sum()
@@ -247,6 +260,9 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 	res.collect(r.loops)
 	return res, nil
 }
+
+// closedChan is always ready: a select on it does not wait.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // fanoutQuiet is how long the drain of a fanout run waits with no delivery
 // arriving before it ends.
