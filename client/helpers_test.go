@@ -12,19 +12,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
-// until polls cond every few milliseconds for up to 20 s: a bound for a
-// shared, noisy machine, not a timing assertion.
+// until is testkit.Until.
 func until(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, what, cond)
 }
 
 // gw is a real gateway in this process (gateway.NewServer on 127.0.0.1:0)

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/wsgate/wsgate/codec"
 	"github.com/wsgate/wsgate/gateway"
 	"github.com/wsgate/wsgate/internal/clock"
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // Deadlines through real sockets, on a fake clock (internal/clock): the
@@ -352,16 +352,8 @@ func TestLivenessRealTime(t *testing.T) {
 	waitFor(t, func() bool { return srv.Stats().Closes["liveness"] == 1 })
 }
 
-// waitFor polls cond for up to 10 s.
+// waitFor is testkit.Until for a condition that needs no name.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatal("condition not met within 10s")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testkit.Until(t, "the condition", cond)
 }

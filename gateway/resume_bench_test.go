@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"runtime"
 	"testing"
 	"time"
 
@@ -24,7 +23,7 @@ func BenchmarkSuspendedSessionMemory(b *testing.B) {
 			for range b.N {
 				app := &sessionApp{}
 				srv := startServer(b, gateway.Config{ResumeWindow: time.Hour, PingInterval: -1}, app)
-				before := liveHeap()
+				before := heapNow()
 				for range n {
 					c, _, err := gorilla.DefaultDialer.Dial(wsURL(srv), nil)
 					if err != nil {
@@ -33,7 +32,7 @@ func BenchmarkSuspendedSessionMemory(b *testing.B) {
 					c.Close()
 				}
 				waitStat(b, func() bool { return srv.Stats().ConnsOpen == 0 })
-				plain := liveHeap()
+				plain := heapNow()
 				for range n {
 					d := gorilla.Dialer{Subprotocols: []string{"wsgate.resume.v1"}}
 					c, _, err := d.Dial(wsURL(srv), nil)
@@ -56,20 +55,12 @@ func BenchmarkSuspendedSessionMemory(b *testing.B) {
 					app.mu.Unlock()
 					waitStat(b, func() bool { return srv.Stats().Sessions.Buffered == int64(n*buffered) })
 				}
-				after := liveHeap()
+				after := heapNow()
 				b.ReportMetric(float64(after-plain)/n, "B/suspended-session")
 				b.ReportMetric(float64(plain-before)/n, "B/closed-plain-conn")
 			}
 		})
 	}
-}
-
-func liveHeap() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
 }
 
 func waitStat(b *testing.B, cond func() bool) {

@@ -15,6 +15,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/gateway"
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // The server side of resumable sessions (docs/resume.md) through real
@@ -83,13 +84,7 @@ func hello(t *testing.T, c *gorilla.Conn) url.Values {
 
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	end := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, what, cond)
 }
 
 func TestResumeHandshakeAndFraming(t *testing.T) {

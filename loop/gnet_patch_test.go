@@ -14,6 +14,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/wsgate/wsgate/internal/testkit"
 )
 
 // These tests check the patch wsgate carries in third_party/gnet (see
@@ -229,13 +231,7 @@ func TestGnetPatchStopAccepting(t *testing.T) {
 
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, "the condition", cond)
 }
 
 // gateServer refuses every read while closed is set, pausing the

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsgate/wsgate/codec"
+	"github.com/wsgate/wsgate/internal/testkit/raw"
 )
 
 func TestLagTrackerStalls(t *testing.T) {
@@ -109,23 +110,11 @@ func newStallFixture(t *testing.T) *stallFixture {
 			}
 		}()
 	}
-	dead, err := net.Dial("tcp", s.Addr().String())
+	dead, _, err := raw.Dial(s.Addr().String(), "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dead.Close() })
-	key := codec.NewClientKey()
-	dead.Write(codec.AppendClientRequest(nil, s.Addr().String(), "/ws", key[:], nil, nil))
-	r := bufio.NewReader(dead)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "\r\n" {
-			break
-		}
-	}
 	f.dead = dead
 	waitUntil(t, func() bool { return s.Stats().WSConns == stallLive+1 })
 	return f
