@@ -22,17 +22,22 @@ import (
 	"github.com/panjf2000/gnet/v2/internal/gfd"
 )
 
+// wsgate patch (PATCH.md, "Connections by descriptor"): the loop finds a
+// connection by its descriptor in a slice indexed by it, not in a map:
+// descriptors are small, dense integers, a slice slot is 8 bytes where a map
+// entry costs about 20, and the lookup (once per event) is an index instead
+// of a hash probe.
 type connMatrix struct {
 	connCount int32
-	connMap   map[int]*conn
+	conns     []*conn // indexed by descriptor; nil where none
 }
 
 func (cm *connMatrix) init() {
-	cm.connMap = make(map[int]*conn)
+	cm.conns = nil
 }
 
 func (cm *connMatrix) iterate(f func(*conn) bool) {
-	for _, c := range cm.connMap {
+	for _, c := range cm.conns {
 		if c != nil {
 			if !f(c) {
 				return
@@ -51,17 +56,34 @@ func (cm *connMatrix) loadCount() (n int32) {
 
 func (cm *connMatrix) addConn(c *conn, index int) {
 	c.gfd = gfd.NewGFD(c.fd, index, 0, 0)
-	cm.connMap[c.fd] = c
+	if c.fd >= len(cm.conns) {
+		size := 2 * len(cm.conns)
+		if size < 1024 {
+			size = 1024
+		}
+		for size <= c.fd {
+			size *= 2
+		}
+		grown := make([]*conn, size)
+		copy(grown, cm.conns)
+		cm.conns = grown
+	}
+	cm.conns[c.fd] = c
 	cm.incCount(0, 1)
 }
 
 func (cm *connMatrix) delConn(c *conn) {
-	delete(cm.connMap, c.fd)
-	cm.incCount(0, -1)
+	if c.fd >= 0 && c.fd < len(cm.conns) && cm.conns[c.fd] == c {
+		cm.conns[c.fd] = nil
+		cm.incCount(0, -1)
+	}
 }
 
 func (cm *connMatrix) getConn(fd int) *conn {
-	return cm.connMap[fd]
+	if fd < 0 || fd >= len(cm.conns) {
+		return nil
+	}
+	return cm.conns[fd]
 }
 
 /*

@@ -265,7 +265,7 @@ func (el *eventloop) read(c *conn) error {
 	isET := el.engine.opts.EdgeTriggeredIO
 	chunk := el.engine.opts.EdgeTriggeredIOChunk
 loop:
-	n, err := unix.Read(c.fd, el.buffer)
+	n, err := gio.RawRead(c.fd, el.buffer) // wsgate patch: raw system call
 	if err != nil || n == 0 {
 		if err == unix.EAGAIN {
 			return nil
@@ -329,9 +329,9 @@ loop:
 		if len(iov) > iovMax {
 			iov = iov[:iovMax]
 		}
-		n, err = gio.Writev(c.fd, iov)
+		n, err = gio.RawWritev(c.fd, iov) // wsgate patch: raw system call
 	} else {
-		n, err = unix.Write(c.fd, iov[0])
+		n, err = gio.RawWrite(c.fd, iov[0]) // wsgate patch: raw system call
 	}
 	_, _ = c.outboundBuffer.Discard(n)
 	switch err {

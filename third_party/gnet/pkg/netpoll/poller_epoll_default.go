@@ -118,7 +118,13 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 
 	msec := -1
 	for {
-		n, err := unix.EpollWait(p.fd, el.events, msec)
+		var n int
+		var err error
+		if msec == 0 { // wsgate patch: a poll that cannot block, as a raw system call
+			n, err = epollWaitNow(p.fd, el.events)
+		} else {
+			n, err = unix.EpollWait(p.fd, el.events, msec)
+		}
 		if n == 0 || (n < 0 && err == unix.EINTR) {
 			msec = -1
 			runtime.Gosched()
