@@ -36,6 +36,7 @@ type loop struct {
 	pub   []int32 // fanout: the publisher, if this loop holds it
 	tm    timerHeap
 	armed int64 // deadline the timerfd is armed for; 0 when none
+	busy  bool  // the last wait returned events: poll before blocking
 
 	// Phase state.
 	phase      int32
@@ -209,7 +210,17 @@ func (l *loop) pass() bool {
 			timeout = int((d + 1e6 - 1) / 1e6)
 		}
 	}
-	n, err := unix.EpollWait(l.epf, l.events, timeout)
+	// After a batch of events, poll first with a raw call that cannot block
+	// (syscall_linux.go); block, scheduler-aware, only when nothing is ready.
+	var n int
+	var err error
+	if timeout == 0 || l.busy {
+		n, err = pollNow(l.epf, l.events)
+	}
+	if n == 0 && err == nil && timeout != 0 {
+		n, err = unix.EpollWait(l.epf, l.events, timeout)
+	}
+	l.busy = n > 0
 	if err != nil && err != unix.EINTR {
 		l.errorf("epoll: " + errnoName(err))
 		return false

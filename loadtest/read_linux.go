@@ -19,7 +19,7 @@ import (
 // and calls again).
 func (l *loop) readable(c *conn, now int64) {
 	for range 4 {
-		n, err := unix.Read(int(c.fd), l.rbuf)
+		n, err := rawRead(int(c.fd), l.rbuf)
 		if n > 0 {
 			l.ctr.add(cBytesReceived, int64(n))
 			l.consume(c, l.rbuf[:n], l.r.now())
@@ -47,7 +47,7 @@ func (l *loop) readable(c *conn, now int64) {
 // messages it never read.
 func (l *loop) drainSlow(c *conn, now int64) {
 	for range 1 << 12 { // at most 256 MiB
-		n, err := unix.Read(int(c.fd), l.rbuf)
+		n, err := rawRead(int(c.fd), l.rbuf)
 		if n > 0 {
 			l.ctr.add(cBytesReceived, int64(n))
 			l.consume(c, l.rbuf[:n], now)

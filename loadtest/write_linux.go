@@ -33,9 +33,9 @@ func (l *loop) write(c *conn, p []byte) bool {
 		c.out = append(c.out, p...)
 		return true
 	}
-	n, err := unix.Write(int(c.fd), p)
+	n, err := rawWrite(int(c.fd), p)
 	for err == unix.EINTR {
-		n, err = unix.Write(int(c.fd), p)
+		n, err = rawWrite(int(c.fd), p)
 	}
 	if err != nil && err != unix.EAGAIN {
 		l.writeFailed(c, err)
@@ -52,7 +52,7 @@ func (l *loop) write(c *conn, p []byte) bool {
 
 // flush writes queued bytes once the socket takes them again.
 func (l *loop) flush(c *conn) {
-	n, err := unix.Write(int(c.fd), c.out)
+	n, err := rawWrite(int(c.fd), c.out)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.writeFailed(c, err)
 		return
