@@ -6,7 +6,8 @@
 // holds the floor and the peers' servers, in a Go module of their own so
 // that the main go.mod stays free of them (bench/peers), the scripts that
 // run the same loadtest scenarios against each server in one run
-// (run.sh), and the many-process runs (connect-scale.sh, million.sh, close-memory.sh).
+// (run.sh, and syscalls.sh for system calls per message), and the many-process
+// runs (connect-scale.sh, million.sh, close-memory.sh).
 // Nothing here may listen beyond loopback or run unbounded: every script
 // caps its counts and its time.
 package bench
