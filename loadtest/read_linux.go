@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gobwas/ws"
+	gio "github.com/panjf2000/gnet/v2/pkg/io"
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
@@ -19,7 +20,7 @@ import (
 // and calls again).
 func (l *loop) readable(c *conn, now int64) {
 	for range 4 {
-		n, err := rawRead(int(c.fd), l.rbuf)
+		n, err := gio.RawRead(int(c.fd), l.rbuf)
 		if n > 0 {
 			l.ctr.add(cBytesReceived, int64(n))
 			l.consume(c, l.rbuf[:n], l.r.now())
@@ -47,7 +48,7 @@ func (l *loop) readable(c *conn, now int64) {
 // messages it never read.
 func (l *loop) drainSlow(c *conn, now int64) {
 	for range 1 << 12 { // at most 256 MiB
-		n, err := rawRead(int(c.fd), l.rbuf)
+		n, err := gio.RawRead(int(c.fd), l.rbuf)
 		if n > 0 {
 			l.ctr.add(cBytesReceived, int64(n))
 			l.consume(c, l.rbuf[:n], now)

@@ -12,28 +12,14 @@ import (
 // runs the receiver's TCP stack inside it), it hands the loop's P to
 // another thread, a futex wake and two context switches per hand-off. A
 // hundred loadtest processes sharing two cores in bench/million.sh pay
-// that on every ping they answer. The same change is in wsgate's gnet patch
-// (third_party/gnet/PATCH.md, "Raw system calls").
+// that on every ping they answer. The calls are those of wsgate's gnet
+// patch (third_party/gnet/PATCH.md, "Raw system calls"): gio.RawRead,
+// gio.RawWrite, and pollNow below.
 
-func rawRead(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
-}
-
-// pollNow is epoll_wait(2) with a zero timeout, raw.
+// pollNow is epoll_wait(2) with a zero timeout, as a raw system call.
 func pollNow(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	p := unsafe.Pointer(unsafe.SliceData(events))
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(p), uintptr(len(events)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	gio "github.com/panjf2000/gnet/v2/pkg/io"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,9 +34,9 @@ func (l *loop) write(c *conn, p []byte) bool {
 		c.out = append(c.out, p...)
 		return true
 	}
-	n, err := rawWrite(int(c.fd), p)
+	n, err := gio.RawWrite(int(c.fd), p)
 	for err == unix.EINTR {
-		n, err = rawWrite(int(c.fd), p)
+		n, err = gio.RawWrite(int(c.fd), p)
 	}
 	if err != nil && err != unix.EAGAIN {
 		l.writeFailed(c, err)
@@ -52,7 +53,7 @@ func (l *loop) write(c *conn, p []byte) bool {
 
 // flush writes queued bytes once the socket takes them again.
 func (l *loop) flush(c *conn) {
-	n, err := rawWrite(int(c.fd), c.out)
+	n, err := gio.RawWrite(int(c.fd), c.out)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.writeFailed(c, err)
 		return
