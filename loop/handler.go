@@ -45,7 +45,7 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c.state = stateProxy
 	}
 	l.insert(c)
-	c.remote = remote
+	c.setRemote(remote)
 	gc.SetContext(c)
 	l.stats.connsOpen.Add(1)
 	l.armHandshake(c)

@@ -243,9 +243,7 @@ func (l *eventLoop) writeDelivered(c *Conn, frames [][]byte) bool {
 	}
 	l.stats.deliveries.Add(int64(len(frames)))
 	l.stats.messagesOut.Add(int64(len(frames)))
-	c.msgsOut += int64(len(frames))
-	c.bytesOut += int64(n)
-	c.lastData = l.srv.now()
+	c.countOut(int64(len(frames)), n, l.srv.now())
 	l.wrote(c)
 	return true
 }

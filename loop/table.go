@@ -94,7 +94,7 @@ func (s *Server) Lookup(id uint64) *Conn {
 		return nil
 	}
 	c := (*p)[slot].Load()
-	if c == nil || c.id != id || !c.upgraded.Load() || c.closing.Load() && !keptAnchor(c) {
+	if c == nil || c.id != id || !c.flags.has(fUpgraded) || c.flags.has(fClosing) && !keptAnchor(c) {
 		return nil // a session's anchor is found while the session lives (session.go)
 	}
 	return c
@@ -113,7 +113,7 @@ func (s *Server) forEachConn(idx int, from uint32, fn func(c *Conn) bool) int64 
 		return -1
 	}
 	for i := int(from); i < len(*p); i++ {
-		if c := (*p)[i].Load(); c != nil && c.upgraded.Load() && (!c.closing.Load() || keptAnchor(c)) {
+		if c := (*p)[i].Load(); c != nil && c.flags.has(fUpgraded) && (!c.flags.has(fClosing) || keptAnchor(c)) {
 			if !fn(c) {
 				return int64(i) + 1
 			}
