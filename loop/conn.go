@@ -71,7 +71,7 @@ type Conn struct {
 	// Identity: set before OnOpen and never changed.
 	id          uint64
 	loop        *eventLoop
-	connectedAt int64 // Unix nanoseconds
+	connectedAt int64 // accept time, nanoseconds since the server's epoch (clock.go), as now
 	// ext holds what most connections never need (see connExt); data
 	// what only a connection that has carried data needs (see connData).
 	ext  atomic.Pointer[connExt]
@@ -178,7 +178,9 @@ func (c *Conn) User() string {
 }
 
 // ConnectedAt returns when the TCP connection was accepted.
-func (c *Conn) ConnectedAt() time.Time { return time.Unix(0, c.connectedAt) }
+func (c *Conn) ConnectedAt() time.Time {
+	return c.loop.srv.epoch.Add(time.Duration(c.connectedAt))
+}
 
 // RemoteAddr returns the client's address.
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remoteAddr() }

@@ -60,10 +60,11 @@ func (c *Conn) d() *connData {
 	return c.data.Load()
 }
 
-// lastDataAt is when c last carried a data message either way: for a
-// connection that never has, its upgrade, which an idle connection does
-// not record: its accept time stands in (at most the handshake timeout
-// earlier), on the loop.
+// lastDataAt is when c last carried a data message either way, on the
+// server's clock (now): for a connection that never has, its upgrade,
+// which an idle connection does not record: its accept time stands in (at
+// most the handshake timeout earlier; precise, where now is as of the
+// last tick), on the loop.
 func (c *Conn) lastDataAt() int64 {
 	if d := c.data.Load(); d != nil && d.lastData != 0 {
 		return d.lastData
