@@ -22,14 +22,19 @@ import (
 // The table is written only by its loop, and read by any goroutine
 // (Server.Lookup) through atomic loads: when it grows, the loop publishes a
 // new copy. A reader holding an older copy may miss a connection opened
-// since, never find a wrong one: Lookup checks the ID. A slot costs 12
-// bytes (its pointer and its generation).
+// since, never find a wrong one: Lookup checks the ID. A slot in use costs
+// its pointer, 8 bytes: its generation is in its connection's ID, and a
+// free slot keeps it on the free list.
 
 type connTable struct {
 	slots atomic.Pointer[[]atomic.Pointer[Conn]]
-	gens  []uint32 // loop-owned
-	free  []uint32 // loop-owned: slots to reuse
+	used  uint32   // loop-owned: slots handed out so far
+	free  []uint64 // loop-owned: slots to reuse, each with its last generation (freeSlot)
 }
+
+// freeSlot is a free list entry: the slot, and the generation its last
+// connection had.
+func freeSlot(slot, gen uint32) uint64 { return uint64(gen)<<32 | uint64(slot) }
 
 const (
 	slotBits   = 32
@@ -42,13 +47,14 @@ const (
 // insert gives c a slot and its ID. It runs on the loop.
 func (l *eventLoop) insert(c *Conn) {
 	t := &l.table
-	var slot uint32
+	var slot, g uint32
 	if n := len(t.free); n > 0 {
-		slot = t.free[n-1]
+		e := t.free[n-1]
 		t.free = t.free[:n-1]
+		slot, g = uint32(e), uint32(e>>32)+1 // remove retires a slot at maxGen
 	} else {
-		slot = uint32(len(t.gens))
-		t.gens = append(t.gens, 0)
+		slot, g = t.used, 1
+		t.used++
 		cur := t.slots.Load()
 		if cur == nil || int(slot) >= len(*cur) {
 			size := 1024
@@ -64,8 +70,6 @@ func (l *eventLoop) insert(c *Conn) {
 			t.slots.Store(&grown)
 		}
 	}
-	g := t.gens[slot] + 1 // remove retires a slot at maxGen
-	t.gens[slot] = g
 	c.id = uint64(g)<<(slotBits+loopBits) | uint64(l.idx&maxLoopIdx)<<slotBits | uint64(slot)
 	(*t.slots.Load())[slot].Store(c)
 }
@@ -74,10 +78,11 @@ func (l *eventLoop) insert(c *Conn) {
 func (l *eventLoop) remove(c *Conn) {
 	slot := uint32(c.id)
 	(*l.table.slots.Load())[slot].Store(nil)
-	if l.table.gens[slot] >= maxGen {
+	g := uint32(c.id >> (slotBits + loopBits))
+	if g >= maxGen {
 		return // retired: its next ID would repeat an old one
 	}
-	l.table.free = append(l.table.free, slot)
+	l.table.free = append(l.table.free, freeSlot(slot, g))
 }
 
 // Lookup returns the upgraded connection with the given ID, or nil if there
