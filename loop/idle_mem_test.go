@@ -1,12 +1,16 @@
 package loop
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"net"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/wsgate/wsgate/codec"
@@ -144,27 +148,96 @@ func TestIdleConnHasNoDataPart(t *testing.T) {
 	}
 }
 
+// bareGnet is bare gnet (this module's, third_party/gnet) speaking just
+// enough WebSocket to upgrade: what it keeps per connection is gnet's own
+// state, the baseline of issue 16's goal 3a (bench/peers/gnet is the same
+// server as a process, for the RSS slope).
+type bareGnet struct {
+	gnet.BuiltinEventEngine
+	eng chan gnet.Engine
+}
+
+var bareUpgraded = new(byte) // the context of an upgraded connection
+
+func (g *bareGnet) OnBoot(e gnet.Engine) gnet.Action { g.eng <- e; return gnet.None }
+
+func (g *bareGnet) OnTraffic(c gnet.Conn) gnet.Action {
+	if c.Context() != nil {
+		_, _ = c.Discard(-1)
+		return gnet.None
+	}
+	buf, _ := c.Peek(-1)
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 {
+		return gnet.None
+	}
+	var req codec.Request
+	if _, err := req.Parse(buf[:end+4], 0); err != nil {
+		return gnet.Close
+	}
+	resp := codec.AppendUpgradeResponse(nil, req.Key(), nil, nil)
+	_, _ = c.Discard(end + 4)
+	c.SetContext(bareUpgraded)
+	_, _ = c.Write(resp)
+	return gnet.None
+}
+
+// startBareGnet runs bareGnet with wsgate's gnet options on a free port.
+func startBareGnet(tb testing.TB, loops int) (*net.TCPAddr, func()) {
+	g := &bareGnet{eng: make(chan gnet.Engine, 1)}
+	done := make(chan error, 1)
+	go func() {
+		done <- gnet.Run(g, "tcp://127.0.0.1:0", gnet.WithNumEventLoop(loops), gnet.WithMulticore(loops > 1),
+			gnet.WithReuseAddr(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithLogger(gnetLogger{slog.New(slog.DiscardHandler)}))
+	}()
+	var eng gnet.Engine
+	select {
+	case eng = <-g.eng:
+	case err := <-done:
+		tb.Fatal(err)
+	}
+	fd, err := eng.Dup()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer unix.Close(fd)
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sockaddrToTCP(sa).(*net.TCPAddr), func() { _ = eng.Stop(context.Background()); <-done }
+}
+
 // BenchmarkIdleConnMemory reports the live Go heap per upgraded
 // connection, through real sockets (the clients are bare descriptors):
 // "idle" connections only upgraded; "after_echo" each echoed one 16-byte
-// message first, which allocates its data part (conn_data.go) and keeps it.
+// message first, which allocates its data part (conn_data.go) and keeps it;
+// "gnet" is bare gnet (bareGnet) with wsgate's gnet options: idle minus gnet
+// is what wsgate keeps per connection beyond gnet's own state.
 // The heap is read after two collections, so garbage is left out; the
 // server's RSS slope (bench/peers/compare --only idle) includes it.
 //
 //	go test -run '^$' -bench BenchmarkIdleConnMemory -benchtime 3x ./loop/
 func BenchmarkIdleConnMemory(b *testing.B) {
-	const n = 4000
-	for _, talk := range []bool{false, true} {
-		name := map[bool]string{false: "idle", true: "after_echo"}[talk]
+	const n, loops = 4000, 2
+	for _, name := range []string{"gnet", "idle", "after_echo"} {
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
-				cfg := testConfig()
-				cfg.Loops = 2
-				s := newTestServer(b, cfg, echoHandler{})
-				if err := s.Start(); err != nil {
-					b.Fatal(err)
+				var addr *net.TCPAddr
+				var stop func()
+				var s *Server
+				if name == "gnet" {
+					addr, stop = startBareGnet(b, loops)
+				} else {
+					cfg := testConfig()
+					cfg.Loops = loops
+					s = newTestServer(b, cfg, echoHandler{})
+					if err := s.Start(); err != nil {
+						b.Fatal(err)
+					}
+					addr, stop = s.Addr().(*net.TCPAddr), func() { s.Shutdown(b.Context()) }
 				}
-				addr := s.Addr().(*net.TCPAddr)
 				var cs []rawClient
 				// Warm up: the tables, pools and worker stacks a
 				// first batch grows.
@@ -175,20 +248,20 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 				msg := make([]byte, 16)
 				for range n {
 					c := rawUpgrade(b, addr)
-					if talk {
+					if name == "after_echo" {
 						c.roundTrip(ws.OpBinary, msg, ws.OpBinary)
 					}
 					cs = append(cs, c)
 				}
 				end := time.Now().Add(20 * time.Second)
-				for s.Stats().WSConns != int64(len(cs)) && time.Now().Before(end) {
+				for s != nil && s.Stats().WSConns != int64(len(cs)) && time.Now().Before(end) {
 					time.Sleep(5 * time.Millisecond)
 				}
 				b.ReportMetric(float64(liveHeap()-before)/n, "B/conn")
 				for _, c := range cs {
 					c.close()
 				}
-				s.Shutdown(b.Context())
+				stop()
 			}
 		})
 	}
