@@ -169,12 +169,8 @@ func (l *eventLoop) publishRun(cmds []command) {
 	}
 	hasZ := l.zRun(cmds) // compressed frames (deflate.go)
 	if t == nil {
-		if p := l.table.slots.Load(); p != nil {
-			for i := range *p {
-				if c := (*p)[i].Load(); c != nil {
-					l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
-				}
-			}
+		for c := range l.conns {
+			l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
 		}
 	} else if lt := l.topics[t]; lt != nil {
 		for c := range lt.subs {

@@ -42,3 +42,50 @@ func TestTableNeverReusesID(t *testing.T) {
 		t.Fatalf("%d slots, want 2: the retired one and its successor", l.table.used)
 	}
 }
+
+// The table grows a page at a time: slots never move (a reader's pointer
+// into an old directory still reaches the live slot), every connection is
+// at the slot its ID names, and a slot past the last page is nil.
+func TestTablePages(t *testing.T) {
+	l := &eventLoop{idx: 1}
+	first := &Conn{}
+	l.insert(first)
+	old := l.table.pages.Load()
+	cs := []*Conn{first}
+	for range 2*pageSize + 2 {
+		c := &Conn{}
+		l.insert(c)
+		cs = append(cs, c)
+	}
+	p := l.table.pages.Load()
+	if len(*p) != 3 || len(*old) != 1 {
+		t.Fatalf("%d pages (first directory %d), want 3 (1)", len(*p), len(*old))
+	}
+	if at(old, 0) != at(p, 0) {
+		t.Fatal("the first page moved when the table grew")
+	}
+	for i, c := range cs {
+		if uint32(c.id) != uint32(i) || at(p, uint32(i)).Load() != c {
+			t.Fatalf("connection %d not at its slot (ID %#x)", i, c.id)
+		}
+	}
+	if at(p, 3*pageSize) != nil || at(nil, 0) != nil {
+		t.Fatal("a slot past the last page")
+	}
+	for _, c := range cs[pageSize-1 : pageSize+1] {
+		l.remove(c) // the last slot of a page and the first of the next
+	}
+	n := 0
+	for range l.conns {
+		n++
+	}
+	if n != len(cs)-2 {
+		t.Fatalf("conns visited %d, want %d", n, len(cs)-2)
+	}
+	// The freed slots are reused before a new one, with new IDs.
+	c := &Conn{}
+	l.insert(c)
+	if s := uint32(c.id); s != pageSize && s != pageSize-1 || c.id == cs[s].id {
+		t.Fatalf("ID %#x: want a freed slot with a new generation", c.id)
+	}
+}
