@@ -158,7 +158,7 @@ func (l *eventLoop) admit(c *Conn) admitReason {
 	} else {
 		a.open.Add(1)
 	}
-	if o.MaxConnsPerIP > 0 && !a.perIP.add(a.seed, s.ipKey(c.remote.Addr()), o.MaxConnsPerIP) {
+	if o.MaxConnsPerIP > 0 && !a.perIP.add(a.seed, s.ipKey(c.remoteAddr().Addr()), o.MaxConnsPerIP) {
 		a.open.Add(-1)
 		return refusedPerIP
 	}
@@ -176,7 +176,7 @@ func (l *eventLoop) release(c *Conn) {
 	a := &l.srv.admission
 	a.open.Add(-1)
 	if l.srv.cfg.MaxConnsPerIP > 0 {
-		a.perIP.done(a.seed, l.srv.ipKey(c.remote.Addr()))
+		a.perIP.done(a.seed, l.srv.ipKey(c.remoteAddr().Addr()))
 	}
 }
 
@@ -226,7 +226,7 @@ func (l *eventLoop) countClient(c *Conn) bool {
 	if s.cfg.MaxHandshakesPerIP <= 0 || c.admitted&(countedHandshake|countedHandshakeIP) != countedHandshake {
 		return true
 	}
-	if !a.handshakesIP.add(a.seed, s.ipKey(c.remote.Addr()), s.cfg.MaxHandshakesPerIP) {
+	if !a.handshakesIP.add(a.seed, s.ipKey(c.remoteAddr().Addr()), s.cfg.MaxHandshakesPerIP) {
 		l.stats.hsLimited[hsLimitPerIP].Add(1)
 		return false
 	}
@@ -239,7 +239,7 @@ func (l *eventLoop) countClient(c *Conn) bool {
 func (l *eventLoop) handshakeDone(c *Conn) {
 	a := &l.srv.admission
 	if c.admitted&countedHandshakeIP != 0 {
-		a.handshakesIP.done(a.seed, l.srv.ipKey(c.remote.Addr()))
+		a.handshakesIP.done(a.seed, l.srv.ipKey(c.remoteAddr().Addr()))
 	}
 	if c.admitted&countedHandshake != 0 {
 		a.handshakes.Add(-1)

@@ -83,7 +83,7 @@ const MemoryKindMessages = "messages"
 // net.Addr values it keeps). gnet's part was measured: the Go heap of a
 // gateway process, divided by its idle connections
 // (cmd/gateway TestConnFixedEstimate checks the figure).
-const ConnFixedBytes = int64(unsafe.Sizeof(Conn{})) + 12 + gnetConnBytes
+const ConnFixedBytes = int64(unsafe.Sizeof(Conn{})) + 8 + gnetConnBytes
 
 // gnetConnBytes is the measured heap of one idle gnet connection.
 const gnetConnBytes = 400

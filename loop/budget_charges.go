@@ -14,17 +14,18 @@ import (
 // the budget cannot take it, c's reads pause and it reports false: the
 // header stays in gnet's buffer and is parsed again on resume.
 func (l *eventLoop) reserveFrame(c *Conn, length int64, continuation, fin bool) bool {
+	d := c.d() // readFrames allocated it for this data frame
 	have := int64(0)
 	if continuation {
-		have = int64(c.frame.msgLen)
+		have = int64(d.frame.msgLen)
 	}
 	if length <= 0 || length > l.messageLimit(c)-have { // messageLimit: deflate.go
 		return true // nothing to hold, or checkData refuses it
 	}
 	need := int(have + length)
 	old := 0
-	if c.msgBuf != nil {
-		old = cap(c.msgBuf.b)
+	if d.msgBuf != nil {
+		old = cap(d.msgBuf.b)
 	}
 	if old >= need {
 		return true
@@ -35,11 +36,11 @@ func (l *eventLoop) reserveFrame(c *Conn, length int64, continuation, fin bool) 
 		return false
 	}
 	nb := getBuffer(need)
-	if c.msgBuf != nil {
-		nb.b = append(nb.b, c.msgBuf.b...)
-		putBuffer(c.msgBuf)
+	if d.msgBuf != nil {
+		nb.b = append(nb.b, d.msgBuf.b...)
+		putBuffer(d.msgBuf)
 	}
-	c.msgBuf = nb
+	d.msgBuf = nb
 	if !fin && int64(total) >= l.srv.mem.holderMin {
 		l.noteHolder(c) // a fragmented message: shed it if memory runs out
 	}
@@ -66,8 +67,8 @@ func (l *eventLoop) handOff(b *buffer) {
 // dropAssembly releases the charge of c's message buffer, which the caller
 // puts back.
 func (l *eventLoop) dropAssembly(c *Conn) {
-	if c.msgBuf != nil && l.srv.mem != nil {
-		l.charge(memAssembly, -int64(cap(c.msgBuf.b)))
+	if d := c.data.Load(); d != nil && d.msgBuf != nil && l.srv.mem != nil {
+		l.charge(memAssembly, -int64(cap(d.msgBuf.b)))
 	}
 }
 
@@ -89,15 +90,22 @@ func (l *eventLoop) chargeHandshake(n int64) {
 // setOutBuffered records a new snapshot b of gnet's outbound buffer for c
 // and charges the difference, on the loop.
 func (l *eventLoop) setOutBuffered(c *Conn, b int64) {
+	d := c.data.Load()
+	if d == nil {
+		if b == 0 {
+			return // an idle connection's zero (conn_data.go)
+		}
+		d = c.d()
+	}
 	if m := l.srv.mem; m != nil {
-		if old := c.outBuffered.Load(); old != b {
+		if old := d.outBuffered.Load(); old != b {
 			l.charge(memOutbound, b-old)
 		}
-		if b >= m.holderMin/2 && b+c.outQueued.Load() >= m.holderMin {
+		if b >= m.holderMin/2 && b+d.outQueued.Load() >= m.holderMin {
 			l.noteHolder(c)
 		}
 	}
-	c.outBuffered.Store(b)
+	d.outBuffered.Store(b)
 }
 
 // upgraded moves the unparsed input charged to the handshake to unparsed
@@ -107,7 +115,7 @@ func (l *eventLoop) memUpgraded(c *Conn, wasDeferred bool) {
 		return
 	}
 	lb := &l.budget
-	u := int64(c.frame.unparsed)
+	u := int64(c.unparsed())
 	lb.kinds[memHandshake] -= u
 	lb.kinds[memUnparsed] += u
 	if wasDeferred {
@@ -122,13 +130,13 @@ func (l *eventLoop) memClosed(c *Conn, prev uint8) {
 		return
 	}
 	l.dropAssembly(c)
-	if u := int64(c.frame.unparsed); u != 0 {
+	if u := int64(c.unparsed()); u != 0 {
 		k := memUnparsed
 		if prev < stateOpen {
 			k = memHandshake
 		}
 		l.charge(k, -u)
-		c.frame.unparsed = 0
+		c.d().frame.unparsed = 0
 	}
 	l.setOutBuffered(c, 0)
 	if prev == stateDeferred {

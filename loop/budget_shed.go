@@ -77,10 +77,10 @@ func (l *eventLoop) releasable(c *Conn) (int64, shedReason) {
 	if c.gc == nil || c.state != stateOpen {
 		return 0, shedOutbound
 	}
-	out := c.outBuffered.Load() + c.outQueued.Load()
+	out := c.outBuffered() + c.outQueued()
 	var asm int64
-	if f := &c.frame; c.msgBuf != nil && f.msgOp != 0 && !f.fin {
-		asm = int64(cap(c.msgBuf.b))
+	if d := c.data.Load(); d != nil && d.msgBuf != nil && d.frame.msgOp != 0 && !d.frame.fin {
+		asm = int64(cap(d.msgBuf.b))
 	}
 	if asm > out {
 		return out + asm, shedAssembly
@@ -124,7 +124,7 @@ func (l *eventLoop) recountShedding() {
 			continue
 		}
 		keep = append(keep, c)
-		n += c.outBuffered.Load() + c.outQueued.Load()
+		n += c.outBuffered() + c.outQueued()
 	}
 	clear(lb.shed[len(keep):])
 	lb.shed = keep
@@ -184,7 +184,7 @@ func (l *eventLoop) shedRound() {
 // loop. Its close frame goes out after what was queued for it: nothing
 // accepted for it is dropped unsaid.
 func (l *eventLoop) shedConn(c *Conn, why shedReason) {
-	out := c.outBuffered.Load() + c.outQueued.Load()
+	out := c.outBuffered() + c.outQueued()
 	l.stats.sheds[why].Add(1)
 	l.srv.log.Warn("wsgate: memory budget: shedding a connection", "conn", c.id, "reason", shedNames[why],
 		"outbound", out, "charged", l.memNow(), "budget", l.srv.mem.limit)
@@ -244,7 +244,7 @@ const readBytes = 64 << 10
 // memory was reserved at its header (reserveFrame), and stopping it would
 // hold that reservation without ever completing the message.
 func (l *eventLoop) allowRead(c *Conn) bool {
-	if c.state != stateOpen || c.inPaused || (c.frame.inFrame && c.frame.remaining > 0) {
+	if c.state != stateOpen || c.inPaused || (c.inFrame() && c.data.Load().frame.remaining > 0) {
 		return true
 	}
 	if l.memEstimate()+readBytes <= l.srv.mem.limit || l.mayTake(readBytes) {

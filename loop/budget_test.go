@@ -245,16 +245,16 @@ func TestBudgetHolders(t *testing.T) {
 	min := s.mem.holderMin
 	mk := func(out int64) *Conn {
 		c := &Conn{loop: l, gc: holderConn{}, state: stateOpen}
-		c.outBuffered.Store(out)
+		c.d().outBuffered.Store(out)
 		return c
 	}
 	a, b := mk(3*min), mk(5*min)
 	frag := mk(0)
-	frag.msgBuf = getBuffer(int(8 * min))
-	frag.frame.msgOp, frag.frame.fin = OpBinary, false
+	frag.d().msgBuf = getBuffer(int(8 * min))
+	frag.d().frame.msgOp, frag.d().frame.fin = OpBinary, false
 	single := mk(0)
-	single.msgBuf = getBuffer(int(16 * min))
-	single.frame.msgOp, single.frame.fin, single.frame.inFrame = OpBinary, true, true
+	single.d().msgBuf = getBuffer(int(16 * min))
+	single.d().frame.msgOp, single.d().frame.fin, single.d().frame.inFrame = OpBinary, true, true
 	for _, c := range []*Conn{a, b, a, frag, single, b} {
 		l.noteHolder(c)
 	}
@@ -265,8 +265,8 @@ func TestBudgetHolders(t *testing.T) {
 	if c != frag || size != 8*min || why != shedAssembly {
 		t.Fatalf("largest: %p %d %d, want the fragmented message", c, size, why)
 	}
-	frag.frame.msgOp = 0 // its message completed
-	a.outBuffered.Store(min / 4)
+	frag.d().frame.msgOp = 0 // its message completed
+	a.d().outBuffered.Store(min / 4)
 	c, size, why = l.scanHolders()
 	if c != b || size != 5*min || why != shedOutbound {
 		t.Fatalf("largest: %p %d %d, want b's output", c, size, why)
@@ -277,8 +277,8 @@ func TestBudgetHolders(t *testing.T) {
 	if a.mflags&mHolder != 0 || b.mflags&mHolder == 0 {
 		t.Fatal("the listed flags do not match the list")
 	}
-	putBuffer(frag.msgBuf)
-	putBuffer(single.msgBuf)
+	putBuffer(frag.d().msgBuf)
+	putBuffer(single.d().msgBuf)
 }
 
 // The budget's work for one echoed 16-byte message: the reservation at
@@ -301,8 +301,8 @@ func BenchmarkBudgetEcho(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			l.reserveFrame(c, 16, false, true)
-			buf := c.msgBuf
-			c.msgBuf = nil
+			buf := c.d().msgBuf
+			c.d().msgBuf = nil
 			l.handOff(buf)
 			s.putHandled(c, buf)
 			c.chargeSend(16 + 14)

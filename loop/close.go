@@ -47,7 +47,7 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			reply = ws.StatusNormalClosure
 		}
 		c.state = stateClosing
-		c.closing.Store(true)
+		c.flags.set(fClosing)
 		c.closeCode, c.cause = code, causePeer
 		if len(reason) > 0 {
 			c.x().closeReason = string(reason)
@@ -57,7 +57,8 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			// gnet drops the output it cannot write at once when it
 			// closes, our close frame last: close once it is out, or at
 			// the close timeout. fire looks at each tick.
-			c.discard, c.linger = true, true
+			c.discard = true
+			c.d().linger = true
 			// Nothing after the peer's close frame means anything
 			// (§5.5.1): drop it now, not at the next read, which may
 			// never come, so that gnet does not keep it meanwhile.
@@ -79,7 +80,7 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 		return
 	}
 	c.state = stateClosing
-	c.closing.Store(true)
+	c.flags.set(fClosing)
 	c.closeCode, c.cause = code, cause
 	if reason != "" {
 		c.x().closeReason = reason
@@ -88,8 +89,7 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 		l.dropPendingFail(c, e) // this close wins
 	}
 	l.dropAssembly(c)
-	putBuffer(c.msgBuf)
-	c.msgBuf = nil
+	c.dropMsgBuf()
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
 	if l.write(c, l.scratch) {
 		l.armClose(c)
@@ -190,7 +190,7 @@ func (l *eventLoop) failStreamNow(c *Conn, err error) gnet.Action {
 // false if the error cannot wait (the inbox is shut).
 func (l *eventLoop) deferFail(c *Conn, err error, stream bool) bool {
 	c.mu.Lock()
-	busy := c.mflags&(mInflight|mWaiting) != 0 || int(c.mhead) < len(c.mailbox)
+	busy := c.mflags&(mInflight|mWaiting) != 0 || c.pending()
 	if busy {
 		c.mflags |= mFailPending
 	}
@@ -290,7 +290,7 @@ func (l *eventLoop) write(c *Conn, b []byte) bool {
 func (l *eventLoop) closed(c *Conn, err error) {
 	prev := c.state
 	c.state = stateClosed
-	c.closing.Store(true)
+	c.flags.set(fClosing)
 	c.gc = nil
 	l.disarm(c)
 	// A session's anchor stays (in the table, its topics and the user
@@ -314,12 +314,11 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	}
 	l.memClosed(c, prev)
 	l.deflateClosed(c, prev)
-	putBuffer(c.msgBuf)
-	c.msgBuf = nil
+	c.dropMsgBuf()
 	l.releaseRequest(c)
 	l.release(c)
 	l.stats.connsOpen.Add(-1)
-	c.gone.Store(true) // after the last write of the traffic counts
+	c.flags.set(fGone) // after the last write of the traffic counts
 	if prev < stateOpen {
 		return // never upgraded: the handler never heard of it
 	}

@@ -74,10 +74,8 @@ func (l *eventLoop) sendRun(cmds []command) {
 	}
 	n := int64(len(cmds))
 	if c.state == stateOpen && l.writev(c, iov) {
-		c.lastData = l.srv.now()
 		l.stats.messagesOut.Add(n)
-		c.msgsOut += n
-		c.bytesOut += int64(total)
+		c.countOut(n, total, l.srv.now())
 		l.wrote(c)
 	} else {
 		l.stats.droppedOut.Add(n)
@@ -87,7 +85,7 @@ func (l *eventLoop) sendRun(cmds []command) {
 	// the frames leave the queued count: a Send meanwhile sees them in
 	// one or the other, never in neither (a run is up to maxCoalesce
 	// frames, and gnet keeps what the socket did not take).
-	c.outQueued.Add(-int64(reserved))
+	c.d().outQueued.Add(-int64(reserved))
 	for i := range cmds {
 		l.releaseSend(cmds[i].n)
 	}

@@ -61,61 +61,52 @@ const (
 // Conn is one client connection. Its exported methods are safe to call from
 // any goroutine; a Conn stays valid (its methods return ErrClosed) after
 // the connection is gone.
+//
+// The struct is what an idle connection costs us: it fits Go's 144-byte
+// size class (TestConnSize), and a million idle connections carry nothing
+// else of ours but their table slot (table.go). What only a connection
+// that carries data needs is in connData, allocated on its first data
+// (conn_data.go); what most connections never need is in connExt.
 type Conn struct {
 	// Identity: set before OnOpen and never changed.
 	id          uint64
 	loop        *eventLoop
-	remote      netip.AddrPort
-	connectedAt int64 // Unix nanoseconds
-	// ext holds what most connections never need (see connExt).
-	ext atomic.Pointer[connExt]
+	connectedAt int64 // accept time, nanoseconds since the server's epoch (clock.go), as now
+	// ext holds what most connections never need (see connExt); data
+	// what only a connection that has carried data needs (see connData).
+	ext  atomic.Pointer[connExt]
+	data atomic.Pointer[connData]
 
-	// Loop-owned read state.
-	gc     gnet.Conn // nil once the TCP connection is closed
-	frame  frameState
-	msgBuf *buffer // the message being reassembled
+	gc gnet.Conn // nil once the TCP connection is closed; loop-owned
 
 	// Deadlines (loop-owned; times on the server's coarse clock, see
-	// timers.go).
-	timer    timerwheel.Node[*Conn]
+	// timers.go). The node finds its Conn by its offset (connOfTimer).
+	timer    timerwheel.Node[struct{}]
 	lastRead int64 // last frame header or payload bytes from the peer
-	lastData int64 // last data message either way
 	pingSent int64 // our unanswered ping; 0 if none
 	expireAt int64 // handshake, closing or lifetime deadline by state
 
-	// Outbound accounting (see outbound.go).
-	outQueued   atomic.Int64 // bytes handed to the loop, not yet written
-	outBuffered atomic.Int64 // snapshot of gnet's outbound buffer
+	// Dispatch state (see dispatch.go): mflags below, and the mailbox
+	// in connData, are guarded by mu.
+	mu sync.Mutex
 
-	// Traffic counts, loop-owned (read through Info).
-	msgsIn, msgsOut   int64
-	bytesIn, bytesOut int64
+	// The client's address, in compact form (conn_data.go: remoteAddr):
+	// loop-owned until the upgrade (a PROXY header may set it), then
+	// read-only.
+	addr      [16]byte
+	port      uint16
+	closeCode StatusCode // with ext.closeReason: how it ended, for OnClose
+	flags     connFlags  // atomic: upgraded, closing, gone
 
-	// Dispatch state, guarded by mu (see dispatch.go); mflags below too.
-	mu      sync.Mutex
-	mailbox []event
-	mbytes  int32 // payload bytes in the mailbox (see inbound.go)
-	mhead   int32 // next event to run
-
-	// Small fields, packed together: the struct fits Go's 288-byte size
-	// class, and a million idle connections carry nothing else of ours
-	// but their table slot (see table.go).
-	state      uint8      // loop-owned, like everything to upgraded
-	cause      closeCause // why it ended, for Stats
-	utf8       codec.UTF8 // the text message's validation state
-	discard    bool       // framing is lost: input is dropped until the end
-	admitted   uint8      // what admission control counts it in (counted*, admission.go); high bits: compression (deflate*, deflate.go)
-	draining   bool       // expireAt is a drain close (drain.go)
-	linger     bool       // closing handshake done: close once our output is written
-	flushWatch bool       // on the loop's flushing list
-	inPaused   bool       // input is not parsed, reads paused (inbound.go)
-	mflags     mflag      // dispatch flags, under mu (dispatch.go)
-	// closeCode (and ext.closeReason) describe how the connection ended,
-	// for the handler's OnClose.
-	closeCode StatusCode
-	upgraded  atomic.Bool // the upgrade completed: Lookup finds it
-	closing   atomic.Bool // set once a close has started; Send refuses
-	gone      atomic.Bool // set once the loop has forgotten c: counts are final
+	// Small fields, packed together.
+	state    uint8      // loop-owned, like everything to upgraded
+	cause    closeCause // why it ended, for Stats
+	admitted uint8      // what admission control counts it in (counted*, admission.go); high bits: compression (deflate*, deflate.go)
+	mflags   mflag      // dispatch flags, under mu (dispatch.go)
+	addrKind uint8      // what addr holds (addr*, conn_data.go)
+	discard  bool       // framing is lost: input is dropped until the end
+	draining bool       // expireAt is a drain close (drain.go)
+	inPaused bool       // input is not parsed, reads paused (inbound.go)
 }
 
 // frameState is the reader's position within the current frame and message.
@@ -162,6 +153,8 @@ type connExt struct {
 	// the upgrade; then the session, set before the upgrade completes.
 	offer *resumeOffer
 	sess  *session
+	// zone is the client address's IPv6 zone, if it has one (addrZoned).
+	zone string
 }
 
 // x returns c's extension, creating it if needed. Safe from any goroutine.
@@ -185,10 +178,12 @@ func (c *Conn) User() string {
 }
 
 // ConnectedAt returns when the TCP connection was accepted.
-func (c *Conn) ConnectedAt() time.Time { return time.Unix(0, c.connectedAt) }
+func (c *Conn) ConnectedAt() time.Time {
+	return c.loop.srv.epoch.Add(time.Duration(c.connectedAt))
+}
 
 // RemoteAddr returns the client's address.
-func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remoteAddr() }
 
 // Subprotocol returns the subprotocol selected at the handshake, or "".
 func (c *Conn) Subprotocol() string {
@@ -237,13 +232,13 @@ func (c *Conn) SendID(id MsgID, op OpCode, data []byte) error {
 	if err := checkSend(op, data); err != nil {
 		return err
 	}
-	if ss := c.session(); ss != nil && c.upgraded.Load() {
+	if ss := c.session(); ss != nil && c.flags.has(fUpgraded) {
 		return c.sendSession(ss, id, op, data) // session_frames.go
 	}
-	if c.closing.Load() {
+	if c.flags.has(fClosing) {
 		return ErrClosed
 	}
-	if !c.upgraded.Load() {
+	if !c.flags.has(fUpgraded) {
 		return ErrNotOpen
 	}
 	n := codec.MaxHeaderSize + len(data)
@@ -284,13 +279,13 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if !utf8.ValidString(reason) {
 		return ErrInvalidUTF8
 	}
-	if ss := c.session(); ss != nil && c.upgraded.Load() {
+	if ss := c.session(); ss != nil && c.flags.has(fUpgraded) {
 		return ss.close(code, reason) // session_life.go
 	}
-	if c.closing.Load() {
+	if c.flags.has(fClosing) {
 		return ErrClosed
 	}
-	if !c.upgraded.Load() {
+	if !c.flags.has(fUpgraded) {
 		return ErrNotOpen
 	}
 	if !c.loop.enqueue(command{kind: cmdClose, c: c, code: code, reason: reason, cause: causeApp}) {

@@ -195,7 +195,7 @@ func (c *Conn) checkUTF8(op OpCode) bool {
 // inflateMessage replaces c's complete compressed message with its plain
 // text: the size counts against MaxMessageSize as it inflates (1009 past
 // it, having produced at most one byte more), corrupt data is 1007, and
-// text is checked for UTF-8 once whole (1007). On error c.msgBuf holds what
+// text is checked for UTF-8 once whole (1007). On error the data part's msgBuf holds what
 // was produced, released with the connection like any failed message.
 //
 // It runs on the loop in one go: a message is at most MaxMessageSize plain
@@ -208,7 +208,8 @@ func (l *eventLoop) inflateMessage(c *Conn, op OpCode) error {
 		ld.inf = codec.NewInflater()
 	}
 	limit := l.plainLimit(c)
-	z := c.msgBuf
+	cd := c.d()
+	z := cd.msgBuf
 	var zb, dict []byte
 	if z != nil {
 		zb = z.b
@@ -234,8 +235,8 @@ func (l *eventLoop) inflateMessage(c *Conn, op OpCode) error {
 		l.grewMessage(cap(z.b), 0)
 		putBuffer(z)
 	}
-	c.msgBuf = p
-	c.frame.msgLen = int32(len(p.b)) // ≤ plainLimit+1 ≤ 1 GiB+2
+	cd.msgBuf = p
+	cd.frame.msgLen = int32(len(p.b)) // ≤ plainLimit+1 ≤ 1 GiB+2
 	switch {
 	case err == codec.ErrMessageTooBig:
 		l.stats.inflateErrors[inflateTooBig].Add(1)

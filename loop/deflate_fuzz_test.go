@@ -45,7 +45,7 @@ func FuzzReadDeflate(f *testing.F) {
 			if c.state == stateOpen && !c.deflating() {
 				t.Fatal("the offer was not accepted")
 			}
-			if b := c.msgBuf; b != nil && (len(b.b) > zBound || cap(b.b) > max(2*zBound, 1<<minClassShift)) {
+			if b := c.d().msgBuf; b != nil && (len(b.b) > zBound || cap(b.b) > max(2*zBound, 1<<minClassShift)) {
 				t.Fatalf("message buffer len %d cap %d, max message %d (compressed bound %d)", len(b.b), cap(b.b), limit, zBound)
 			}
 			if c.inPaused {
@@ -53,7 +53,7 @@ func FuzzReadDeflate(f *testing.F) {
 			}
 		}
 		l.closed(c, nil)
-		if c.msgBuf != nil {
+		if c.d().msgBuf != nil {
 			t.Fatal("message buffer kept after close")
 		}
 	})

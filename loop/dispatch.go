@@ -54,6 +54,7 @@ const (
 	mFailPending                   // a protocol error waits for the mailbox to empty (close.go)
 	mHolder                        // on the loop's list of large memory holders (budget_shed.go)
 	mBudget                        // reads paused for the memory budget (budget_shed.go)
+	mOpen                          // OnOpen is due, before the mailbox (deliver)
 )
 
 // deliver queues ev for c's handler. At most one worker task runs per
@@ -63,15 +64,24 @@ const (
 // handler is slowed by TCP, never cut.
 func (l *eventLoop) deliver(c *Conn, ev event) {
 	c.mu.Lock()
-	if len(c.mailbox) == cap(c.mailbox) && c.mhead > 0 {
-		// Reuse the slots of events already run: a mailbox that never
-		// empties (reads resume at half) must not grow without end.
-		n := copy(c.mailbox, c.mailbox[c.mhead:])
-		clear(c.mailbox[n:])
-		c.mailbox = c.mailbox[:n]
-		c.mhead = 0
+	if ev.kind == evOpen {
+		// The first event, and the only one an idle connection ever
+		// has: a flag, not a mailbox entry, so that it needs no data
+		// part (conn_data.go).
+		c.mflags |= mOpen
+	} else {
+		d := c.d()
+		if len(d.mailbox) == cap(d.mailbox) && d.mhead > 0 {
+			// Reuse the slots of events already run: a mailbox that
+			// never empties (reads resume at half) must not grow
+			// without end.
+			n := copy(d.mailbox, d.mailbox[d.mhead:])
+			clear(d.mailbox[n:])
+			d.mailbox = d.mailbox[:n]
+			d.mhead = 0
+		}
+		d.mailbox = append(d.mailbox, ev)
 	}
-	c.mailbox = append(c.mailbox, ev)
 	if ev.kind == evMessage {
 		if ev.buf != nil {
 			c.holdIn(len(ev.buf.b))
@@ -86,6 +96,12 @@ func (l *eventLoop) deliver(c *Conn, ev event) {
 	if start {
 		l.invoke(c)
 	}
+}
+
+// pending reports whether c has an event for its handler; c.mu held.
+func (c *Conn) pending() bool {
+	d := c.data.Load()
+	return c.mflags&mOpen != 0 || d != nil && int(d.mhead) < len(d.mailbox)
 }
 
 // invoke hands c to a worker. If every worker is busy (ants'
@@ -118,7 +134,7 @@ func (l *eventLoop) retryDispatch() {
 	for i, c := range l.retry {
 		c.mu.Lock()
 		c.mflags &^= mWaiting
-		start := c.mflags&mInflight == 0 && int(c.mhead) < len(c.mailbox)
+		start := c.mflags&mInflight == 0 && c.pending()
 		if start {
 			c.mflags |= mInflight
 		}
@@ -149,19 +165,25 @@ func (l *eventLoop) retryDispatch() {
 // mailbox is empty. On the way it tells the loop when a paused connection
 // may read again, and when a protocol error's close may go out.
 func (s *Server) work(c *Conn) {
-	onlyOpen := true
 	for {
 		c.mu.Lock()
-		if int(c.mhead) == len(c.mailbox) {
-			clear(c.mailbox)
-			c.mailbox = c.mailbox[:0]
-			if onlyOpen {
-				// A connection that has only opened may stay idle for
-				// hours: it keeps no mailbox. One that has talked keeps
-				// it, so that its messages allocate nothing.
-				c.mailbox = nil
+		if c.mflags&mOpen != 0 {
+			c.mflags &^= mOpen
+			c.mu.Unlock()
+			ev := event{kind: evOpen}
+			s.run(c, &ev)
+			continue
+		}
+		d := c.data.Load()
+		if d == nil || int(d.mhead) == len(d.mailbox) {
+			// A connection that has only opened keeps no mailbox (it
+			// may stay idle for hours); one that has talked keeps it,
+			// so that its messages allocate nothing.
+			if d != nil {
+				clear(d.mailbox)
+				d.mailbox = d.mailbox[:0]
+				d.mhead = 0
 			}
-			c.mhead = 0
 			fail := c.mflags&mFailPending != 0
 			c.mflags &^= mInflight | mFailPending
 			c.mu.Unlock()
@@ -172,10 +194,9 @@ func (s *Server) work(c *Conn) {
 			}
 			break
 		}
-		ev := c.mailbox[c.mhead]
-		c.mailbox[c.mhead] = event{}
-		c.mhead++
-		onlyOpen = onlyOpen && ev.kind == evOpen
+		ev := d.mailbox[d.mhead]
+		d.mailbox[d.mhead] = event{}
+		d.mhead++
 		if ev.buf != nil {
 			c.releaseIn(len(ev.buf.b))
 		}

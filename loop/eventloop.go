@@ -45,7 +45,7 @@ type eventLoop struct {
 	budget        loopBudget  // the loop's side of the memory budget (budget.go)
 	deflate       loopDeflate // compression engine (deflate.go)
 	sess          sessionLoop // scratch for resumable sessions (session_frames.go)
-	wheel         *timerwheel.Wheel[*Conn]
+	wheel         *timerwheel.Wheel[struct{}]
 	lag           lagTracker // how late its ticks run (lag.go)
 	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
 	sends         []command  // a run of sends being gathered (coalesce.go)

@@ -40,12 +40,12 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if !ok {
 		return nil, gnet.Close
 	}
-	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: l.srv.clk.Now().UnixNano(), admitted: counted}
+	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: int64(l.srv.clk.Now().Sub(l.srv.epoch)), admitted: counted}
 	if s.cfg.Proxy != config.ProxyOff {
 		c.state = stateProxy
 	}
 	l.insert(c)
-	c.remote = remote
+	c.setRemote(remote)
 	gc.SetContext(c)
 	l.stats.connsOpen.Add(1)
 	l.armHandshake(c)

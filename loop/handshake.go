@@ -51,7 +51,7 @@ func (r *Request) Header(name string) []byte { return r.r.Header(name) }
 func (r *Request) Protocols() [][]byte { return visibleProtocols(r.r.Protocols(nil)) }
 
 // RemoteAddr returns the client's address.
-func (r *Request) RemoteAddr() netip.AddrPort { return r.c.remote }
+func (r *Request) RemoteAddr() netip.AddrPort { return r.c.remoteAddr() }
 
 // Conn returns the connection being upgraded, for SetValue. Send and Close
 // fail on it until the upgrade has completed.
@@ -207,7 +207,7 @@ func (l *eventLoop) upgrade(c *Conn, key []byte) bool {
 	c.state = stateOpen
 	// Send and Lookup take it from here (opened sets it too): the user
 	// index below may hand it a push before opened runs.
-	c.upgraded.Store(true)
+	c.flags.set(fUpgraded)
 	l.deflateOpened(c)
 	l.handshakeDone(c)
 	l.stats.upgrades[0].Add(1)

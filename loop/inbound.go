@@ -40,35 +40,43 @@ import (
 // holdIn charges n payload bytes of a message queued for the handler to c.
 // It runs on the loop with c.mu held. Both bounds are under 1 GiB
 // (NewServer), so the sum fits.
-func (c *Conn) holdIn(n int) { c.mbytes += int32(n) }
+func (c *Conn) holdIn(n int) { c.d().mbytes += int32(n) }
 
 // releaseIn returns n payload bytes when a worker takes a message from the
 // mailbox, with c.mu held.
-func (c *Conn) releaseIn(n int) { c.mbytes -= int32(n) }
+func (c *Conn) releaseIn(n int) { c.d().mbytes -= int32(n) }
 
 // setUnparsed records that gnet holds n bytes of c's input unparsed, on the
 // loop, after each parse.
 func (l *eventLoop) setUnparsed(c *Conn, n int) {
 	v := int32(min(n, 1<<31-1))
-	if l.srv.mem != nil && v != c.frame.unparsed {
+	d := c.data.Load()
+	if d == nil {
+		if v == 0 {
+			return // an idle connection's zero (conn_data.go)
+		}
+		d = c.d()
+	}
+	if l.srv.mem != nil && v != d.frame.unparsed {
 		k := memUnparsed
 		if c.state < stateOpen {
 			k = memHandshake // a request's bytes, or what follows a deferred one
 		}
-		l.charge(k, int64(v-c.frame.unparsed))
+		l.charge(k, int64(v-d.frame.unparsed))
 	}
-	c.frame.unparsed = v
+	d.frame.unparsed = v
 }
 
 // noteMailbox runs in deliver, with c.mu held, after a message joined the
 // mailbox: it publishes the gauges and pauses c's input at the bounds.
 func (l *eventLoop) noteMailbox(c *Conn) {
-	depth := len(c.mailbox) - int(c.mhead)
+	d := c.d()
+	depth := len(d.mailbox) - int(d.mhead)
 	if depth > l.mailboxWindow {
 		l.mailboxWindow = depth
 		l.wantTicks() // to publish and reset the gauge
 	}
-	held := int(c.mbytes)
+	held := int(d.mbytes)
 	if c.gc != nil {
 		held += c.gc.InboundBuffered()
 	}
@@ -77,7 +85,7 @@ func (l *eventLoop) noteMailbox(c *Conn) {
 		l.wantTicks()
 	}
 	o := &l.srv.cfg.Config
-	if !c.inPaused && (depth >= o.MailboxMessages || int(c.mbytes) >= o.MailboxBytes) {
+	if !c.inPaused && (depth >= o.MailboxMessages || int(d.mbytes) >= o.MailboxBytes) {
 		c.inPaused = true // readFrames stops at the next frame
 		c.mflags |= mPaused
 	}
@@ -86,8 +94,12 @@ func (l *eventLoop) noteMailbox(c *Conn) {
 // lowWater reports whether c's mailbox is down to half of both bounds, so
 // that its input may resume; c.mu held.
 func (s *Server) lowWater(c *Conn) bool {
-	depth := len(c.mailbox) - int(c.mhead)
-	return depth <= s.cfg.MailboxMessages/2 && int(c.mbytes) <= s.cfg.MailboxBytes/2
+	d := c.data.Load()
+	if d == nil {
+		return true
+	}
+	depth := len(d.mailbox) - int(d.mhead)
+	return depth <= s.cfg.MailboxMessages/2 && int(d.mbytes) <= s.cfg.MailboxBytes/2
 }
 
 // readPauser is what the gnet patch adds to gnet.Conn.
@@ -185,8 +197,11 @@ func (l *eventLoop) resumeParse() {
 // kept arriving, on the loop. It reports whether c was closed.
 func (l *eventLoop) checkHeld(c *Conn) (gnet.Action, bool) {
 	unparsed := c.gc.InboundBuffered()
+	held := unparsed
 	c.mu.Lock()
-	held := int(c.mbytes) + unparsed
+	if d := c.data.Load(); d != nil {
+		held += int(d.mbytes)
+	}
 	c.mu.Unlock()
 	if held <= l.srv.cfg.MaxInbound {
 		return gnet.None, false

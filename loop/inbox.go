@@ -107,15 +107,13 @@ func (l *eventLoop) exec(cmd *command) {
 	c := cmd.c
 	switch cmd.kind {
 	case cmdSend:
-		c.outQueued.Add(-int64(cmd.n))
+		c.d().outQueued.Add(-int64(cmd.n)) // Send allocated it (reserve)
 		l.releaseSend(cmd.n)
 		if c.state == stateOpen {
 			frame := l.outFrame(c, cmd.buf.b) // compressed if negotiated (deflate.go)
 			if l.write(c, frame) {
-				c.lastData = l.srv.now()
 				l.stats.messagesOut.Add(1)
-				c.msgsOut++
-				c.bytesOut += int64(len(frame))
+				c.countOut(1, len(frame), l.srv.now())
 				l.wrote(c)
 			}
 		} else {

@@ -24,7 +24,7 @@ type ConnInfo struct {
 }
 
 func (c *Conn) basicInfo() ConnInfo {
-	return ConnInfo{ID: c.id, Remote: c.remote, User: c.User(), Subprotocol: c.Subprotocol(), ConnectedAt: c.ConnectedAt()}
+	return ConnInfo{ID: c.id, Remote: c.remoteAddr(), User: c.User(), Subprotocol: c.Subprotocol(), ConnectedAt: c.ConnectedAt()}
 }
 
 // runOnLoop runs fn on c's loop and waits for it, or for ctx. When ctx
@@ -58,8 +58,7 @@ func (c *Conn) Info(ctx context.Context) (ConnInfo, error) {
 		r.open = true
 		r.info = c.basicInfo()
 		r.info.Topics = c.topicNames()
-		r.info.MessagesIn, r.info.MessagesOut = c.msgsIn, c.msgsOut
-		r.info.BytesIn, r.info.BytesOut = c.bytesIn, c.bytesOut
+		r.info.MessagesIn, r.info.MessagesOut, r.info.BytesIn, r.info.BytesOut = c.counts()
 	})
 	if err != nil {
 		return ConnInfo{}, err
@@ -77,12 +76,11 @@ func (c *Conn) Info(ctx context.Context) (ConnInfo, error) {
 // Info can no longer ask the loop. Topics is empty: they went with the
 // connection.
 func (c *Conn) FinalInfo() (ConnInfo, bool) {
-	if !c.gone.Load() {
+	if !c.flags.has(fGone) {
 		return ConnInfo{}, false
 	}
 	info := c.basicInfo()
-	info.MessagesIn, info.MessagesOut = c.msgsIn, c.msgsOut
-	info.BytesIn, info.BytesOut = c.bytesIn, c.bytesOut
+	info.MessagesIn, info.MessagesOut, info.BytesIn, info.BytesOut = c.counts()
 	return info, true
 }
 
@@ -153,7 +151,7 @@ func (s *Server) List(ctx context.Context, o ListOptions) ([]ConnInfo, string, e
 		if c.logical() != c {
 			return true
 		}
-		return orderKey(c.id) < from || c.closing.Load() && !keptAnchor(c)
+		return orderKey(c.id) < from || c.flags.has(fClosing) && !keptAnchor(c)
 	})
 	slices.SortFunc(conns, func(a, b *Conn) int {
 		return cmpUint(orderKey(a.id), orderKey(b.id))

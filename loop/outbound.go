@@ -35,7 +35,7 @@ func (c *Conn) reserve(n int) error {
 		return c.refused()
 	}
 	if c.loop.srv.mem != nil && !c.chargeSend(n) {
-		c.outQueued.Add(-int64(n))
+		c.d().outQueued.Add(-int64(n))
 		return ErrMemoryBudget
 	}
 	return nil
@@ -43,7 +43,7 @@ func (c *Conn) reserve(n int) error {
 
 // unreserve undoes reserve for a frame that was not queued.
 func (c *Conn) unreserve(n int) {
-	c.outQueued.Add(-int64(n))
+	c.d().outQueued.Add(-int64(n))
 	if c.loop.srv.mem != nil {
 		c.loop.chargeRemote(-int64(bufCap(n)))
 	}
@@ -53,12 +53,13 @@ func (c *Conn) unreserve(n int) {
 // would exceed the bound.
 func (c *Conn) reserveQueue(n int) bool {
 	max := int64(c.loop.srv.cfg.MaxOutbound)
-	q := c.outQueued.Add(int64(n))
+	d := c.d() // a connection's first Send allocates its data part (conn_data.go)
+	q := d.outQueued.Add(int64(n))
 	if max <= 0 {
 		return true
 	}
-	if b := c.outBuffered.Load(); q+b > max && (q != int64(n) || b != 0) {
-		c.outQueued.Add(-int64(n))
+	if b := d.outBuffered.Load(); q+b > max && (q != int64(n) || b != 0) {
+		d.outQueued.Add(-int64(n))
 		return false
 	}
 	return true
@@ -80,7 +81,7 @@ func (c *Conn) refused() error {
 // fits reports whether n more bytes fit c's outbound queue, on the loop.
 func (l *eventLoop) fits(c *Conn, n int) bool {
 	max := int64(l.srv.cfg.MaxOutbound)
-	queued := c.outQueued.Load() + int64(c.gc.OutboundBuffered())
+	queued := c.outQueued() + int64(c.gc.OutboundBuffered())
 	return max <= 0 || queued == 0 || queued+int64(n) <= max
 }
 
@@ -102,8 +103,8 @@ func (l *eventLoop) wrote(c *Conn) {
 	}
 	b := gc.OutboundBuffered()
 	l.setOutBuffered(c, int64(b))
-	if b > 0 && !c.flushWatch {
-		c.flushWatch = true
+	if b > 0 && !c.flushWatched() {
+		c.d().flushWatch = true
 		l.flushing = append(l.flushing, c)
 		l.wantTicks()
 	}
@@ -121,11 +122,11 @@ func (l *eventLoop) watchFlushes() {
 			b = int64(c.gc.OutboundBuffered())
 		}
 		l.setOutBuffered(c, b)
-		most = max(most, b+c.outQueued.Load())
+		most = max(most, b+c.outQueued())
 		if b > 0 {
 			keep = append(keep, c)
 		} else {
-			c.flushWatch = false
+			c.d().flushWatch = false
 		}
 	}
 	clear(l.flushing[len(keep):])

@@ -70,7 +70,7 @@ func (l *eventLoop) congestedConns() int64 {
 		b := int64(c.gc.OutboundBuffered())
 		l.setOutBuffered(c, b)
 		e := c.ext.Load()
-		if b+c.outQueued.Load() <= bound/2 {
+		if b+c.outQueued() <= bound/2 {
 			if e != nil {
 				e.congestedAt = 0
 			}

@@ -50,7 +50,7 @@ func (r *Request) Defer() *PendingUpgrade {
 func (p *PendingUpgrade) ID() uint64 { return p.c.id }
 
 // RemoteAddr returns the client's address.
-func (p *PendingUpgrade) RemoteAddr() netip.AddrPort { return p.c.remote }
+func (p *PendingUpgrade) RemoteAddr() netip.AddrPort { return p.c.remoteAddr() }
 
 // Path returns the request path.
 func (p *PendingUpgrade) Path() string { return string(p.req.Path()) }

@@ -54,7 +54,7 @@ func (l *eventLoop) readProxy(c *Conn) gnet.Action {
 		}
 		return l.readHandshake(c)
 	}
-	if !s.trusted(c.remote.Addr()) {
+	if !s.trusted(c.remoteAddr().Addr()) {
 		l.stats.proxyErrors[proxyUntrusted].Add(1)
 		return gnet.Close
 	}
@@ -67,7 +67,7 @@ func (l *eventLoop) readProxy(c *Conn) gnet.Action {
 		return gnet.None
 	}
 	if !h.Local && h.Source.IsValid() {
-		c.remote = netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
+		c.setRemote(netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port()))
 	}
 	_, _ = gc.Discard(n)
 	c.state = stateHandshake

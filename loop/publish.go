@@ -169,12 +169,8 @@ func (l *eventLoop) publishRun(cmds []command) {
 	}
 	hasZ := l.zRun(cmds) // compressed frames (deflate.go)
 	if t == nil {
-		if p := l.table.slots.Load(); p != nil {
-			for i := range *p {
-				if c := (*p)[i].Load(); c != nil {
-					l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
-				}
-			}
+		for c := range l.conns {
+			l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
 		}
 	} else if lt := l.topics[t]; lt != nil {
 		for c := range lt.subs {
@@ -243,9 +239,7 @@ func (l *eventLoop) writeDelivered(c *Conn, frames [][]byte) bool {
 	}
 	l.stats.deliveries.Add(int64(len(frames)))
 	l.stats.messagesOut.Add(int64(len(frames)))
-	c.msgsOut += int64(len(frames))
-	c.bytesOut += int64(n)
-	c.lastData = l.srv.now()
+	c.countOut(int64(len(frames)), n, l.srv.now())
 	l.wrote(c)
 	return true
 }

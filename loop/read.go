@@ -24,7 +24,7 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		l.setUnparsed(c, c.gc.InboundBuffered())
 		return gnet.None
 	case stateOpen, stateClosing:
-		if c.flushWatch {
+		if c.flushWatched() {
 			// Refresh the outbound snapshot (outbound.go) before the
 			// handler sees this input: a client that has caught up and
 			// speaks again must not be refused on a stale figure.
@@ -57,7 +57,9 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 // bytes) and a slow large message costs its own size, not twice.
 func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 	gc := c.gc
-	f := &c.frame
+	// An idle connection's pings, pongs and close are parsed whole from
+	// gnet's buffer: only a data frame needs the data part (conn_data.go).
+	d := c.data.Load()
 	for {
 		if c.inPaused {
 			// The mailbox is full (inbound.go), or a protocol error
@@ -70,7 +72,8 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		if avail == 0 {
 			return gnet.None
 		}
-		if f.inFrame {
+		if d != nil && d.frame.inFrame {
+			f := &d.frame
 			n := int(min(int64(avail), f.remaining))
 			if n > 0 {
 				// Payload is proof of life too: a peer in the middle of
@@ -130,6 +133,8 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 
 		// A data frame. Once our close frame is out, data is skipped
 		// unchecked: only the peer's close frame matters (RFC 6455 §5.5.1).
+		d = c.d()
+		f := &d.frame
 		if c.state == stateOpen {
 			if h.OpCode != ws.OpContinuation && f.msgOp == 0 {
 				c.startMessage(h) // RSV1: compressed (deflate.go)
@@ -153,7 +158,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		if h.OpCode != ws.OpContinuation {
 			f.msgOp = h.OpCode
 			f.msgLen = 0
-			c.utf8.Reset()
+			d.utf8.Reset()
 		}
 		f.inFrame, f.fin, f.remaining, f.mask, f.maskPos = true, h.Fin, h.Length, h.Mask, 0
 		if h.Length == 0 && h.Fin {
@@ -170,7 +175,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 // checkData applies the fragmentation rules of RFC 6455 §5.4 and the
 // message size limit to a data frame header.
 func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
-	f := &c.frame
+	f := &c.d().frame
 	if h.OpCode == ws.OpContinuation {
 		if f.msgOp == 0 {
 			return codec.ErrContinuationUnexpected
@@ -195,7 +200,7 @@ func (l *eventLoop) checkData(c *Conn, h ws.Header) error {
 // consumed but refused, so that the stream stays in sync while we wait for
 // the peer's close.
 func (l *eventLoop) skipFrame(c *Conn, h ws.Header) {
-	f := &c.frame
+	f := &c.d().frame
 	f.inFrame, f.fin, f.remaining = h.Length > 0, h.Fin, h.Length
 	f.msgOp = ws.OpBinary // closing: nothing is delivered or checked
 }
@@ -204,14 +209,15 @@ func (l *eventLoop) skipFrame(c *Conn, h ws.Header) {
 // unmasks it and validates text as it goes. It reports false on invalid
 // UTF-8: the message fails at the chunk that holds the first bad byte.
 func (l *eventLoop) payload(c *Conn, p []byte) bool {
-	f := &c.frame
+	d := c.d()
+	f := &d.frame
 	old := 0
-	if c.msgBuf != nil {
-		old = cap(c.msgBuf.b)
+	if d.msgBuf != nil {
+		old = cap(d.msgBuf.b)
 	}
-	b := growBuffer(c.msgBuf, int(f.msgLen)+len(p))
+	b := growBuffer(d.msgBuf, int(f.msgLen)+len(p))
 	l.grewMessage(old, cap(b.b))
-	c.msgBuf = b
+	d.msgBuf = b
 	start := len(b.b)
 	b.b = append(b.b, p...)
 	chunk := b.b[start:]
@@ -219,7 +225,7 @@ func (l *eventLoop) payload(c *Conn, p []byte) bool {
 	f.maskPos = uint8((int(f.maskPos) + len(p)) & 3)
 	f.msgLen += int32(len(p)) // ≤ MaxMessageSize ≤ 1 GiB (checkData)
 	if c.checkUTF8(f.msgOp) {
-		return c.utf8.Write(chunk)
+		return d.utf8.Write(chunk)
 	}
 	return true
 }
@@ -227,7 +233,8 @@ func (l *eventLoop) payload(c *Conn, p []byte) bool {
 // messageDone completes the message in progress. stop reports that the
 // caller must return act.
 func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
-	f := &c.frame
+	d := c.d()
+	f := &d.frame
 	op := f.msgOp
 	f.msgOp = 0
 	if c.state != stateOpen {
@@ -238,7 +245,7 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 			return l.fail(c, err)
 		}
 	}
-	if op == ws.OpText && !c.utf8.Complete() {
+	if op == ws.OpText && !d.utf8.Complete() {
 		return l.fail(c, codec.ErrInvalidUTF8)
 	}
 	s := l.srv
@@ -249,8 +256,8 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 		deliver, err := l.envelopeIn(c, ss, op) // session_frames.go
 		if !deliver {
 			l.dropAssembly(c)
-			putBuffer(c.msgBuf)
-			c.msgBuf = nil
+			putBuffer(d.msgBuf)
+			d.msgBuf = nil
 			f.msgLen = 0
 			if err != nil {
 				return l.fail(c, err)
@@ -259,16 +266,14 @@ func (l *eventLoop) messageDone(c *Conn) (act gnet.Action, stop bool) {
 		}
 		f.msgLen-- // the type byte
 	}
-	b := c.msgBuf
-	c.msgBuf = nil
+	b := d.msgBuf
+	d.msgBuf = nil
 	l.handOff(b)
 	n := int(f.msgLen)
 	f.msgLen = 0
 	l.stats.messagesIn.Add(1)
 	l.stats.bytesIn.Add(int64(n))
-	c.msgsIn++
-	c.bytesIn += int64(n)
-	c.lastData = s.now()
+	c.countIn(n, s.now())
 	l.deliver(c, event{kind: evMessage, op: op, buf: b})
 	return gnet.None, false
 }

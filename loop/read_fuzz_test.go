@@ -65,11 +65,11 @@ func FuzzReadBounds(f *testing.F) {
 			if l.traffic(c) == gnet.Close {
 				break // gnet closes the connection: its buffers go
 			}
-			if b := c.msgBuf; b != nil && (len(b.b) > max || cap(b.b) > capBound) {
+			if b := c.d().msgBuf; b != nil && (len(b.b) > max || cap(b.b) > capBound) {
 				t.Fatalf("message buffer len %d cap %d, max message %d", len(b.b), cap(b.b), max)
 			}
-			if int(c.frame.msgLen) > max {
-				t.Fatalf("message length %d over max %d", c.frame.msgLen, max)
+			if int(c.d().frame.msgLen) > max {
+				t.Fatalf("message length %d over max %d", c.d().frame.msgLen, max)
 			}
 			left := len(gc.in)
 			if c.inPaused {
@@ -91,7 +91,7 @@ func FuzzReadBounds(f *testing.F) {
 			}
 		}
 		l.closed(c, nil)
-		if c.msgBuf != nil {
+		if c.d().msgBuf != nil {
 			t.Fatal("message buffer kept after close")
 		}
 	})

@@ -303,13 +303,18 @@ func (s *Server) flushEvents(ctx context.Context) error {
 	for _, l := range s.eventLoops() {
 		for _, c := range l.retry {
 			c.mu.Lock()
-			for i := int(c.mhead); i < len(c.mailbox); i++ {
-				s.putHandled(c, c.mailbox[i].buf)
+			if c.mflags&mOpen != 0 {
 				lost++
 			}
-			clear(c.mailbox)
-			c.mailbox, c.mhead, c.mbytes = nil, 0, 0
-			c.mflags &^= mWaiting
+			if d := c.data.Load(); d != nil {
+				for i := int(d.mhead); i < len(d.mailbox); i++ {
+					s.putHandled(c, d.mailbox[i].buf)
+					lost++
+				}
+				clear(d.mailbox)
+				d.mailbox, d.mhead, d.mbytes = nil, 0, 0
+			}
+			c.mflags &^= mWaiting | mOpen
 			c.mu.Unlock()
 		}
 		clear(l.retry)

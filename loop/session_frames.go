@@ -278,9 +278,7 @@ func (l *eventLoop) flushSession(c *Conn) {
 	} else if w, err := l.writeSession(c, iov); err == nil {
 		l.stats.bytesOut.Add(int64(w))
 		l.stats.messagesOut.Add(n)
-		c.msgsOut += n
-		c.bytesOut += int64(w)
-		c.lastData = l.srv.now()
+		c.countOut(n, w, l.srv.now())
 		l.wrote(c)
 	}
 	for _, f := range fr {
@@ -311,10 +309,10 @@ func (l *eventLoop) writeSession(c *Conn, iov [][]byte) (int, error) {
 }
 
 // envelopeIn checks and unwraps the message just read on an envelope
-// connection, in c.msgBuf. It reports whether the message, its type byte
+// connection, in its data part's msgBuf. It reports whether the message, its type byte
 // stripped, goes to the handler; an ACK is taken here.
 func (l *eventLoop) envelopeIn(c *Conn, ss *session, op OpCode) (deliver bool, err error) {
-	b := c.msgBuf
+	b := c.d().msgBuf
 	if b == nil || len(b.b) == 0 {
 		return false, errEnvelope
 	}

@@ -16,19 +16,42 @@ import (
 // IDs are never reused within a process: a slot whose generation reaches
 // the largest is retired rather than wrapped (a backend may hold a stale
 // ID for as long as it likes, and must never reach another user's
-// connection with it). A retired slot costs its 12 bytes for the rest of
+// connection with it). A retired slot costs its 8 bytes for the rest of
 // the process, once per 16.7 million connections it served.
 //
-// The table is written only by its loop, and read by any goroutine
-// (Server.Lookup) through atomic loads: when it grows, the loop publishes a
-// new copy. A reader holding an older copy may miss a connection opened
-// since, never find a wrong one: Lookup checks the ID. A slot costs 12
-// bytes (its pointer and its generation).
+// The table is pages of slots, written only by its loop and read by any
+// goroutine (Server.Lookup) through atomic loads. It grows by a page at a
+// time: the loop publishes a new directory (the page pointers, copied);
+// the pages themselves never move, so growing copies no slots and leaves
+// no garbage, and a slot in use costs its pointer, 8 bytes, and at most a
+// page of slack per loop: its generation is in its connection's ID, and a
+// free slot keeps it on the free list. A reader holding an older directory
+// may miss a connection opened since, never find a wrong one: Lookup
+// checks the ID.
+
+const (
+	pageBits = 10 // 1,024 slots, 8 KiB a page
+	pageSize = 1 << pageBits
+)
+
+type connPage [pageSize]atomic.Pointer[Conn]
 
 type connTable struct {
-	slots atomic.Pointer[[]atomic.Pointer[Conn]]
-	gens  []uint32 // loop-owned
-	free  []uint32 // loop-owned: slots to reuse
+	pages atomic.Pointer[[]*connPage]
+	used  uint32   // loop-owned: slots handed out so far
+	free  []uint64 // loop-owned: slots to reuse, each with its last generation (freeSlot)
+}
+
+// freeSlot is a free list entry: the slot, and the generation its last
+// connection had.
+func freeSlot(slot, gen uint32) uint64 { return uint64(gen)<<32 | uint64(slot) }
+
+// at returns slot i of the directory p, or nil if p has no such slot.
+func at(p *[]*connPage, i uint32) *atomic.Pointer[Conn] {
+	if p == nil || int(i>>pageBits) >= len(*p) {
+		return nil
+	}
+	return &(*p)[i>>pageBits][i&(pageSize-1)]
 }
 
 const (
@@ -42,42 +65,36 @@ const (
 // insert gives c a slot and its ID. It runs on the loop.
 func (l *eventLoop) insert(c *Conn) {
 	t := &l.table
-	var slot uint32
+	var slot, g uint32
 	if n := len(t.free); n > 0 {
-		slot = t.free[n-1]
+		e := t.free[n-1]
 		t.free = t.free[:n-1]
+		slot, g = uint32(e), uint32(e>>32)+1 // remove retires a slot at maxGen
 	} else {
-		slot = uint32(len(t.gens))
-		t.gens = append(t.gens, 0)
-		cur := t.slots.Load()
-		if cur == nil || int(slot) >= len(*cur) {
-			size := 1024
+		slot, g = t.used, 1
+		t.used++
+		if cur := t.pages.Load(); at(cur, slot) == nil {
+			var grown []*connPage
 			if cur != nil {
-				size = 2 * len(*cur)
+				grown = append(make([]*connPage, 0, len(*cur)+1), *cur...)
 			}
-			grown := make([]atomic.Pointer[Conn], size)
-			if cur != nil {
-				for i := range *cur {
-					grown[i].Store((*cur)[i].Load())
-				}
-			}
-			t.slots.Store(&grown)
+			grown = append(grown, new(connPage))
+			t.pages.Store(&grown)
 		}
 	}
-	g := t.gens[slot] + 1 // remove retires a slot at maxGen
-	t.gens[slot] = g
 	c.id = uint64(g)<<(slotBits+loopBits) | uint64(l.idx&maxLoopIdx)<<slotBits | uint64(slot)
-	(*t.slots.Load())[slot].Store(c)
+	at(t.pages.Load(), slot).Store(c)
 }
 
 // remove frees c's slot. It runs on the loop.
 func (l *eventLoop) remove(c *Conn) {
 	slot := uint32(c.id)
-	(*l.table.slots.Load())[slot].Store(nil)
-	if l.table.gens[slot] >= maxGen {
+	at(l.table.pages.Load(), slot).Store(nil)
+	g := uint32(c.id >> (slotBits + loopBits))
+	if g >= maxGen {
 		return // retired: its next ID would repeat an old one
 	}
-	l.table.free = append(l.table.free, slot)
+	l.table.free = append(l.table.free, freeSlot(slot, g))
 }
 
 // Lookup returns the upgraded connection with the given ID, or nil if there
@@ -88,13 +105,12 @@ func (s *Server) Lookup(id uint64) *Conn {
 	if idx >= len(loops) {
 		return nil
 	}
-	p := loops[idx].table.slots.Load()
-	slot := uint32(id)
-	if p == nil || int(slot) >= len(*p) {
+	p := at(loops[idx].table.pages.Load(), uint32(id))
+	if p == nil {
 		return nil
 	}
-	c := (*p)[slot].Load()
-	if c == nil || c.id != id || !c.upgraded.Load() || c.closing.Load() && !keptAnchor(c) {
+	c := p.Load()
+	if c == nil || c.id != id || !c.flags.has(fUpgraded) || c.flags.has(fClosing) && !keptAnchor(c) {
 		return nil // a session's anchor is found while the session lives (session.go)
 	}
 	return c
@@ -108,12 +124,12 @@ func (s *Server) forEachConn(idx int, from uint32, fn func(c *Conn) bool) int64 
 	if idx >= len(loops) {
 		return -1
 	}
-	p := loops[idx].table.slots.Load()
+	p := loops[idx].table.pages.Load()
 	if p == nil {
 		return -1
 	}
-	for i := int(from); i < len(*p); i++ {
-		if c := (*p)[i].Load(); c != nil && c.upgraded.Load() && (!c.closing.Load() || keptAnchor(c)) {
+	for i := int(from); i < len(*p)*pageSize; i++ {
+		if c := at(p, uint32(i)).Load(); c != nil && c.flags.has(fUpgraded) && (!c.flags.has(fClosing) || keptAnchor(c)) {
 			if !fn(c) {
 				return int64(i) + 1
 			}
@@ -125,13 +141,15 @@ func (s *Server) forEachConn(idx int, from uint32, fn func(c *Conn) bool) int64 
 // conns ranges over the loop's connections, on the loop. The body may
 // close them.
 func (l *eventLoop) conns(yield func(*Conn) bool) {
-	p := l.table.slots.Load()
+	p := l.table.pages.Load()
 	if p == nil {
 		return
 	}
-	for i := range *p {
-		if c := (*p)[i].Load(); c != nil && !yield(c) {
-			return
+	for _, pg := range *p {
+		for i := range pg {
+			if c := pg[i].Load(); c != nil && !yield(c) {
+				return
+			}
 		}
 	}
 }

@@ -22,7 +22,7 @@ import (
 const wheelSlots = 512
 
 func (l *eventLoop) initTimers() {
-	l.wheel = timerwheel.New[*Conn](l.srv.cfg.TimerTick, wheelSlots, l.srv.now(), l.fire)
+	l.wheel = timerwheel.New[struct{}](l.srv.cfg.TimerTick, wheelSlots, l.srv.now(), l.fire)
 }
 
 // tick advances the loop's wheel to the coarse clock.
@@ -44,7 +44,6 @@ func (l *eventLoop) tick() {
 }
 
 func (l *eventLoop) schedule(c *Conn, at int64) {
-	c.timer.Value = c
 	l.wheel.Schedule(&c.timer, at)
 	l.wantTicks()
 }
@@ -80,7 +79,6 @@ func (l *eventLoop) opened(c *Conn) {
 	s := l.srv
 	t := &s.cfg.Config
 	now := s.now()
-	c.lastData = now
 	// Pretend the last read was a random time within the last interval, so
 	// that the first ping, and the ones after it, spread over the whole
 	// interval instead of following the connection rate.
@@ -90,7 +88,7 @@ func (l *eventLoop) opened(c *Conn) {
 		// ±10% jitter, so clients told to rebalance do not return together.
 		c.expireAt = now + int64(t.MaxLifetime)*9/10 + s.jitter(t.MaxLifetime/5)
 	}
-	c.upgraded.Store(true)
+	c.flags.set(fUpgraded)
 	transport := false
 	if ss := c.session(); ss != nil && ss.anchor != c {
 		transport = true // a resume: the handler knows the session's anchor
@@ -109,8 +107,8 @@ func (l *eventLoop) opened(c *Conn) {
 }
 
 // fire runs on the loop, from tick, when c's node is due.
-func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
-	c := n.Value
+func (l *eventLoop) fire(n *timerwheel.Node[struct{}], now int64) {
+	c := connOfTimer(n)
 	switch c.state {
 	case stateProxy, stateHandshake, stateDeferred:
 		if now < c.expireAt {
@@ -131,13 +129,13 @@ func (l *eventLoop) fire(n *timerwheel.Node[*Conn], now int64) {
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
-		if c.linger && c.gc.OutboundBuffered() == 0 {
+		if c.lingering() && c.gc.OutboundBuffered() == 0 {
 			l.drop(c, c.cause) // our close frame is out: done
 			return
 		}
 		if now < c.expireAt {
 			at := c.expireAt
-			if c.linger {
+			if c.lingering() {
 				at = min(at, now+int64(l.srv.cfg.TimerTick))
 			}
 			l.schedule(c, at)
@@ -179,9 +177,10 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 		next = min(next, c.expireAt)
 	}
 	if t.IdleTimeout > 0 {
-		d := c.lastData + int64(t.IdleTimeout)
+		last := c.lastDataAt()
+		d := last + int64(t.IdleTimeout)
 		if now >= d {
-			if late, ok := l.livenessLate(c, c.lastData, d, now); ok {
+			if late, ok := l.livenessLate(c, last, d, now); ok {
 				d = late // the loop's lag, not the peer's silence (lag.go)
 			} else {
 				l.startClose(c, ws.StatusNormalClosure, "idle timeout", causeIdle)

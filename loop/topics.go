@@ -101,7 +101,7 @@ func (c *Conn) Subscribe(name string) error {
 	if name == "" {
 		return ErrBadTopic
 	}
-	if c.closing.Load() && !keptAnchor(c) { // a session lives on (session.go)
+	if c.flags.has(fClosing) && !keptAnchor(c) { // a session lives on (session.go)
 		return ErrClosed
 	}
 	s := c.loop.srv
@@ -116,7 +116,7 @@ func (c *Conn) Subscribe(name string) error {
 // Unsubscribe removes the connection from topic name; it is a no-op if
 // the connection is not subscribed.
 func (c *Conn) Unsubscribe(name string) error {
-	if c.closing.Load() && !keptAnchor(c) {
+	if c.flags.has(fClosing) && !keptAnchor(c) {
 		return ErrClosed
 	}
 	if !c.loop.enqueue(command{kind: cmdUnsubscribe, c: c, name: name}) {

@@ -71,7 +71,7 @@ func (s *Server) UserConns(user string, dst []*Conn) []*Conn {
 	sh := &s.users.shards[s.users.shard(user)]
 	sh.mu.Lock()
 	for _, c := range sh.users[user] {
-		if !c.closing.Load() || keptAnchor(c) {
+		if !c.flags.has(fClosing) || keptAnchor(c) {
 			dst = append(dst, c)
 		}
 	}

@@ -27,6 +27,11 @@ func TestNodeSize(t *testing.T) {
 	if got, want := unsafe.Sizeof(Node[*session]{}), 4*unsafe.Sizeof(uintptr(0)); got != want {
 		t.Errorf("unsafe.Sizeof(Node[*session]) = %d, want %d", got, want)
 	}
+	// A caller that finds its owner by the node's offset pays no payload
+	// word: Value comes first, so a zero-size one is not padded.
+	if got, want := unsafe.Sizeof(Node[struct{}]{}), 3*unsafe.Sizeof(uintptr(0)); got != want {
+		t.Errorf("unsafe.Sizeof(Node[struct{}]) = %d, want %d", got, want)
+	}
 }
 
 func TestZeroAllocs(t *testing.T) {

@@ -17,7 +17,15 @@ const (
 //
 // The zero Node is unscheduled and ready to use. A scheduled Node must not be
 // copied or scheduled on a second wheel.
+//
+// A caller that finds the owner from the node's address (the node embedded
+// at a known offset) may use Node[struct{}]: Value comes first, so that a
+// zero-size T costs nothing.
 type Node[T any] struct {
+	// Value is the caller's payload; the wheel never reads or writes it.
+	// It is the first field: a zero-size last field would be padded.
+	Value T
+
 	// Links: next in the slot's list, and the address of the pointer that
 	// points at this node (the slot head or the previous node's next), so
 	// that removal needs neither the slot index nor a backward walk.
@@ -26,9 +34,6 @@ type Node[T any] struct {
 	pprev **Node[T]
 
 	deadline int64
-
-	// Value is the caller's payload; the wheel never reads or writes it.
-	Value T
 }
 
 // Scheduled reports whether n is on a wheel, waiting to fire. It is false
