@@ -131,6 +131,14 @@ lim=$(ulimit -n)
 	die "$per_gw connections per gateway (plus SO_REUSEPORT's uneven spread) are too close to the $lim descriptors a process may hold: raise --gateways"
 read -r plo phi < /proc/sys/net/ipv4/ip_local_port_range
 [ $((CONNS / SOURCES)) -lt $((phi - plo)) ] || die "$((CONNS / SOURCES)) connections per source address exceed the ephemeral ports: raise --sources"
+# The kernel's limit on TCP buffer memory (pages, for all sockets): past it
+# the kernel logs "TCP: out of memory -- consider tuning tcp_mem" and resets
+# connections. A 24 GiB machine's default (575,796 pages) was reached near
+# 850,000 connections: a busy socket holds 1-1.5 KiB, two sockets per
+# connection here. Ask for 4 KiB per connection.
+read -r _ _ tcpmax < /proc/sys/net/ipv4/tcp_mem
+[ "$tcpmax" -ge "$CONNS" ] ||
+	die "net.ipv4.tcp_mem allows $tcpmax pages of TCP buffers, under the $CONNS (4 KiB per connection) this run needs; raise it first: sysctl -w net.ipv4.tcp_mem=\"$((CONNS)) $((CONNS * 3 / 2)) $((CONNS * 2))\""
 avail=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)
 need=$((CONNS * 12 + 262144)) # KiB: ~12 KiB per connection (gateway ~1 KiB, two kernel sockets ~9.5 KiB, client ~1 KiB, at 100,000), plus 256 MiB
 [ "$avail" -ge "$need" ] || die "needs about $((need / 1024)) MiB of memory, $((avail / 1024)) MiB available"
@@ -139,7 +147,7 @@ if [ -n "$DRY" ]; then
 	echo "million: plan: $CONNS connections; $GATEWAYS gateways (about $per_gw each, $lim descriptors allowed) on 127.0.0.1:$PORT," \
 		"admin on 127.0.0.1:$((ADMIN_BASE + 1))-$((ADMIN_BASE + GATEWAYS)); $PROCS loadtest children, $((CONNS / SOURCES)) connections" \
 		"per source address over $SOURCES; ramp $RAMP/s, at most $MAX_PENDING in flight; hold $HOLD; about $((need / 1024)) MiB of" \
-		"$((avail / 1024)) MiB available; fs.file-max $fdmax; deadline ${DEADLINE}s"
+		"$((avail / 1024)) MiB available; fs.file-max $fdmax; tcp_mem max $tcpmax pages; deadline ${DEADLINE}s"
 	exit 0
 fi
 if [ -z "$BIN" ]; then
