@@ -158,15 +158,19 @@ type connExt struct {
 }
 
 // x returns c's extension, creating it if needed. Safe from any goroutine.
-func (c *Conn) x() *connExt {
-	if e := c.ext.Load(); e != nil {
-		return e
+func (c *Conn) x() *connExt { return lazy(&c.ext) }
+
+// lazy returns what p points at, installing a new zero T first if p is
+// nil: a compare-and-swap, so that every goroutine gets the same one.
+func lazy[T any](p *atomic.Pointer[T]) *T {
+	if v := p.Load(); v != nil {
+		return v
 	}
-	e := new(connExt)
-	if c.ext.CompareAndSwap(nil, e) {
-		return e
+	v := new(T)
+	if p.CompareAndSwap(nil, v) {
+		return v
 	}
-	return c.ext.Load()
+	return p.Load()
 }
 
 // User returns the user the handshake authenticated, or "".

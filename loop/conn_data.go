@@ -49,16 +49,7 @@ type connData struct {
 }
 
 // d returns c's data part, creating it if needed. Safe from any goroutine.
-func (c *Conn) d() *connData {
-	if d := c.data.Load(); d != nil {
-		return d
-	}
-	d := new(connData)
-	if c.data.CompareAndSwap(nil, d) {
-		return d
-	}
-	return c.data.Load()
-}
+func (c *Conn) d() *connData { return lazy(&c.data) }
 
 // lastDataAt is when c last carried a data message either way, on the
 // server's clock (now): for a connection that never has, its upgrade,
