@@ -84,6 +84,7 @@ func (a *admin) pushUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, reach, err := a.s.cluster.node.GatherUser(r.Context(), id, user, byte(op), data, local)
+	a.s.cluster.sent(id) // published before the gather's wait: a move waits for that too
 	res := pushResult{Connections: d.Connections, Sent: d.Sent, Slow: d.Slow, Closed: d.Closed, Nodes: reach.Nodes, NodesMissing: reach.Missing}
 	a.writePush(w, res, err)
 }
@@ -131,5 +132,6 @@ func (a *admin) pushTopic(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, reach, err := a.s.cluster.node.GatherTopic(r.Context(), id, topic, byte(op), data, local)
+	a.s.cluster.sent(id)
 	a.writePush(w, pushResult{Subscribers: d.Connections, Nodes: reach.Nodes, NodesMissing: reach.Missing}, err)
 }

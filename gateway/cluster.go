@@ -169,14 +169,30 @@ func (g *gatewayCluster) remote(kind byte, id cluster.MsgID, name string, op byt
 }
 
 // own delivers a message of this node's own to its connections and
-// returns the number it goes to the other nodes with.
+// returns the number it goes to the other nodes with. Unless it fails,
+// the caller hands the message to NATS and then calls sent(id) (a
+// session moving here waits for it: moves.go).
 func (g *gatewayCluster) own(kind byte, name string, op OpCode, data []byte) (cluster.MsgID, cluster.Delivery, error) {
 	g.mv.mu.RLock()
-	defer g.mv.mu.RUnlock()
 	id := g.node.NextID()
 	d, err := g.deliver(kind, id, name, op, data)
+	if err == nil {
+		g.mv.numbered(id.Seq)
+	}
+	g.mv.mu.RUnlock()
+	if h := testHookOwnDelivered.Load(); h != nil && err == nil {
+		(*h)()
+	}
 	return id, d, err
 }
+
+// sent records that the own message id went to NATS (or failed to).
+func (g *gatewayCluster) sent(id cluster.MsgID) { g.mv.sent(id.Seq) }
+
+// testHookOwnDelivered, set by tests only, runs between the delivery of
+// an own message here and its publish (it widens the window a move to
+// this node must cover).
+var testHookOwnDelivered atomic.Pointer[func()]
 
 // deliver hands a numbered message to this node's connections: kind
 // kindUser the user's, kindTopic the topic's subscribers, kindAll every
@@ -259,7 +275,9 @@ func (s *Server) SendUser(user string, op OpCode, data []byte) (int, error) {
 	if err != nil {
 		return d.Sent, err
 	}
-	return d.Sent, s.cluster.node.PublishUser(id, user, byte(op), data)
+	err = s.cluster.node.PublishUser(id, user, byte(op), data)
+	s.cluster.sent(id)
+	return d.Sent, err
 }
 
 // SendTo sends a message to the connection with the given ID (as
@@ -366,7 +384,10 @@ func (s *Server) publish(kind byte, topic string, op OpCode, data []byte) (int, 
 		return d.Connections, err
 	}
 	if kind == kindAll {
-		return d.Connections, s.cluster.node.Broadcast(id, byte(op), data)
+		err = s.cluster.node.Broadcast(id, byte(op), data)
+	} else {
+		err = s.cluster.node.PublishTopic(id, topic, byte(op), data)
 	}
-	return d.Connections, s.cluster.node.PublishTopic(id, topic, byte(op), data)
+	s.cluster.sent(id)
+	return d.Connections, err
 }

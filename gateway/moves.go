@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -22,6 +23,11 @@ import (
 //     its user, its topics and everyone, numbered, until the session is
 //     in place on its loop (Attach, under the write lock, so that nothing
 //     is both held and delivered, or neither).
+//   - unsent has the numbers of this node's own messages delivered here
+//     but not yet handed to NATS. A message numbered before a merge began
+//     is not held for it, so the node it comes from must have it by the
+//     release: fetchSession waits for those to be handed to NATS before
+//     it asks for the release, which NATS then carries behind them.
 //
 // Without a cluster none of this runs: messages carry no number.
 
@@ -38,6 +44,10 @@ type moves struct {
 	// drop counts held messages lost: over a merge's bound, or held for
 	// an import that never came (Stats.Sessions.MoveDropped).
 	drop func(n int64)
+
+	unsentMu sync.Mutex
+	unsent   map[uint64]struct{} // Seq of own messages not yet published
+	wake     []chan struct{}     // closed at the next sent
 }
 
 // merge is a session on its way to this node.
@@ -58,6 +68,57 @@ func (m *moves) init(drop func(n int64)) {
 	m.drop = drop
 	m.seen = make(map[uint64]uint64)
 	m.merges = make(map[string]*merge)
+	m.unsent = make(map[uint64]struct{})
+}
+
+// numbered records an own message, numbered seq and delivered here, that
+// the caller is about to hand to NATS. The caller holds mu.RLock, so a
+// merge begun after it holds the message, and one begun before it finds
+// it in unsent.
+func (m *moves) numbered(seq uint64) {
+	m.unsentMu.Lock()
+	m.unsent[seq] = struct{}{}
+	m.unsentMu.Unlock()
+}
+
+// sent records that the own message numbered seq was handed to NATS, or
+// will never be.
+func (m *moves) sent(seq uint64) {
+	m.unsentMu.Lock()
+	delete(m.unsent, seq)
+	wake := m.wake
+	m.wake = nil
+	m.unsentMu.Unlock()
+	for _, c := range wake {
+		close(c)
+	}
+}
+
+// published waits until every own message numbered upTo or lower has
+// been handed to NATS, or ctx ends.
+func (m *moves) published(ctx context.Context, upTo uint64) error {
+	for {
+		m.unsentMu.Lock()
+		busy := false
+		for s := range m.unsent {
+			if s <= upTo {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			m.unsentMu.Unlock()
+			return nil
+		}
+		c := make(chan struct{})
+		m.wake = append(m.wake, c)
+		m.unsentMu.Unlock()
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // saw records that the message numbered id was handed to this node's

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -43,5 +44,41 @@ func TestMovesHoldBoundAndCount(t *testing.T) {
 	}
 	if m.wants(kindUser, "ann") || m.wants(kindUser, "bob") || len(m.merges) != 0 {
 		t.Fatal("merges left after stop and abandon")
+	}
+}
+
+// published waits for the own messages numbered up to its mark, not for
+// later ones, and gives up when its context ends.
+func TestMovesPublishedWaitsForUnsent(t *testing.T) {
+	var m moves
+	m.init(func(int64) {})
+	m.numbered(3)
+	m.numbered(5)
+	m.numbered(9)
+	done := make(chan error, 1)
+	go func() { done <- m.published(context.Background(), 5) }()
+	m.sent(3)
+	select {
+	case err := <-done:
+		t.Fatalf("returned (%v) with 5 unsent", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	m.sent(5)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting with nothing up to 5 unsent (9 is later)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := m.published(ctx, 9); err == nil {
+		t.Fatal("returned with 9 unsent")
+	}
+	m.sent(9)
+	if err := m.published(context.Background(), 100); err != nil || len(m.unsent) != 0 || len(m.wake) != 0 {
+		t.Fatalf("err %v, %d unsent, %d waiters left", err, len(m.unsent), len(m.wake))
 	}
 }

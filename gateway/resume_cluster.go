@@ -187,8 +187,15 @@ func (g *gatewayCluster) fetchSession(p *PendingUpgrade, user string) bool {
 		p.ImportSession(nil, true)
 		return false
 	}
+	upTo := g.node.LastID().Seq // every own message not held for m is numbered up to here
 	if err := g.node.SyncInterest(ctx); err != nil {
 		return fail("subscribe", err)
+	}
+	// This node's own messages numbered before m began are not held for
+	// it: the release must reach the other node after them, so they must
+	// be in NATS before it is asked.
+	if err := g.mv.published(ctx, upTo); err != nil {
+		return fail("publish", err)
 	}
 	body, _ = json.Marshal(sessionRequest{Token: token, User: user, After: imp.Seq, To: g.node.Name()})
 	ans, err = g.request(ctx, node, verbRelease, body)
