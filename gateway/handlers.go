@@ -30,10 +30,12 @@ type LoopSafe = loop.LoopSafe
 // client, the sender included, as the chat examples of Node's ws do: in a
 // cluster, every node's clients. Set Server before the server starts.
 //
-// It goes at the pace of the slowest reader: each message waits until it
-// is written and no client's outbound queue is over half of MaxOutbound,
-// so a client that publishes faster than the others read is slowed (its
-// input pauses, then TCP), not cut, and a reading client gets everything.
+// It goes at the pace of the slowest reader: a message waits while more
+// than a quarter of MaxOutbound of broadcasts is not yet written, or a
+// client's outbound queue is over half of MaxOutbound, so a client that
+// publishes faster than the others read is slowed (its input pauses, then
+// TCP), not cut, and a reading client gets everything. What it publishes
+// within that window queues up, and each client gets it in one write.
 // A client whose queue stays that full for a second has stopped reading:
 // it paces no one, and SlowPolicy applies to it.
 type Broadcast struct {

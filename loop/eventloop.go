@@ -68,6 +68,9 @@ type eventLoop struct {
 	armed      atomic.Bool
 	wanted     atomic.Bool // work is queued for runInbox (see wake)
 	busy       atomic.Bool // the loop is in OnTraffic of a client connection
+	// congested is set when a write leaves a connection's queue over half
+	// Config.MaxOutbound, and cleared once none is (pacing.go).
+	congested atomic.Bool
 	tickDue    atomic.Bool
 	retryArmed atomic.Bool  // retry is not empty
 	tickWanted atomic.Bool  // the wheel or a gauge needs ticks

@@ -158,6 +158,9 @@ func (l *eventLoop) shutdown() {
 		}
 		putBuffer(batch[i].buf)
 		if batch[i].shared != nil {
+			if batch[i].kind == cmdPublish {
+				l.srv.pace.unwritten.Add(-int64(len(batch[i].shared.buf.b)))
+			}
 			batch[i].shared.release()
 		}
 		if batch[i].kind == cmdSubscribe {

@@ -103,6 +103,9 @@ func (l *eventLoop) wrote(c *Conn) {
 	}
 	b := gc.OutboundBuffered()
 	l.setOutBuffered(c, int64(b))
+	if b > 0 {
+		l.noteCongestion(c, int64(b))
+	}
 	if b > 0 && !c.flushWatched() {
 		c.d().flushWatch = true
 		l.flushing = append(l.flushing, c)
@@ -132,4 +135,7 @@ func (l *eventLoop) watchFlushes() {
 	clear(l.flushing[len(keep):])
 	l.flushing = keep
 	l.stats.outboundMax.Store(most)
+	if bound := int64(l.srv.cfg.MaxOutbound); most <= bound/2 {
+		l.congested.Store(false)
+	}
 }

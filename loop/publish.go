@@ -141,9 +141,12 @@ func (s *Server) fanOut(id MsgID, op OpCode, data []byte, t *topic, targets []*e
 		return ErrMemoryBudget
 	}
 	f.refs.Store(int32(len(targets)) + 1) // +1 held until all are queued
+	size := int64(len(f.buf.b))
+	s.pace.unwritten.Add(size * int64(len(targets))) // until each loop wrote it (pacing.go)
 	var err error
 	for _, l := range targets {
 		if !l.enqueue(command{kind: cmdPublish, topic: t, shared: f}) {
+			s.pace.unwritten.Add(-size)
 			f.release()
 			err = ErrServerClosed
 		}
@@ -164,9 +167,12 @@ func (l *eventLoop) publishRun(cmds []command) {
 	t := cmds[0].topic
 	l.sess.pub = cmds // for envelope subscribers (session_frames.go)
 	iov := l.iov[:0]
+	var size int64
 	for i := range cmds {
 		iov = append(iov, cmds[i].shared.buf.b)
+		size += int64(len(cmds[i].shared.buf.b))
 	}
+	defer l.srv.pace.unwritten.Add(-size) // written, or refused (pacing.go)
 	hasZ := l.zRun(cmds) // compressed frames (deflate.go)
 	if t == nil {
 		for c := range l.conns {

@@ -80,6 +80,7 @@ type Server struct {
 	// cluster: session_cluster.go).
 	sessionPrefix string
 	cluster       clusterHooks // observer.go
+	pace          paceState    // pacing.go
 
 	// noPause makes every pause of reads fail, as where the poller cannot
 	// pause (tests of the MaxInbound backstop, inbound.go).
