@@ -39,6 +39,7 @@ GATEWAYS=0     # 0: one per 19,250 connections (a process holds fewer than 20,00
 PROCS=0        # 0: one loadtest child per 19,000 connections
 RAMP=2500      # connections per second asked; the ramp goes on as long as the gateways need
 MAX_PENDING=1000
+HS_TIMEOUT=20s  # loadtest --handshake-timeout: a phone's client waits about this long (OkHttp: 10 s connect + 10 s read)
 HOLD=60s
 SOURCES=64
 PORT=65200
@@ -64,6 +65,7 @@ Flags (defaults in brackets):
   --procs N          loadtest children [one per 19,000 connections]
   --ramp N           new connections per second asked [$RAMP]
   --max-pending N    attempts in flight, all children [$MAX_PENDING]
+  --handshake-timeout D  each attempt's connect plus upgrade deadline [$HS_TIMEOUT]
   --hold D           how long every connection is held once all are up [$HOLD]
   --sources N        source addresses 127.0.0.1-127.0.0.N [$SOURCES]
   --port N           the gateways' shared port [$PORT]
@@ -89,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--procs) PROCS=$2; shift ;;
 	--ramp) RAMP=$2; shift ;;
 	--max-pending) MAX_PENDING=$2; shift ;;
+	--handshake-timeout) HS_TIMEOUT=$2; shift ;;
 	--hold) HOLD=$2; shift ;;
 	--sources) SOURCES=$2; shift ;;
 	--port) PORT=$2; shift ;;
@@ -307,7 +310,7 @@ slab0=$(slab_kb)
 ready=$work/ready
 lt_args=(connect --url "ws://127.0.0.1:$PORT/ws" --conns "$CONNS" --procs "$PROCS" --loops 1
 	--source-ips "127.0.0.1-127.0.0.$SOURCES" --ramp "$RAMP" --max-pending "$MAX_PENDING"
-	--duration "$HOLD" --ready-file "$ready" --json "$work/loadtest.json" --quiet)
+	--duration "$HOLD" --handshake-timeout "$HS_TIMEOUT" --ready-file "$ready" --json "$work/loadtest.json" --quiet)
 [ -n "$secret" ] && lt_args+=(--jwt-secret "$secret")
 [ "$CONNS" -gt 100000 ] && lt_args+=(--allow-huge)
 echo "million: $CONNS connections, $GATEWAYS gateways on 127.0.0.1:$PORT, $PROCS loadtest children from $SOURCES sources, ramp $RAMP/s, hold $HOLD" >&2

@@ -98,3 +98,65 @@ func TestBindSourcePorts(t *testing.T) {
 		}
 	}
 }
+
+// A first dial whose own port's 4-tuple is taken (here by another socket
+// bound to the same port with SO_REUSEADDR and connected to the same
+// target) goes again with the kernel's port, and says so.
+func TestDialRetriesTakenTuple(t *testing.T) {
+	lo, hi := ephemeralPorts()
+	if hi < lo+100 {
+		t.Skipf("ephemeral range %d-%d", lo, hi)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	dst := netip.MustParseAddrPort(ln.Addr().String())
+	src := netip.MustParseAddr("127.0.0.9")
+	k := hi - lo - 7
+	var fds []int
+	setup := func(fd int) { fds = append(fds, fd) }
+	first, retried, _, err := dial(unix.AF_INET, src, true, k, dst, setup)
+	if err != nil || retried {
+		t.Fatalf("first: %v, retried %v", err, retried)
+	}
+	defer unix.Close(first)
+	waitWritable(t, first)
+	if p := boundPort(t, first); p != lo+k {
+		t.Fatalf("first dial from port %d, want %d", p, lo+k)
+	}
+	second, retried, stage, err := dial(unix.AF_INET, src, true, k, dst, setup)
+	if err != nil {
+		t.Fatalf("second: %s: %v", stage, err)
+	}
+	defer unix.Close(second)
+	if !retried || len(fds) != 3 {
+		t.Fatalf("retried %v after %d sockets, want a retry on a third socket", retried, len(fds))
+	}
+	waitWritable(t, second)
+	if p := boundPort(t, second); p == lo+k || p == 0 {
+		t.Fatalf("retried dial from port %d", p)
+	}
+}
+
+// waitWritable waits for fd's non-blocking connect to complete.
+func waitWritable(t *testing.T, fd int) {
+	t.Helper()
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
+		t.Fatalf("connect did not complete: %d %v", n, err)
+	}
+	if e, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); e != 0 {
+		t.Fatalf("connect: %v", unix.Errno(e))
+	}
+}

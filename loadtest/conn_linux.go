@@ -83,6 +83,38 @@ func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 }
 
+// dial makes a non-blocking socket (setup sees it first), binds it to
+// source address ip if valid (bindSource) and starts its connect to dst.
+// A first dial binds its own port; should connect find that port's
+// 4-tuple taken anyway, it goes again from a new socket with the kernel's
+// choice (retried). On error, stage names the call that failed; the
+// socket is closed then.
+func dial(family int, ip netip.Addr, first bool, k int, dst netip.AddrPort, setup func(fd int)) (fd int, retried bool, stage string, err error) {
+	for {
+		if fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+			return -1, retried, "socket", err
+		}
+		setup(fd)
+		if ip.IsValid() {
+			if err = bindSource(fd, ip, first, k); err != nil {
+				_ = unix.Close(fd)
+				return -1, retried, "bind", err
+			}
+		}
+		err = unix.Connect(fd, sockaddr(dst))
+		if err == unix.EADDRNOTAVAIL && first && ip.IsValid() {
+			_ = unix.Close(fd)
+			first, retried = false, true
+			continue
+		}
+		if err != nil && err != unix.EINPROGRESS {
+			_ = unix.Close(fd)
+			return -1, retried, "connect", err
+		}
+		return fd, retried, "", nil
+	}
+}
+
 // bindSource binds fd to source address ip before its connect. On a
 // connection's first dial (first) it takes port k of the ephemeral range
 // itself: the k-th connection from each source address gets the k-th
@@ -146,25 +178,24 @@ func (l *loop) open(c *conn, now int64) {
 	if !tgt.addr.Addr().Is4() {
 		family = unix.AF_INET6
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		l.fail(c, "socket: "+errnoName(err), now)
-		return
-	}
-	c.fd = int32(fd)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	if c.slow {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.slowRcvBuf)
-	}
+	var ip netip.Addr
 	if src > 0 {
-		if err := bindSource(fd, cfg.sourceIPs[g%src], c.gen == 1, g/src); err != nil {
-			l.fail(c, "bind: "+errnoName(err), now)
-			return
+		ip = cfg.sourceIPs[g%src]
+	}
+	setup := func(fd int) {
+		c.fd = int32(fd)
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if c.slow {
+			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.slowRcvBuf)
 		}
 	}
-	err = unix.Connect(fd, sockaddr(tgt.addr))
-	if err != nil && err != unix.EINPROGRESS {
-		l.fail(c, "connect: "+errnoName(err), now)
+	fd, retried, stage, err := dial(family, ip, c.gen == 1, g/max(src, 1), tgt.addr, setup)
+	if retried {
+		l.ctr.add(cPortRetries, 1)
+	}
+	if err != nil {
+		c.fd = -1 // dial closed it
+		l.fail(c, stage+": "+errnoName(err), now)
 		return
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: c.idx, Pad: int32(c.gen)}

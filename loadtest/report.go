@@ -114,6 +114,9 @@ type connReport struct {
 	Failed         int64 `json:"failed"`
 	ClosedByServer int64 `json:"closed_by_server"`
 	OpenMax        int64 `json:"open_max"`
+	// PortRetries counts first dials whose own source port (bindSource)
+	// met a taken 4-tuple at connect and went again with the kernel's.
+	PortRetries int64 `json:"port_retries,omitempty"`
 }
 
 type latencyReport struct {
@@ -264,7 +267,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	r.Histograms = encodeHists(hs)
 	r.Connections = connReport{
 		Attempted: counts["attempted"], Established: counts["established"], Failed: counts["failed"],
-		ClosedByServer: counts["closed_by_server"],
+		ClosedByServer: counts["closed_by_server"], PortRetries: counts["port_retries"],
 	}
 	r.Sent, r.Received, r.LostInFlight = counts["sent"], counts["received"], counts["lost_in_flight"]
 	r.BytesSent, r.BytesRecv = counts["bytes_sent"], counts["bytes_received"]

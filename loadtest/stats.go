@@ -38,6 +38,7 @@ const (
 	cCloseUnanswered // our close got no answer within the wait
 	cPayloadSent     // payload bytes of the data messages sent, before compression
 	cPayloadReceived // payload bytes of the data messages received, inflated
+	cPortRetries     // first dials whose own port's 4-tuple was taken: dialled again with the kernel's port
 	nCounters
 )
 
@@ -47,6 +48,7 @@ var counterNames = [nCounters]string{
 	"lost_in_flight", "dropped", "recovered", "slow_conns", "slow_closed",
 	"slow_sent", "slow_skipped", "slow_received", "close_sent", "close_answered",
 	"close_eof", "close_unanswered", "payload_sent", "payload_received",
+	"port_retries",
 }
 
 type counters [nCounters]atomic.Int64

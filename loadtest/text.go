@@ -18,6 +18,9 @@ func writeText(w io.Writer, r *Report) {
 	c := r.Connections
 	p("connections\tattempted %d\testablished %d\tfailed %d\tclosed by server %d\topen max %d",
 		c.Attempted, c.Established, c.Failed, c.ClosedByServer, c.OpenMax)
+	if c.PortRetries > 0 {
+		p("port retries	%d	first dials whose own source port was taken at connect, dialled again with the kernel's", c.PortRetries)
+	}
 	if cl := r.Client; cl.Open > 0 {
 		p("client memory\tRSS %.1f MiB\theap %.1f MiB\t%.0f B RSS per open conn\t%.0f B heap per open conn",
 			float64(cl.RSSBytes)/(1<<20), float64(cl.HeapBytes)/(1<<20), cl.RSSPerConn, cl.HeapPerConn)
