@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -77,7 +78,9 @@ type Conn struct {
 	ext  atomic.Pointer[connExt]
 	data atomic.Pointer[connData]
 
-	gc gnet.Conn // nil once the TCP connection is closed; loop-owned
+	// gp is the gnet connection, in one word (gc); nil once the TCP
+	// connection is closed. Loop-owned.
+	gp unsafe.Pointer
 
 	// Deadlines (loop-owned; times on the server's coarse clock, see
 	// timers.go). The node finds its Conn by its offset (connOfTimer).
@@ -119,6 +122,20 @@ type frameState struct {
 	inFrame   bool    // a data frame's header has been read
 	fin       bool    // the current data frame is the message's last
 	msgOp     OpCode  // opcode of the message in progress; 0 if none
+}
+
+// gc returns c's gnet connection, or nil once the TCP connection is
+// closed; on the loop. The Conn keeps it as gnet's pointer (the gnet
+// patch's ConnPointer, third_party/gnet/PATCH.md), a word less than the
+// interface; a test's loop that runs without gnet hands out its fake.
+func (c *Conn) gc() gnet.Conn {
+	if c.gp == nil {
+		return nil
+	}
+	if f := c.loop.fake; f != nil {
+		return f
+	}
+	return gnet.ConnAt(c.gp)
 }
 
 // ID returns the connection's identifier, unique within the process.

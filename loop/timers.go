@@ -125,11 +125,11 @@ func (l *eventLoop) fire(n *timerwheel.Node[struct{}], now int64) {
 				return
 			}
 		}
-		l.stats.handshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
+		l.stats.handshakeTimeoutBytes.Add(int64(c.gc().InboundBuffered()))
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
-		if c.lingering() && c.gc.OutboundBuffered() == 0 {
+		if c.lingering() && c.gc().OutboundBuffered() == 0 {
 			l.drop(c, c.cause) // our close frame is out: done
 			return
 		}
