@@ -63,11 +63,12 @@ const (
 // any goroutine; a Conn stays valid (its methods return ErrClosed) after
 // the connection is gone.
 //
-// The struct is what an idle connection costs us: it fits Go's 144-byte
+// The struct is what an idle connection costs us: it fits Go's 128-byte
 // size class (TestConnSize), and a million idle connections carry nothing
 // else of ours but their table slot (table.go). What only a connection
 // that carries data needs is in connData, allocated on its first data
-// (conn_data.go); what most connections never need is in connExt.
+// (conn_data.go); what most connections never need is in connExt, an
+// IPv6 peer's address included.
 type Conn struct {
 	// Identity: set before OnOpen and never changed.
 	id          uint64
@@ -96,7 +97,7 @@ type Conn struct {
 	// The client's address, in compact form (conn_data.go: remoteAddr):
 	// loop-owned until the upgrade (a PROXY header may set it), then
 	// read-only.
-	addr      [16]byte
+	addr      [4]byte // IPv4, or the IPv4 part of a mapped IPv6 address; an IPv6 one is in ext
 	port      uint16
 	closeCode StatusCode // with ext.closeReason: how it ended, for OnClose
 	flags     connFlags  // atomic: upgraded, closing, gone
@@ -170,8 +171,9 @@ type connExt struct {
 	// the upgrade; then the session, set before the upgrade completes.
 	offer *resumeOffer
 	sess  *session
-	// zone is the client address's IPv6 zone, if it has one (addrZoned).
-	zone string
+	// ip is the client's address if it is IPv6 and not IPv4-mapped
+	// (addr6, conn_data.go).
+	ip netip.Addr
 }
 
 // x returns c's extension, creating it if needed. Safe from any goroutine.

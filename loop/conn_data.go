@@ -149,28 +149,30 @@ const (
 func (f *connFlags) has(b uint32) bool { return f.v.Load()&b != 0 }
 func (f *connFlags) set(b uint32)      { f.v.Or(b) }
 
-// What Conn.addr holds.
+// What Conn.addr holds. An IPv4 address, the common case, is kept in the
+// Conn (4 bytes): a 16-byte field for every connection would cost every
+// connection 12 bytes more, and Conn would leave its size class. An IPv6
+// address is kept in ext, which an IPv6 peer allocates.
 const (
-	addrNone  uint8 = iota // no address (the zero netip.AddrPort)
-	addr4                  // an IPv4 address, in addr[12:]
-	addr6                  // an IPv6 address (an IPv4-mapped one too)
-	addrZoned              // an IPv6 address with a zone, in ext.zone
+	addrNone uint8 = iota // no address (the zero netip.AddrPort)
+	addr4                 // an IPv4 address, in addr
+	addr4in6              // an IPv4-mapped IPv6 address (::ffff:a.b.c.d), its IPv4 part in addr
+	addr6                 // any other IPv6 address, zone included, in ext.ip
 )
 
-// setRemote stores a, on the loop, before the upgrade. A zoned address
-// (link-local, which a peer practically never has) keeps its zone in ext.
+// setRemote stores a, on the loop, before the upgrade.
 func (c *Conn) setRemote(a netip.AddrPort) {
 	ip := a.Addr()
-	c.addr, c.port = ip.As16(), a.Port()
+	c.addr, c.port = [4]byte{}, a.Port()
 	switch {
 	case !ip.IsValid():
-		c.addr, c.port, c.addrKind = [16]byte{}, 0, addrNone
+		c.port, c.addrKind = 0, addrNone
 	case ip.Is4():
-		c.addrKind = addr4
-	case ip.Zone() != "":
-		c.addrKind = addrZoned
-		c.x().zone = ip.Zone()
+		c.addr, c.addrKind = ip.As4(), addr4
+	case ip.Is4In6() && ip.Zone() == "":
+		c.addr, c.addrKind = ip.Unmap().As4(), addr4in6
 	default:
+		c.x().ip = ip
 		c.addrKind = addr6
 	}
 }
@@ -182,12 +184,11 @@ func (c *Conn) remoteAddr() netip.AddrPort {
 	case addrNone:
 		return netip.AddrPort{}
 	case addr4:
-		ip = netip.AddrFrom4([4]byte(c.addr[12:]))
+		ip = netip.AddrFrom4(c.addr)
+	case addr4in6:
+		ip = netip.AddrFrom16(netip.AddrFrom4(c.addr).As16())
 	default:
-		ip = netip.AddrFrom16(c.addr)
-		if c.addrKind == addrZoned {
-			ip = ip.WithZone(c.ext.Load().zone) // set with addrKind
-		}
+		ip = c.ext.Load().ip // set with addrKind
 	}
 	return netip.AddrPortFrom(ip, c.port)
 }

@@ -9,7 +9,8 @@ import (
 func TestRemoteAddrRoundTrip(t *testing.T) {
 	for _, s := range []string{
 		"", "127.0.0.1:61001", "0.0.0.0:0", "[::1]:443", "[::ffff:10.1.2.3]:8080",
-		"[2001:db8::1]:65535", "[fe80::1%eth0]:61002", "[::]:1",
+		"[2001:db8::1]:65535", "[fe80::1%eth0]:61002", "[::]:1", "[::ffff:10.1.2.3%eth0]:2",
+		"[::ffff:0.0.0.0]:0", "[2001:db8::ffff:10.1.2.3]:3",
 	} {
 		var want netip.AddrPort
 		if s != "" {
@@ -20,8 +21,12 @@ func TestRemoteAddrRoundTrip(t *testing.T) {
 		if got := c.remoteAddr(); got != want {
 			t.Errorf("%q: remoteAddr = %v, want %v", s, got, want)
 		}
-		if zoned := want.Addr().Zone() != ""; (c.ext.Load() != nil) != zoned {
-			t.Errorf("%q: ext allocated %v, want %v (only a zone needs it)", s, c.ext.Load() != nil, zoned)
+		// Only IPv6 needs ext: IPv4 and IPv4-mapped addresses without
+		// a zone are kept in the Conn.
+		ip := want.Addr()
+		v6 := ip.Is6() && (!ip.Is4In6() || ip.Zone() != "")
+		if (c.ext.Load() != nil) != v6 {
+			t.Errorf("%q: ext allocated %v, want %v", s, c.ext.Load() != nil, v6)
 		}
 	}
 	// A later address replaces the first (a PROXY header's).
@@ -30,5 +35,9 @@ func TestRemoteAddrRoundTrip(t *testing.T) {
 	c.setRemote(netip.MustParseAddrPort("192.0.2.7:2"))
 	if got := c.remoteAddr(); got != netip.MustParseAddrPort("192.0.2.7:2") {
 		t.Errorf("after a second setRemote: %v", got)
+	}
+	c.setRemote(netip.MustParseAddrPort("[2001:db8::2]:3"))
+	if got := c.remoteAddr(); got != netip.MustParseAddrPort("[2001:db8::2]:3") {
+		t.Errorf("after a third setRemote: %v", got)
 	}
 }
