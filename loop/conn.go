@@ -85,9 +85,11 @@ type Conn struct {
 
 	// Deadlines (loop-owned; times on the server's coarse clock, see
 	// timers.go). The node finds its Conn by its offset (connOfTimer).
-	timer    timerwheel.Node[struct{}]
-	lastRead int64 // last frame header or payload bytes from the peer
-	pingSent int64 // our unanswered ping; 0 if none
+	timer timerwheel.Node[struct{}]
+	// lastRead is when the peer last sent a frame header or payload
+	// bytes; while our ping is unanswered (fPinged), the ping's time
+	// less the ping interval (pingedAt).
+	lastRead int64
 	expireAt int64 // handshake, closing or lifetime deadline by state
 
 	// Dispatch state (see dispatch.go): mflags below, and the mailbox
@@ -100,7 +102,7 @@ type Conn struct {
 	addr      [4]byte // IPv4, or the IPv4 part of a mapped IPv6 address; an IPv6 one is in ext
 	port      uint16
 	closeCode StatusCode // with ext.closeReason: how it ended, for OnClose
-	flags     connFlags  // atomic: upgraded, closing, gone
+	flags     connFlags  // atomic: upgraded, closing, gone; pinged, the loop's own
 
 	// Small fields, packed together.
 	state    uint8      // loop-owned, like everything to upgraded

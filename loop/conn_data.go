@@ -137,17 +137,20 @@ func (c *Conn) inFrame() bool {
 }
 
 // connFlags are a Conn's atomic flags, in one word: written by the loop,
-// read by anyone.
+// read by anyone but fPinged, which only the loop reads (it shares the
+// word rather than take a byte of its own: Conn has none to spare).
 type connFlags struct{ v atomic.Uint32 }
 
 const (
 	fUpgraded uint32 = 1 << iota // the upgrade completed: Lookup finds it
 	fClosing                     // set once a close has started; Send refuses
 	fGone                        // set once the loop has forgotten c: counts are final
+	fPinged                      // our ping is unanswered (pingedAt, timers.go)
 )
 
 func (f *connFlags) has(b uint32) bool { return f.v.Load()&b != 0 }
 func (f *connFlags) set(b uint32)      { f.v.Or(b) }
+func (f *connFlags) clear(b uint32)    { f.v.And(^b) }
 
 // What Conn.addr holds. An IPv4 address, the common case, is kept in the
 // Conn (4 bytes): a 16-byte field for every connection would cost every

@@ -3,6 +3,7 @@ package loop
 import (
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // The compact address gives back exactly the netip.AddrPort it was given.
@@ -39,5 +40,33 @@ func TestRemoteAddrRoundTrip(t *testing.T) {
 	c.setRemote(netip.MustParseAddrPort("[2001:db8::2]:3"))
 	if got := c.remoteAddr(); got != netip.MustParseAddrPort("[2001:db8::2]:3") {
 		t.Errorf("after a third setRemote: %v", got)
+	}
+}
+
+// The time of an unanswered ping is kept in lastRead (pinged): pingedAt
+// gives it back exactly, a frame read in the tick of the ping or later
+// answers it, and the flag leaves the rest of the flags word alone.
+func TestPingedAt(t *testing.T) {
+	const interval = 30 * time.Second
+	c := new(Conn)
+	c.flags.set(fUpgraded)
+	c.heard(5)
+	if _, ok := c.pingedAt(interval); ok {
+		t.Fatal("a ping reported before any was sent")
+	}
+	now := 5 + int64(interval) + 7
+	c.pinged(now, interval)
+	if at, ok := c.pingedAt(interval); !ok || at != now {
+		t.Fatalf("pingedAt = %d, %v; want %d, true", at, ok, now)
+	}
+	if !c.flags.has(fUpgraded) {
+		t.Fatal("pinged cleared another flag")
+	}
+	c.heard(now)
+	if at, ok := c.pingedAt(interval); ok || c.lastRead != now {
+		t.Fatalf("after a frame: pingedAt = %d, %v, lastRead %d; want none, %d", at, ok, c.lastRead, now)
+	}
+	if !c.flags.has(fUpgraded) {
+		t.Fatal("heard cleared another flag")
 	}
 }

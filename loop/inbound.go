@@ -153,7 +153,7 @@ func (l *eventLoop) readsOn(c *Conn) {
 		e.pausedAt = 0
 		// The peer could not be heard while paused: its silence proves
 		// nothing (timers.go).
-		c.lastRead = l.srv.now()
+		c.heard(l.srv.now())
 	}
 }
 

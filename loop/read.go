@@ -78,7 +78,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 			if n > 0 {
 				// Payload is proof of life too: a peer in the middle of
 				// a frame cannot send its pong before the frame ends.
-				c.lastRead = l.srv.now()
+				c.heard(l.srv.now())
 				p, _ := gc.Peek(n)
 				ok := true
 				if c.state == stateOpen {
@@ -112,7 +112,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		if hn == 0 {
 			return gnet.None
 		}
-		c.lastRead = l.srv.now()
+		c.heard(l.srv.now())
 
 		if h.OpCode.IsControl() {
 			total := hn + int(h.Length)
