@@ -195,7 +195,7 @@ func (l *eventLoop) shedConn(c *Conn, why shedReason) {
 	if why == shedAssembly {
 		// The rest of the message is not wanted: discard the input until
 		// the client closes (or the close timeout), as after a bad frame.
-		c.discard = true
+		c.flags.set(fDiscard)
 		_, _ = c.gc().Discard(-1)
 		l.setUnparsed(c, 0)
 		if c.gc().OutboundBuffered() == 0 {
@@ -215,7 +215,7 @@ func (l *eventLoop) shedConn(c *Conn, why shedReason) {
 // the loop. The reads resume once the account is under refuseAt
 // (budgetResume), and shed rounds free what they can meanwhile.
 func (l *eventLoop) budgetPause(c *Conn) {
-	c.inPaused = true
+	c.flags.set(fInPaused)
 	c.mu.Lock()
 	listed := c.mflags&mBudget != 0
 	c.mflags |= mBudget
@@ -244,7 +244,7 @@ const readBytes = 64 << 10
 // memory was reserved at its header (reserveFrame), and stopping it would
 // hold that reservation without ever completing the message.
 func (l *eventLoop) allowRead(c *Conn) bool {
-	if c.state != stateOpen || c.inPaused || (c.inFrame() && c.data.Load().frame.remaining > 0) {
+	if c.state != stateOpen || c.flags.has(fInPaused) || (c.inFrame() && c.data.Load().frame.remaining > 0) {
 		return true
 	}
 	if l.memEstimate()+readBytes <= l.srv.mem.limit || l.mayTake(readBytes) {
@@ -281,7 +281,7 @@ func (l *eventLoop) budgetResume() {
 		c.mflags &^= mBudget
 		mailbox := c.mflags&mPaused != 0 // the mailbox paused it too: its worker resumes it
 		c.mu.Unlock()
-		if !mine || mailbox || c.gp == nil || !c.inPaused || c.state != stateOpen {
+		if !mine || mailbox || c.gp == nil || !c.flags.has(fInPaused) || c.state != stateOpen {
 			continue
 		}
 		if e := c.ext.Load(); e != nil && e.failErr != nil {

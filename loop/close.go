@@ -57,7 +57,7 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			// gnet drops the output it cannot write at once when it
 			// closes, our close frame last: close once it is out, or at
 			// the close timeout. fire looks at each tick.
-			c.discard = true
+			c.flags.set(fDiscard)
 			c.d().linger = true
 			// Nothing after the peer's close frame means anything
 			// (§5.5.1): drop it now, not at the next read, which may
@@ -93,7 +93,7 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
 	if l.write(c, l.scratch) {
 		l.armClose(c)
-		if e := c.ext.Load(); c.inPaused || e != nil && e.pausedAt != 0 {
+		if e := c.ext.Load(); c.flags.has(fInPaused) || e != nil && e.pausedAt != 0 {
 			l.resumeIn(c)
 		}
 	}
@@ -171,7 +171,7 @@ func (l *eventLoop) failStreamNow(c *Conn, err error) gnet.Action {
 	if c.state == stateClosed {
 		return gnet.Close
 	}
-	c.discard = true
+	c.flags.set(fDiscard)
 	gc := c.gc()
 	_, _ = gc.Discard(-1)
 	if gc.OutboundBuffered() == 0 {
@@ -201,7 +201,7 @@ func (l *eventLoop) deferFail(c *Conn, err error, stream bool) bool {
 	e := c.x()
 	e.failErr, e.failStream = err, stream
 	e.failAt = l.srv.now() + int64(l.srv.cfg.CloseTimeout)
-	c.inPaused = true
+	c.flags.set(fInPaused)
 	l.pauseReads(c)
 	if !c.timer.Scheduled() || e.failAt < c.timer.Deadline() {
 		l.schedule(c, e.failAt)

@@ -63,12 +63,15 @@ const (
 // any goroutine; a Conn stays valid (its methods return ErrClosed) after
 // the connection is gone.
 //
-// The struct is what an idle connection costs us: it fits Go's 128-byte
-// size class (TestConnSize), and a million idle connections carry nothing
-// else of ours but their table slot (table.go). What only a connection
-// that carries data needs is in connData, allocated on its first data
-// (conn_data.go); what most connections never need is in connExt, an
-// IPv6 peer's address included.
+// The struct is what an idle connection costs us: it fits Go's 112-byte
+// size class (TestConnSize) with no byte to spare, and a million idle
+// connections carry nothing else of ours but their table slot (table.go).
+// What only a connection that carries data needs is in connData,
+// allocated on its first data (conn_data.go); what most connections never
+// need is in connExt, an IPv6 peer's address included. The gnet
+// connection is one pointer (gc), the time of our unanswered ping is
+// implied by lastRead (pingedAt), and the loop-owned booleans and the
+// address kind are bits of the flags word.
 type Conn struct {
 	// Identity: set before OnOpen and never changed.
 	id          uint64
@@ -96,23 +99,21 @@ type Conn struct {
 	// in connData, are guarded by mu.
 	mu sync.Mutex
 
-	// The client's address, in compact form (conn_data.go: remoteAddr):
-	// loop-owned until the upgrade (a PROXY header may set it), then
-	// read-only.
+	// The client's address, in compact form (conn_data.go: remoteAddr,
+	// its kind in flags): loop-owned until the upgrade (a PROXY header
+	// may set it), then read-only.
 	addr      [4]byte // IPv4, or the IPv4 part of a mapped IPv6 address; an IPv6 one is in ext
 	port      uint16
 	closeCode StatusCode // with ext.closeReason: how it ended, for OnClose
-	flags     connFlags  // atomic: upgraded, closing, gone; pinged, the loop's own
+	// flags is atomic: upgraded, closing and gone for anyone, the
+	// address kind, and the loop's own booleans (conn_data.go).
+	flags connFlags
 
 	// Small fields, packed together.
 	state    uint8      // loop-owned, like everything to upgraded
 	cause    closeCause // why it ended, for Stats
 	admitted uint8      // what admission control counts it in (counted*, admission.go); high bits: compression (deflate*, deflate.go)
 	mflags   mflag      // dispatch flags, under mu (dispatch.go)
-	addrKind uint8      // what addr holds (addr*, conn_data.go)
-	discard  bool       // framing is lost: input is dropped until the end
-	draining bool       // expireAt is a drain close (drain.go)
-	inPaused bool       // input is not parsed, reads paused (inbound.go)
 }
 
 // frameState is the reader's position within the current frame and message.

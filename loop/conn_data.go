@@ -136,21 +136,41 @@ func (c *Conn) inFrame() bool {
 	return d != nil && d.frame.inFrame
 }
 
-// connFlags are a Conn's atomic flags, in one word: written by the loop,
-// read by anyone but fPinged, which only the loop reads (it shares the
-// word rather than take a byte of its own: Conn has none to spare).
+// connFlags are a Conn's atomic flags, in one word, all written by the
+// loop. fUpgraded, fClosing and fGone are read by anyone; the address kind
+// (addrKind) is written before the upgrade and read by anyone after it.
+// The others are the loop's own booleans, here rather than in bytes of
+// their own so that Conn keeps its size class: only the loop reads them,
+// and an atomic load costs about what a plain one does.
 type connFlags struct{ v atomic.Uint32 }
 
 const (
 	fUpgraded uint32 = 1 << iota // the upgrade completed: Lookup finds it
 	fClosing                     // set once a close has started; Send refuses
 	fGone                        // set once the loop has forgotten c: counts are final
+	fDiscard                     // framing is lost: input is dropped until the end
+	fDraining                    // expireAt is a drain close (drain.go)
+	fInPaused                    // input is not parsed, reads paused (inbound.go)
 	fPinged                      // our ping is unanswered (pingedAt, timers.go)
 )
+
+// addrShift places the address kind (addr*) in the flags word, two bits.
+const addrShift = 30
 
 func (f *connFlags) has(b uint32) bool { return f.v.Load()&b != 0 }
 func (f *connFlags) set(b uint32)      { f.v.Or(b) }
 func (f *connFlags) clear(b uint32)    { f.v.And(^b) }
+
+// addrKind returns what Conn.addr holds.
+func (c *Conn) addrKind() uint8 { return uint8(c.flags.v.Load() >> addrShift) }
+
+// setAddrKind records what Conn.addr holds, on the loop, before the
+// upgrade: nobody else reads it yet, so clearing the old kind and setting
+// the new one need not be a single atomic step.
+func (c *Conn) setAddrKind(k uint8) {
+	c.flags.clear(3 << addrShift)
+	c.flags.set(uint32(k) << addrShift)
+}
 
 // What Conn.addr holds. An IPv4 address, the common case, is kept in the
 // Conn (4 bytes): a 16-byte field for every connection would cost every
@@ -169,21 +189,24 @@ func (c *Conn) setRemote(a netip.AddrPort) {
 	c.addr, c.port = [4]byte{}, a.Port()
 	switch {
 	case !ip.IsValid():
-		c.port, c.addrKind = 0, addrNone
+		c.port = 0
+		c.setAddrKind(addrNone)
 	case ip.Is4():
-		c.addr, c.addrKind = ip.As4(), addr4
+		c.addr = ip.As4()
+		c.setAddrKind(addr4)
 	case ip.Is4In6() && ip.Zone() == "":
-		c.addr, c.addrKind = ip.Unmap().As4(), addr4in6
+		c.addr = ip.Unmap().As4()
+		c.setAddrKind(addr4in6)
 	default:
 		c.x().ip = ip
-		c.addrKind = addr6
+		c.setAddrKind(addr6)
 	}
 }
 
 // remoteAddr returns the address setRemote stored.
 func (c *Conn) remoteAddr() netip.AddrPort {
 	var ip netip.Addr
-	switch c.addrKind {
+	switch c.addrKind() {
 	case addrNone:
 		return netip.AddrPort{}
 	case addr4:

@@ -18,9 +18,15 @@ func TestRemoteAddrRoundTrip(t *testing.T) {
 			want = netip.MustParseAddrPort(s)
 		}
 		c := new(Conn)
+		// The kind shares the flags word: neither may change the other.
+		const others = fUpgraded | fClosing | fGone | fDiscard | fDraining | fInPaused | fPinged
+		c.flags.set(others)
 		c.setRemote(want)
 		if got := c.remoteAddr(); got != want {
 			t.Errorf("%q: remoteAddr = %v, want %v", s, got, want)
+		}
+		if got := c.flags.v.Load() &^ (3 << addrShift); got != others {
+			t.Errorf("%q: flags %#x after setRemote, want %#x", s, got, others)
 		}
 		// Only IPv6 needs ext: IPv4 and IPv4-mapped addresses without
 		// a zone are kept in the Conn.

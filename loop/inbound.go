@@ -85,8 +85,8 @@ func (l *eventLoop) noteMailbox(c *Conn) {
 		l.wantTicks()
 	}
 	o := &l.srv.cfg.Config
-	if !c.inPaused && (depth >= o.MailboxMessages || int(d.mbytes) >= o.MailboxBytes) {
-		c.inPaused = true // readFrames stops at the next frame
+	if !c.flags.has(fInPaused) && (depth >= o.MailboxMessages || int(d.mbytes) >= o.MailboxBytes) {
+		c.flags.set(fInPaused) // readFrames stops at the next frame
 		c.mflags |= mPaused
 	}
 }
@@ -165,11 +165,11 @@ func (l *eventLoop) resumeIn(c *Conn) {
 	c.mu.Lock()
 	c.mflags &^= mPaused | mResumeAsked
 	c.mu.Unlock()
-	c.inPaused = false
+	c.flags.clear(fInPaused)
 	if c.gp == nil {
 		return
 	}
-	if c.gc().InboundBuffered() > 0 && (c.state == stateOpen || c.state == stateClosing) && !c.discard {
+	if c.gc().InboundBuffered() > 0 && (c.state == stateOpen || c.state == stateClosing) && !c.flags.has(fDiscard) {
 		l.reparse = append(l.reparse, c)
 		return
 	}
@@ -182,11 +182,11 @@ func (l *eventLoop) resumeParse() {
 	for i := 0; i < len(l.reparse); i++ {
 		c := l.reparse[i]
 		l.reparse[i] = nil
-		if c.gp == nil || c.inPaused {
+		if c.gp == nil || c.flags.has(fInPaused) {
 			continue // gone, or paused again meanwhile
 		}
 		l.finish(c, l.traffic(c))
-		if c.gp != nil && !c.inPaused {
+		if c.gp != nil && !c.flags.has(fInPaused) {
 			l.readsOn(c)
 		}
 	}

@@ -126,7 +126,7 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 		// bound its reads paused (read.go). They raise no new event.
 		l.finish(c, l.traffic(c))
 	}
-	if c.gp != nil && !c.inPaused {
+	if c.gp != nil && !c.flags.has(fInPaused) {
 		l.readsOn(c)
 	}
 }

@@ -30,7 +30,7 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 			// speaks again must not be refused on a stale figure.
 			l.setOutBuffered(c, int64(c.gc().OutboundBuffered()))
 		}
-		if c.discard {
+		if c.flags.has(fDiscard) {
 			_, _ = c.gc().Discard(-1)
 			return gnet.None
 		}
@@ -40,7 +40,7 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		}
 		n := c.gc().InboundBuffered()
 		l.setUnparsed(c, n)
-		if c.inPaused && n > 0 && !readsPaused(c) {
+		if c.flags.has(fInPaused) && n > 0 && !readsPaused(c) {
 			// Input keeps arriving although it is not parsed: the
 			// poller refused the pause (inbound.go).
 			act, _ = l.checkHeld(c)
@@ -61,7 +61,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 	// gnet's buffer: only a data frame needs the data part (conn_data.go).
 	d := c.data.Load()
 	for {
-		if c.inPaused {
+		if c.flags.has(fInPaused) {
 			// The mailbox is full (inbound.go), or a protocol error
 			// waits for the handler (close.go): leave the rest in
 			// gnet's buffer and stop reading the socket.

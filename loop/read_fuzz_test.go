@@ -73,7 +73,7 @@ func FuzzReadBounds(f *testing.F) {
 				t.Fatalf("message length %d over max %d", c.d().frame.msgLen, max)
 			}
 			left := len(gc.in)
-			if c.inPaused {
+			if c.flags.has(fInPaused) {
 				// A paused connection reads nothing more (the kernel
 				// keeps the rest, third_party/gnet/PATCH.md): what gnet
 				// holds is at most the read that was being parsed plus a

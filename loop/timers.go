@@ -168,7 +168,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	}
 	if c.expireAt > 0 {
 		if now >= c.expireAt {
-			if c.draining {
+			if c.flags.has(fDraining) {
 				l.startClose(c, ws.StatusGoingAway, l.drainReason(), causeShutdown)
 			} else {
 				l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
@@ -190,7 +190,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 		}
 		next = min(next, d)
 	}
-	if t.PingInterval > 0 && c.inPaused {
+	if t.PingInterval > 0 && c.flags.has(fInPaused) {
 		// Its input is paused (inbound.go): its pong could not be read,
 		// so it is not pinged; readsOn counts it as heard when reads
 		// resume.
