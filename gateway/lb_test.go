@@ -357,3 +357,40 @@ func checkSpread(t *testing.T, at []time.Duration, window time.Duration) {
 		}
 	}
 }
+
+// A client over IPv6 (the loopback, ::1) upgrades, is echoed, and its
+// handler sees its address and port, which the Conn keeps outside its own
+// struct (loop/conn_data.go: IPv4 only is kept inline).
+func TestIPv6Client(t *testing.T) {
+	rec := &remoteRecorder{}
+	srv, err := gateway.NewServer(gateway.Config{Addr: "[::1]:0", Loops: 1}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	client, _, err := gorilla.DefaultDialer.Dial("ws://"+srv.Addr().String()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.WriteMessage(gorilla.TextMessage, []byte("over IPv6")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := client.ReadMessage(); err != nil || string(msg) != "over IPv6" {
+		t.Fatalf("echo %q, %v", msg, err)
+	}
+	want := client.LocalAddr().(*net.TCPAddr).AddrPort()
+	if !want.Addr().Is6() || want.Addr().Is4In6() {
+		t.Fatalf("the client is at %v, not an IPv6 address", want)
+	}
+	waitFor(t, func() bool { return rec.last() == want })
+}

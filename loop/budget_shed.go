@@ -74,7 +74,7 @@ func (l *eventLoop) noteHolder(c *Conn) {
 
 // releasable returns what closing c would free, and which part is larger.
 func (l *eventLoop) releasable(c *Conn) (int64, shedReason) {
-	if c.gc == nil || c.state != stateOpen {
+	if c.gp == nil || c.state != stateOpen {
 		return 0, shedOutbound
 	}
 	out := c.outBuffered() + c.outQueued()
@@ -120,7 +120,7 @@ func (l *eventLoop) recountShedding() {
 	var n int64
 	keep := lb.shed[:0]
 	for _, c := range lb.shed {
-		if c.gc == nil {
+		if c.gp == nil {
 			continue
 		}
 		keep = append(keep, c)
@@ -189,17 +189,17 @@ func (l *eventLoop) shedConn(c *Conn, why shedReason) {
 	l.srv.log.Warn("wsgate: memory budget: shedding a connection", "conn", c.id, "reason", shedNames[why],
 		"outbound", out, "charged", l.memNow(), "budget", l.srv.mem.limit)
 	l.startClose(c, StatusTryAgainLater, shedCloseReasons[why], causeBudget)
-	if c.gc == nil || c.state == stateClosed {
+	if c.gp == nil || c.state == stateClosed {
 		return
 	}
 	if why == shedAssembly {
 		// The rest of the message is not wanted: discard the input until
 		// the client closes (or the close timeout), as after a bad frame.
-		c.discard = true
-		_, _ = c.gc.Discard(-1)
+		c.flags.set(fDiscard)
+		_, _ = c.gc().Discard(-1)
 		l.setUnparsed(c, 0)
-		if c.gc.OutboundBuffered() == 0 {
-			_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+		if c.gc().OutboundBuffered() == 0 {
+			_ = unix.Shutdown(c.gc().Fd(), unix.SHUT_WR)
 		}
 	}
 	if out > 0 {
@@ -215,7 +215,7 @@ func (l *eventLoop) shedConn(c *Conn, why shedReason) {
 // the loop. The reads resume once the account is under refuseAt
 // (budgetResume), and shed rounds free what they can meanwhile.
 func (l *eventLoop) budgetPause(c *Conn) {
-	c.inPaused = true
+	c.flags.set(fInPaused)
 	c.mu.Lock()
 	listed := c.mflags&mBudget != 0
 	c.mflags |= mBudget
@@ -244,7 +244,7 @@ const readBytes = 64 << 10
 // memory was reserved at its header (reserveFrame), and stopping it would
 // hold that reservation without ever completing the message.
 func (l *eventLoop) allowRead(c *Conn) bool {
-	if c.state != stateOpen || c.inPaused || (c.inFrame() && c.data.Load().frame.remaining > 0) {
+	if c.state != stateOpen || c.flags.has(fInPaused) || (c.inFrame() && c.data.Load().frame.remaining > 0) {
 		return true
 	}
 	if l.memEstimate()+readBytes <= l.srv.mem.limit || l.mayTake(readBytes) {
@@ -265,7 +265,7 @@ func (l *eventLoop) budgetResume() {
 		// Still full: only forget those that are gone.
 		keep := lb.waiting[:0]
 		for _, c := range lb.waiting {
-			if c.gc != nil {
+			if c.gp != nil {
 				keep = append(keep, c)
 			}
 		}
@@ -281,7 +281,7 @@ func (l *eventLoop) budgetResume() {
 		c.mflags &^= mBudget
 		mailbox := c.mflags&mPaused != 0 // the mailbox paused it too: its worker resumes it
 		c.mu.Unlock()
-		if !mine || mailbox || c.gc == nil || !c.inPaused || c.state != stateOpen {
+		if !mine || mailbox || c.gp == nil || !c.flags.has(fInPaused) || c.state != stateOpen {
 			continue
 		}
 		if e := c.ext.Load(); e != nil && e.failErr != nil {

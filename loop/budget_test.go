@@ -3,6 +3,7 @@ package loop
 import (
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -243,8 +244,9 @@ func TestBudgetHolders(t *testing.T) {
 	s, loops := budgetLoops(t, 64<<20, 1)
 	l := loops[0]
 	min := s.mem.holderMin
+	l.fake = holderConn{}
 	mk := func(out int64) *Conn {
-		c := &Conn{loop: l, gc: holderConn{}, state: stateOpen}
+		c := &Conn{loop: l, gp: unsafe.Pointer(new(holderConn)), state: stateOpen}
 		c.d().outBuffered.Store(out)
 		return c
 	}

@@ -53,16 +53,16 @@ func (l *eventLoop) control(c *Conn, op ws.OpCode, p []byte) (act gnet.Action, s
 			c.x().closeReason = string(reason)
 		}
 		l.scratch = codec.AppendClose(l.scratch[:0], reply, "")
-		if l.write(c, l.scratch) && c.gc.OutboundBuffered() > 0 {
+		if l.write(c, l.scratch) && c.gc().OutboundBuffered() > 0 {
 			// gnet drops the output it cannot write at once when it
 			// closes, our close frame last: close once it is out, or at
 			// the close timeout. fire looks at each tick.
-			c.discard = true
+			c.flags.set(fDiscard)
 			c.d().linger = true
 			// Nothing after the peer's close frame means anything
 			// (§5.5.1): drop it now, not at the next read, which may
 			// never come, so that gnet does not keep it meanwhile.
-			_, _ = c.gc.Discard(-1)
+			_, _ = c.gc().Discard(-1)
 			l.armClose(c)
 			l.schedule(c, l.srv.now()+int64(l.srv.cfg.TimerTick))
 			return gnet.None, true
@@ -93,7 +93,7 @@ func (l *eventLoop) startClose(c *Conn, code StatusCode, reason string, cause cl
 	l.scratch = codec.AppendClose(l.scratch[:0], code, reason)
 	if l.write(c, l.scratch) {
 		l.armClose(c)
-		if e := c.ext.Load(); c.inPaused || e != nil && e.pausedAt != 0 {
+		if e := c.ext.Load(); c.flags.has(fInPaused) || e != nil && e.pausedAt != 0 {
 			l.resumeIn(c)
 		}
 	}
@@ -171,8 +171,8 @@ func (l *eventLoop) failStreamNow(c *Conn, err error) gnet.Action {
 	if c.state == stateClosed {
 		return gnet.Close
 	}
-	c.discard = true
-	gc := c.gc
+	c.flags.set(fDiscard)
+	gc := c.gc()
 	_, _ = gc.Discard(-1)
 	if gc.OutboundBuffered() == 0 {
 		_ = unix.Shutdown(gc.Fd(), unix.SHUT_WR)
@@ -201,7 +201,7 @@ func (l *eventLoop) deferFail(c *Conn, err error, stream bool) bool {
 	e := c.x()
 	e.failErr, e.failStream = err, stream
 	e.failAt = l.srv.now() + int64(l.srv.cfg.CloseTimeout)
-	c.inPaused = true
+	c.flags.set(fInPaused)
 	l.pauseReads(c)
 	if !c.timer.Scheduled() || e.failAt < c.timer.Deadline() {
 		l.schedule(c, e.failAt)
@@ -219,7 +219,7 @@ func (l *eventLoop) failPendingNow(c *Conn) {
 	}
 	err, stream := e.failErr, e.failStream
 	l.dropPendingFail(c, e)
-	if c.state != stateOpen || c.gc == nil {
+	if c.state != stateOpen || c.gp == nil {
 		return
 	}
 	if stream {
@@ -250,11 +250,11 @@ func closeReason(err error) string {
 
 // drop closes the TCP connection at once, without a closing handshake.
 func (l *eventLoop) drop(c *Conn, cause closeCause) {
-	if c.gc == nil {
+	if c.gp == nil {
 		return
 	}
 	c.cause = cause
-	_ = l.el.Close(c.gc)
+	_ = l.el.Close(c.gc())
 }
 
 // closeAll closes every connection of the loop: open ones with a closing
@@ -274,7 +274,7 @@ func (l *eventLoop) closeAll(code StatusCode, reason string) {
 // take at once. It reports false if the connection is gone, in which case
 // gnet has already run OnClose.
 func (l *eventLoop) write(c *Conn, b []byte) bool {
-	gc := c.gc
+	gc := c.gc()
 	if gc == nil {
 		return false
 	}
@@ -291,7 +291,7 @@ func (l *eventLoop) closed(c *Conn, err error) {
 	prev := c.state
 	c.state = stateClosed
 	c.flags.set(fClosing)
-	c.gc = nil
+	c.gp = nil
 	l.disarm(c)
 	// A session's anchor stays (in the table, its topics and the user
 	// index, its handler not told) while the session lives on

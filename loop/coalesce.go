@@ -99,7 +99,7 @@ func (l *eventLoop) sendRun(cmds []command) {
 
 // writev sends frames on c from the loop, like write.
 func (l *eventLoop) writev(c *Conn, frames [][]byte) bool {
-	gc := c.gc
+	gc := c.gc()
 	if gc == nil {
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -62,11 +63,15 @@ const (
 // any goroutine; a Conn stays valid (its methods return ErrClosed) after
 // the connection is gone.
 //
-// The struct is what an idle connection costs us: it fits Go's 144-byte
-// size class (TestConnSize), and a million idle connections carry nothing
-// else of ours but their table slot (table.go). What only a connection
-// that carries data needs is in connData, allocated on its first data
-// (conn_data.go); what most connections never need is in connExt.
+// The struct is what an idle connection costs us: it fits Go's 112-byte
+// size class (TestConnSize) with no byte to spare, and a million idle
+// connections carry nothing else of ours but their table slot (table.go).
+// What only a connection that carries data needs is in connData,
+// allocated on its first data (conn_data.go); what most connections never
+// need is in connExt, an IPv6 peer's address included. The gnet
+// connection is one pointer (gc), the time of our unanswered ping is
+// implied by lastRead (pingedAt), and the loop-owned booleans and the
+// address kind are bits of the flags word.
 type Conn struct {
 	// Identity: set before OnOpen and never changed.
 	id          uint64
@@ -77,36 +82,38 @@ type Conn struct {
 	ext  atomic.Pointer[connExt]
 	data atomic.Pointer[connData]
 
-	gc gnet.Conn // nil once the TCP connection is closed; loop-owned
+	// gp is the gnet connection, in one word (gc); nil once the TCP
+	// connection is closed. Loop-owned.
+	gp unsafe.Pointer
 
 	// Deadlines (loop-owned; times on the server's coarse clock, see
 	// timers.go). The node finds its Conn by its offset (connOfTimer).
-	timer    timerwheel.Node[struct{}]
-	lastRead int64 // last frame header or payload bytes from the peer
-	pingSent int64 // our unanswered ping; 0 if none
+	timer timerwheel.Node[struct{}]
+	// lastRead is when the peer last sent a frame header or payload
+	// bytes; while our ping is unanswered (fPinged), the ping's time
+	// less the ping interval (pingedAt).
+	lastRead int64
 	expireAt int64 // handshake, closing or lifetime deadline by state
 
 	// Dispatch state (see dispatch.go): mflags below, and the mailbox
 	// in connData, are guarded by mu.
 	mu sync.Mutex
 
-	// The client's address, in compact form (conn_data.go: remoteAddr):
-	// loop-owned until the upgrade (a PROXY header may set it), then
-	// read-only.
-	addr      [16]byte
+	// The client's address, in compact form (conn_data.go: remoteAddr,
+	// its kind in flags): loop-owned until the upgrade (a PROXY header
+	// may set it), then read-only.
+	addr      [4]byte // IPv4, or the IPv4 part of a mapped IPv6 address; an IPv6 one is in ext
 	port      uint16
 	closeCode StatusCode // with ext.closeReason: how it ended, for OnClose
-	flags     connFlags  // atomic: upgraded, closing, gone
+	// flags is atomic: upgraded, closing and gone for anyone, the
+	// address kind, and the loop's own booleans (conn_data.go).
+	flags connFlags
 
 	// Small fields, packed together.
 	state    uint8      // loop-owned, like everything to upgraded
 	cause    closeCause // why it ended, for Stats
 	admitted uint8      // what admission control counts it in (counted*, admission.go); high bits: compression (deflate*, deflate.go)
 	mflags   mflag      // dispatch flags, under mu (dispatch.go)
-	addrKind uint8      // what addr holds (addr*, conn_data.go)
-	discard  bool       // framing is lost: input is dropped until the end
-	draining bool       // expireAt is a drain close (drain.go)
-	inPaused bool       // input is not parsed, reads paused (inbound.go)
 }
 
 // frameState is the reader's position within the current frame and message.
@@ -119,6 +126,20 @@ type frameState struct {
 	inFrame   bool    // a data frame's header has been read
 	fin       bool    // the current data frame is the message's last
 	msgOp     OpCode  // opcode of the message in progress; 0 if none
+}
+
+// gc returns c's gnet connection, or nil once the TCP connection is
+// closed; on the loop. The Conn keeps it as gnet's pointer (the gnet
+// patch's ConnPointer, third_party/gnet/PATCH.md), a word less than the
+// interface; a test's loop that runs without gnet hands out its fake.
+func (c *Conn) gc() gnet.Conn {
+	if c.gp == nil {
+		return nil
+	}
+	if f := c.loop.fake; f != nil {
+		return f
+	}
+	return gnet.ConnAt(c.gp)
 }
 
 // ID returns the connection's identifier, unique within the process.
@@ -153,8 +174,9 @@ type connExt struct {
 	// the upgrade; then the session, set before the upgrade completes.
 	offer *resumeOffer
 	sess  *session
-	// zone is the client address's IPv6 zone, if it has one (addrZoned).
-	zone string
+	// ip is the client's address if it is IPv6 and not IPv4-mapped
+	// (addr6, conn_data.go).
+	ip netip.Addr
 }
 
 // x returns c's extension, creating it if needed. Safe from any goroutine.

@@ -136,58 +136,85 @@ func (c *Conn) inFrame() bool {
 	return d != nil && d.frame.inFrame
 }
 
-// connFlags are a Conn's atomic flags, in one word: written by the loop,
-// read by anyone.
+// connFlags are a Conn's atomic flags, in one word, all written by the
+// loop. fUpgraded, fClosing and fGone are read by anyone; the address kind
+// (addrKind) is written before the upgrade and read by anyone after it.
+// The others are the loop's own booleans, here rather than in bytes of
+// their own so that Conn keeps its size class: only the loop reads them,
+// and an atomic load costs about what a plain one does.
 type connFlags struct{ v atomic.Uint32 }
 
 const (
 	fUpgraded uint32 = 1 << iota // the upgrade completed: Lookup finds it
 	fClosing                     // set once a close has started; Send refuses
 	fGone                        // set once the loop has forgotten c: counts are final
+	fDiscard                     // framing is lost: input is dropped until the end
+	fDraining                    // expireAt is a drain close (drain.go)
+	fInPaused                    // input is not parsed, reads paused (inbound.go)
+	fPinged                      // our ping is unanswered (pingedAt, timers.go)
 )
+
+// addrShift places the address kind (addr*) in the flags word, two bits.
+const addrShift = 30
 
 func (f *connFlags) has(b uint32) bool { return f.v.Load()&b != 0 }
 func (f *connFlags) set(b uint32)      { f.v.Or(b) }
+func (f *connFlags) clear(b uint32)    { f.v.And(^b) }
 
-// What Conn.addr holds.
+// addrKind returns what Conn.addr holds.
+func (c *Conn) addrKind() uint8 { return uint8(c.flags.v.Load() >> addrShift) }
+
+// setAddrKind records what Conn.addr holds, on the loop, before the
+// upgrade: nobody else reads it yet, so clearing the old kind and setting
+// the new one need not be a single atomic step.
+func (c *Conn) setAddrKind(k uint8) {
+	c.flags.clear(3 << addrShift)
+	c.flags.set(uint32(k) << addrShift)
+}
+
+// What Conn.addr holds. An IPv4 address, the common case, is kept in the
+// Conn (4 bytes): a 16-byte field for every connection would cost every
+// connection 12 bytes more, and Conn would leave its size class. An IPv6
+// address is kept in ext, which an IPv6 peer allocates.
 const (
-	addrNone  uint8 = iota // no address (the zero netip.AddrPort)
-	addr4                  // an IPv4 address, in addr[12:]
-	addr6                  // an IPv6 address (an IPv4-mapped one too)
-	addrZoned              // an IPv6 address with a zone, in ext.zone
+	addrNone uint8 = iota // no address (the zero netip.AddrPort)
+	addr4                 // an IPv4 address, in addr
+	addr4in6              // an IPv4-mapped IPv6 address (::ffff:a.b.c.d), its IPv4 part in addr
+	addr6                 // any other IPv6 address, zone included, in ext.ip
 )
 
-// setRemote stores a, on the loop, before the upgrade. A zoned address
-// (link-local, which a peer practically never has) keeps its zone in ext.
+// setRemote stores a, on the loop, before the upgrade.
 func (c *Conn) setRemote(a netip.AddrPort) {
 	ip := a.Addr()
-	c.addr, c.port = ip.As16(), a.Port()
+	c.addr, c.port = [4]byte{}, a.Port()
 	switch {
 	case !ip.IsValid():
-		c.addr, c.port, c.addrKind = [16]byte{}, 0, addrNone
+		c.port = 0
+		c.setAddrKind(addrNone)
 	case ip.Is4():
-		c.addrKind = addr4
-	case ip.Zone() != "":
-		c.addrKind = addrZoned
-		c.x().zone = ip.Zone()
+		c.addr = ip.As4()
+		c.setAddrKind(addr4)
+	case ip.Is4In6() && ip.Zone() == "":
+		c.addr = ip.Unmap().As4()
+		c.setAddrKind(addr4in6)
 	default:
-		c.addrKind = addr6
+		c.x().ip = ip
+		c.setAddrKind(addr6)
 	}
 }
 
 // remoteAddr returns the address setRemote stored.
 func (c *Conn) remoteAddr() netip.AddrPort {
 	var ip netip.Addr
-	switch c.addrKind {
+	switch c.addrKind() {
 	case addrNone:
 		return netip.AddrPort{}
 	case addr4:
-		ip = netip.AddrFrom4([4]byte(c.addr[12:]))
+		ip = netip.AddrFrom4(c.addr)
+	case addr4in6:
+		ip = netip.AddrFrom16(netip.AddrFrom4(c.addr).As16())
 	default:
-		ip = netip.AddrFrom16(c.addr)
-		if c.addrKind == addrZoned {
-			ip = ip.WithZone(c.ext.Load().zone) // set with addrKind
-		}
+		ip = c.ext.Load().ip // set with addrKind
 	}
 	return netip.AddrPortFrom(ip, c.port)
 }

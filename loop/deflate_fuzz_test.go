@@ -48,7 +48,7 @@ func FuzzReadDeflate(f *testing.F) {
 			if b := c.d().msgBuf; b != nil && (len(b.b) > zBound || cap(b.b) > max(2*zBound, 1<<minClassShift)) {
 				t.Fatalf("message buffer len %d cap %d, max message %d (compressed bound %d)", len(b.b), cap(b.b), limit, zBound)
 			}
-			if c.inPaused {
+			if c.flags.has(fInPaused) {
 				break
 			}
 		}

@@ -162,7 +162,7 @@ func (s *Server) drainSpan(start int64) (from, until int64) {
 func (l *eventLoop) scheduleDrain(start int64) {
 	var open int64
 	for c := range l.conns {
-		if c.state == stateOpen && !c.draining {
+		if c.state == stateOpen && !c.flags.has(fDraining) {
 			open++
 		}
 	}
@@ -173,7 +173,7 @@ func (l *eventLoop) scheduleDrain(start int64) {
 	slot := (until - from) / open
 	i := int64(0)
 	for c := range l.conns {
-		if c.state != stateOpen || c.draining {
+		if c.state != stateOpen || c.flags.has(fDraining) {
 			continue
 		}
 		l.drainAt(c, from+i*slot+l.srv.jitter(time.Duration(slot)))
@@ -190,7 +190,7 @@ func (l *eventLoop) drainLate(c *Conn, now int64) {
 
 // drainAt makes at c's drain close time.
 func (l *eventLoop) drainAt(c *Conn, at int64) {
-	c.draining = true
+	c.flags.set(fDraining)
 	if c.expireAt == 0 || at < c.expireAt {
 		c.expireAt = at
 	}

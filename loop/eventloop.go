@@ -48,7 +48,10 @@ type eventLoop struct {
 	wheel         *timerwheel.Wheel[struct{}]
 	lag           lagTracker // how late its ticks run (lag.go)
 	writeCalls    int64      // write and writev calls, for tests (coalesce.go)
-	sends         []command  // a run of sends being gathered (coalesce.go)
+	// fake stands for every gnet connection of a loop that a test runs
+	// without gnet (Conn.gc); nil otherwise.
+	fake  gnet.Conn
+	sends []command // a run of sends being gathered (coalesce.go)
 	// pendingWakeFd is the socketpair's write end until the read end is
 	// registered and wakeFd publishes it; -1 otherwise.
 	pendingWakeFd int
@@ -64,13 +67,13 @@ type eventLoop struct {
 	// and Wake allocate on every call). Until the read end is registered,
 	// wake falls back to Execute. armed is set from the first wake until
 	// the run that serves it, so a burst of commands costs one write.
-	wakeFd     atomic.Int32
-	armed      atomic.Bool
-	wanted     atomic.Bool // work is queued for runInbox (see wake)
-	busy       atomic.Bool // the loop is in OnTraffic of a client connection
+	wakeFd atomic.Int32
+	armed  atomic.Bool
+	wanted atomic.Bool // work is queued for runInbox (see wake)
+	busy   atomic.Bool // the loop is in OnTraffic of a client connection
 	// congested is set when a write leaves a connection's queue over half
 	// Config.MaxOutbound, and cleared once none is (pacing.go).
-	congested atomic.Bool
+	congested  atomic.Bool
 	tickDue    atomic.Bool
 	retryArmed atomic.Bool  // retry is not empty
 	tickWanted atomic.Bool  // the wheel or a gauge needs ticks

@@ -317,3 +317,41 @@ func TestGnetPatchReadGate(t *testing.T) {
 		t.Fatal("the bytes after the gate opened differ from those sent")
 	}
 }
+
+// ConnPointer and ConnAt give back the very connection gnet handed out,
+// still working, and nil for nil or for a Conn that is not gnet's own;
+// ConnAt allocates nothing.
+func TestConnPointer(t *testing.T) {
+	p := &patchServer{}
+	p.consume.Store(true)
+	_, addr := startPatchServer(t, p)
+	client, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	gc := <-p.conn
+	ptr := gnet.ConnPointer(gc)
+	if ptr == nil || gnet.ConnAt(ptr) != gc {
+		t.Fatalf("ConnAt(ConnPointer(c)) = %v, want %v", gnet.ConnAt(ptr), gc)
+	}
+	var back gnet.Conn
+	if n := testing.AllocsPerRun(100, func() { back = gnet.ConnAt(ptr) }); n != 0 || back != gc {
+		t.Fatalf("ConnAt: %v allocations, got %v", n, back)
+	}
+	onLoop(t, gc, func() {
+		if _, err := gnet.ConnAt(ptr).Write([]byte("through the pointer")); err != nil {
+			t.Error(err)
+		}
+	})
+	buf := make([]byte, len("through the pointer"))
+	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "through the pointer" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if gnet.ConnPointer(nil) != nil || gnet.ConnAt(nil) != nil {
+		t.Fatal("nil does not round-trip to nil")
+	}
+	if gnet.ConnPointer(holderConn{}) != nil {
+		t.Fatal("a Conn that is not gnet's has a pointer")
+	}
+}

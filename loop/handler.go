@@ -40,7 +40,7 @@ func (h *gnetHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if !ok {
 		return nil, gnet.Close
 	}
-	c := &Conn{loop: l, gc: gc, state: stateHandshake, connectedAt: int64(l.srv.clk.Now().Sub(l.srv.epoch)), admitted: counted}
+	c := &Conn{loop: l, gp: gnet.ConnPointer(gc), state: stateHandshake, connectedAt: int64(l.srv.clk.Now().Sub(l.srv.epoch)), admitted: counted}
 	if s.cfg.Proxy != config.ProxyOff {
 		c.state = stateProxy
 	}

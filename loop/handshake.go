@@ -76,7 +76,7 @@ var requestPool = sync.Pool{New: func() any { return new(codec.Request) }}
 // once complete: an upgrade, a plain page, or a refusal.
 func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	s := l.srv
-	gc := c.gc
+	gc := c.gc()
 	// The codec caps a header block below 2 GiB: clamp likewise, so that
 	// max+1 cannot overflow.
 	max := min(s.cfg.MaxHeaderBytes, math.MaxInt32-1)
@@ -126,8 +126,8 @@ func (l *eventLoop) readHandshake(c *Conn) gnet.Action {
 	if gc.InboundBuffered() > 0 {
 		act = l.readFrames(c)
 	}
-	if act == gnet.None && c.gc != nil {
-		l.setUnparsed(c, c.gc.InboundBuffered())
+	if act == gnet.None && c.gp != nil {
+		l.setUnparsed(c, c.gc().InboundBuffered())
 	}
 	return act
 }

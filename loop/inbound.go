@@ -77,16 +77,16 @@ func (l *eventLoop) noteMailbox(c *Conn) {
 		l.wantTicks() // to publish and reset the gauge
 	}
 	held := int(d.mbytes)
-	if c.gc != nil {
-		held += c.gc.InboundBuffered()
+	if c.gp != nil {
+		held += c.gc().InboundBuffered()
 	}
 	if held > l.inboundWindow {
 		l.inboundWindow = held
 		l.wantTicks()
 	}
 	o := &l.srv.cfg.Config
-	if !c.inPaused && (depth >= o.MailboxMessages || int(d.mbytes) >= o.MailboxBytes) {
-		c.inPaused = true // readFrames stops at the next frame
+	if !c.flags.has(fInPaused) && (depth >= o.MailboxMessages || int(d.mbytes) >= o.MailboxBytes) {
+		c.flags.set(fInPaused) // readFrames stops at the next frame
 		c.mflags |= mPaused
 	}
 }
@@ -111,7 +111,7 @@ type readPauser interface {
 
 // readsPaused reports whether c's read interest is out of the poller.
 func readsPaused(c *Conn) bool {
-	p, ok := c.gc.(readPauser)
+	p, ok := c.gc().(readPauser)
 	return ok && p.ReadPaused()
 }
 
@@ -119,7 +119,7 @@ func readsPaused(c *Conn) bool {
 // reports false if the poller refused (the input then keeps arriving, up to
 // Config.MaxInbound).
 func (l *eventLoop) pauseReads(c *Conn) bool {
-	p, ok := c.gc.(readPauser)
+	p, ok := c.gc().(readPauser)
 	if !ok || l.srv.noPause {
 		return false
 	}
@@ -144,7 +144,7 @@ func (l *eventLoop) pauseReads(c *Conn) bool {
 // readsOn gives c its read interest back and counts the time it was
 // paused, on the loop.
 func (l *eventLoop) readsOn(c *Conn) {
-	if p, ok := c.gc.(readPauser); ok && p.ReadPaused() {
+	if p, ok := c.gc().(readPauser); ok && p.ReadPaused() {
 		_ = p.ResumeRead() // fails only if the connection is gone
 	}
 	if e := c.ext.Load(); e != nil && e.pausedAt != 0 {
@@ -153,7 +153,7 @@ func (l *eventLoop) readsOn(c *Conn) {
 		e.pausedAt = 0
 		// The peer could not be heard while paused: its silence proves
 		// nothing (timers.go).
-		c.lastRead = l.srv.now()
+		c.heard(l.srv.now())
 	}
 }
 
@@ -165,11 +165,11 @@ func (l *eventLoop) resumeIn(c *Conn) {
 	c.mu.Lock()
 	c.mflags &^= mPaused | mResumeAsked
 	c.mu.Unlock()
-	c.inPaused = false
-	if c.gc == nil {
+	c.flags.clear(fInPaused)
+	if c.gp == nil {
 		return
 	}
-	if c.gc.InboundBuffered() > 0 && (c.state == stateOpen || c.state == stateClosing) && !c.discard {
+	if c.gc().InboundBuffered() > 0 && (c.state == stateOpen || c.state == stateClosing) && !c.flags.has(fDiscard) {
 		l.reparse = append(l.reparse, c)
 		return
 	}
@@ -182,11 +182,11 @@ func (l *eventLoop) resumeParse() {
 	for i := 0; i < len(l.reparse); i++ {
 		c := l.reparse[i]
 		l.reparse[i] = nil
-		if c.gc == nil || c.inPaused {
+		if c.gp == nil || c.flags.has(fInPaused) {
 			continue // gone, or paused again meanwhile
 		}
 		l.finish(c, l.traffic(c))
-		if c.gc != nil && !c.inPaused {
+		if c.gp != nil && !c.flags.has(fInPaused) {
 			l.readsOn(c)
 		}
 	}
@@ -196,7 +196,7 @@ func (l *eventLoop) resumeParse() {
 // checkHeld applies Config.MaxInbound to a paused connection whose input
 // kept arriving, on the loop. It reports whether c was closed.
 func (l *eventLoop) checkHeld(c *Conn) (gnet.Action, bool) {
-	unparsed := c.gc.InboundBuffered()
+	unparsed := c.gc().InboundBuffered()
 	held := unparsed
 	c.mu.Lock()
 	if d := c.data.Load(); d != nil {

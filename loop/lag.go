@@ -145,10 +145,10 @@ func (l *eventLoop) handshakeLate(c *Conn, now int64) (int64, bool) {
 // unread by the loop; 0 if that cannot be told. One ioctl, only on the way
 // to a liveness close.
 func unreadBytes(c *Conn) int {
-	if c.gc == nil {
+	if c.gp == nil {
 		return 0
 	}
-	fd := c.gc.Fd()
+	fd := c.gc().Fd()
 	if fd < 0 {
 		return 0
 	}

@@ -140,8 +140,7 @@ func pingAll(l *eventLoop) {
 	now := l.srv.now()
 	for c := range l.conns {
 		if c.state == stateOpen {
-			c.pingSent = 0
-			c.lastRead = now - int64(stallPing)
+			c.heard(now - int64(stallPing))
 			l.checkOpen(c, now)
 		}
 	}
@@ -211,7 +210,9 @@ func TestLivenessReadsUnreadPongs(t *testing.T) {
 		pingAll(l)
 		var sent int64
 		for c := range l.conns {
-			sent = max(sent, c.pingSent)
+			if at, ok := c.pingedAt(l.srv.cfg.PingInterval); ok {
+				sent = max(sent, at)
+			}
 		}
 		// Wait, stalled, until the pong deadline has passed and every live
 		// client's pong is in its socket.

@@ -81,7 +81,7 @@ func (c *Conn) refused() error {
 // fits reports whether n more bytes fit c's outbound queue, on the loop.
 func (l *eventLoop) fits(c *Conn, n int) bool {
 	max := int64(l.srv.cfg.MaxOutbound)
-	queued := c.outQueued() + int64(c.gc.OutboundBuffered())
+	queued := c.outQueued() + int64(c.gc().OutboundBuffered())
 	return max <= 0 || queued == 0 || queued+int64(n) <= max
 }
 
@@ -97,7 +97,7 @@ func (l *eventLoop) refusedOnLoop(c *Conn) {
 // wrote refreshes c's snapshot of gnet's outbound buffer after a write and
 // watches it until it drains.
 func (l *eventLoop) wrote(c *Conn) {
-	gc := c.gc
+	gc := c.gc()
 	if gc == nil {
 		return
 	}
@@ -121,8 +121,8 @@ func (l *eventLoop) watchFlushes() {
 	keep := l.flushing[:0]
 	for _, c := range l.flushing {
 		var b int64
-		if c.gc != nil {
-			b = int64(c.gc.OutboundBuffered())
+		if c.gp != nil {
+			b = int64(c.gc().OutboundBuffered())
 		}
 		l.setOutBuffered(c, b)
 		most = max(most, b+c.outQueued())

@@ -124,10 +124,10 @@ func (l *eventLoop) congestedConns() int64 {
 	now := l.srv.now()
 	var n int64
 	for _, c := range l.flushing {
-		if c.gc == nil || c.state != stateOpen {
+		if c.gp == nil || c.state != stateOpen {
 			continue
 		}
-		b := int64(c.gc.OutboundBuffered())
+		b := int64(c.gc().OutboundBuffered())
 		l.setOutBuffered(c, b)
 		e := c.ext.Load()
 		if b+c.outQueued() <= bound/2 {

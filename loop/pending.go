@@ -121,12 +121,12 @@ func (l *eventLoop) acceptDeferred(p *PendingUpgrade, a Accept) {
 		return
 	}
 	l.opened(c)
-	if c.gc != nil && c.gc.InboundBuffered() > 0 {
+	if c.gp != nil && c.gc().InboundBuffered() > 0 {
 		// Frames the client sent early: buffered, and past the header
 		// bound its reads paused (read.go). They raise no new event.
 		l.finish(c, l.traffic(c))
 	}
-	if c.gc != nil && !c.inPaused {
+	if c.gp != nil && !c.flags.has(fInPaused) {
 		l.readsOn(c)
 	}
 }
@@ -142,7 +142,7 @@ func (l *eventLoop) rejectDeferred(c *Conn, err error, extra []byte) {
 // finish carries out an action returned by a read path that ran outside
 // OnTraffic.
 func (l *eventLoop) finish(c *Conn, act gnet.Action) {
-	if act == gnet.Close && c.gc != nil {
-		_ = l.el.Close(c.gc)
+	if act == gnet.Close && c.gp != nil {
+		_ = l.el.Close(c.gc())
 	}
 }

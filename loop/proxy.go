@@ -37,7 +37,7 @@ func (s *Server) trusted(ip netip.Addr) bool {
 // handlers, logs, limits.
 func (l *eventLoop) readProxy(c *Conn) gnet.Action {
 	s := l.srv
-	gc := c.gc
+	gc := c.gc()
 	max := s.cfg.ProxyMaxBytes
 	buf, _ := gc.Peek(min(gc.InboundBuffered(), max))
 	switch codec.ProxySignature(buf) {

@@ -173,7 +173,7 @@ func (l *eventLoop) publishRun(cmds []command) {
 		size += int64(len(cmds[i].shared.buf.b))
 	}
 	defer l.srv.pace.unwritten.Add(-size) // written, or refused (pacing.go)
-	hasZ := l.zRun(cmds) // compressed frames (deflate.go)
+	hasZ := l.zRun(cmds)                  // compressed frames (deflate.go)
 	if t == nil {
 		for c := range l.conns {
 			l.deliverShared(c, l.framesFor(c, iov, hasZ, cmds))
@@ -206,7 +206,7 @@ func (l *eventLoop) deliverShared(c *Conn, frames [][]byte) {
 	for _, f := range frames {
 		total += len(f)
 	}
-	if l.srv.mem != nil && c.gc != nil && c.gc.OutboundBuffered() > 0 && !l.mayTake(int64(total)) {
+	if l.srv.mem != nil && c.gp != nil && c.gc().OutboundBuffered() > 0 && !l.mayTake(int64(total)) {
 		// gnet would only buffer them (its buffer is not empty), and the
 		// memory budget cannot take that: dropped and counted.
 		l.stats.deliveriesDropped.Add(int64(len(frames)))

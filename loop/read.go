@@ -18,36 +18,36 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 		// The client should wait for our answer; what it sends early
 		// stays buffered, and past the header bound its reads pause
 		// until the upgrade is decided (acceptDeferred parses it).
-		if c.gc.InboundBuffered() > l.srv.cfg.MaxHeaderBytes && !l.pauseReads(c) {
+		if c.gc().InboundBuffered() > l.srv.cfg.MaxHeaderBytes && !l.pauseReads(c) {
 			return gnet.Close
 		}
-		l.setUnparsed(c, c.gc.InboundBuffered())
+		l.setUnparsed(c, c.gc().InboundBuffered())
 		return gnet.None
 	case stateOpen, stateClosing:
 		if c.flushWatched() {
 			// Refresh the outbound snapshot (outbound.go) before the
 			// handler sees this input: a client that has caught up and
 			// speaks again must not be refused on a stale figure.
-			l.setOutBuffered(c, int64(c.gc.OutboundBuffered()))
+			l.setOutBuffered(c, int64(c.gc().OutboundBuffered()))
 		}
-		if c.discard {
-			_, _ = c.gc.Discard(-1)
+		if c.flags.has(fDiscard) {
+			_, _ = c.gc().Discard(-1)
 			return gnet.None
 		}
 		act := l.readFrames(c)
-		if act != gnet.None || c.gc == nil {
+		if act != gnet.None || c.gp == nil {
 			return act
 		}
-		n := c.gc.InboundBuffered()
+		n := c.gc().InboundBuffered()
 		l.setUnparsed(c, n)
-		if c.inPaused && n > 0 && !readsPaused(c) {
+		if c.flags.has(fInPaused) && n > 0 && !readsPaused(c) {
 			// Input keeps arriving although it is not parsed: the
 			// poller refused the pause (inbound.go).
 			act, _ = l.checkHeld(c)
 		}
 		return act
 	}
-	_, _ = c.gc.Discard(-1)
+	_, _ = c.gc().Discard(-1)
 	return gnet.None
 }
 
@@ -56,12 +56,12 @@ func (l *eventLoop) traffic(c *Conn) gnet.Action {
 // keeps bytes only for an incomplete header or control frame (at most 131
 // bytes) and a slow large message costs its own size, not twice.
 func (l *eventLoop) readFrames(c *Conn) gnet.Action {
-	gc := c.gc
+	gc := c.gc()
 	// An idle connection's pings, pongs and close are parsed whole from
 	// gnet's buffer: only a data frame needs the data part (conn_data.go).
 	d := c.data.Load()
 	for {
-		if c.inPaused {
+		if c.flags.has(fInPaused) {
 			// The mailbox is full (inbound.go), or a protocol error
 			// waits for the handler (close.go): leave the rest in
 			// gnet's buffer and stop reading the socket.
@@ -78,7 +78,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 			if n > 0 {
 				// Payload is proof of life too: a peer in the middle of
 				// a frame cannot send its pong before the frame ends.
-				c.lastRead = l.srv.now()
+				c.heard(l.srv.now())
 				p, _ := gc.Peek(n)
 				ok := true
 				if c.state == stateOpen {
@@ -112,7 +112,7 @@ func (l *eventLoop) readFrames(c *Conn) gnet.Action {
 		if hn == 0 {
 			return gnet.None
 		}
-		c.lastRead = l.srv.now()
+		c.heard(l.srv.now())
 
 		if h.OpCode.IsControl() {
 			total := hn + int(h.Length)

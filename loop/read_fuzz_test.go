@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -72,7 +73,7 @@ func FuzzReadBounds(f *testing.F) {
 				t.Fatalf("message length %d over max %d", c.d().frame.msgLen, max)
 			}
 			left := len(gc.in)
-			if c.inPaused {
+			if c.flags.has(fInPaused) {
 				// A paused connection reads nothing more (the kernel
 				// keeps the rest, third_party/gnet/PATCH.md): what gnet
 				// holds is at most the read that was being parsed plus a
@@ -206,7 +207,8 @@ func fuzzConn(s *Server) (*eventLoop, *Conn, *fakeConn) {
 	// loop's next pass instead of going to the (absent) gnet loop.
 	l.busy.Store(true)
 	gc := &fakeConn{}
-	c := &Conn{loop: l, gc: gc, state: stateHandshake}
+	l.fake = gc
+	c := &Conn{loop: l, gp: unsafe.Pointer(gc), state: stateHandshake}
 	l.insert(c)
 	l.stats.connsOpen.Add(1)
 	return l, c, gc

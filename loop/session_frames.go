@@ -295,11 +295,11 @@ func (l *eventLoop) flushSession(c *Conn) {
 // compressed joins the window only once it is written).
 func (l *eventLoop) writeSession(c *Conn, iov [][]byte) (int, error) {
 	if !c.deflating() {
-		return c.gc.Writev(iov)
+		return c.gc().Writev(iov)
 	}
 	total := 0
 	for _, b := range iov {
-		w, err := c.gc.Write(l.outFrame(c, b))
+		w, err := c.gc().Write(l.outFrame(c, b))
 		total += w
 		if err != nil {
 			return total, err

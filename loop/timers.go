@@ -2,6 +2,7 @@ package loop
 
 import (
 	"math"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -125,11 +126,11 @@ func (l *eventLoop) fire(n *timerwheel.Node[struct{}], now int64) {
 				return
 			}
 		}
-		l.stats.handshakeTimeoutBytes.Add(int64(c.gc.InboundBuffered()))
+		l.stats.handshakeTimeoutBytes.Add(int64(c.gc().InboundBuffered()))
 		l.stats.closes[causeHandshakeTimeout].Add(1)
 		l.drop(c, causeHandshakeTimeout)
 	case stateClosing:
-		if c.lingering() && c.gc.OutboundBuffered() == 0 {
+		if c.lingering() && c.gc().OutboundBuffered() == 0 {
 			l.drop(c, c.cause) // our close frame is out: done
 			return
 		}
@@ -167,7 +168,7 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	}
 	if c.expireAt > 0 {
 		if now >= c.expireAt {
-			if c.draining {
+			if c.flags.has(fDraining) {
 				l.startClose(c, ws.StatusGoingAway, l.drainReason(), causeShutdown)
 			} else {
 				l.startClose(c, ws.StatusGoingAway, "max lifetime", causeLifetime)
@@ -189,21 +190,17 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 		}
 		next = min(next, d)
 	}
-	if t.PingInterval > 0 && c.inPaused {
+	if t.PingInterval > 0 && c.flags.has(fInPaused) {
 		// Its input is paused (inbound.go): its pong could not be read,
 		// so it is not pinged; readsOn counts it as heard when reads
 		// resume.
-		c.pingSent = 0
-		c.lastRead = now
+		c.heard(now)
 		next = min(next, now+int64(t.PingInterval))
 	} else if t.PingInterval > 0 {
-		if c.pingSent != 0 && c.lastRead >= c.pingSent {
-			c.pingSent = 0 // any frame since the ping is proof of life
-		}
-		if c.pingSent != 0 {
-			d := c.pingSent + int64(t.PongTimeout)
+		if sent, ok := c.pingedAt(t.PingInterval); ok {
+			d := sent + int64(t.PongTimeout)
 			if now >= d {
-				late, ok := l.livenessLate(c, c.pingSent, d, now)
+				late, ok := l.livenessLate(c, sent, d, now)
 				if !ok {
 					l.drop(c, causeLiveness)
 					return
@@ -215,14 +212,14 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 				// Look again at the pong deadline, or at the next ping's
 				// time if that comes first (PongTimeout > PingInterval),
 				// so that an answered ping does not stretch the interval.
-				next = min(next, d, c.pingSent+int64(t.PingInterval))
+				next = min(next, d, sent+int64(t.PingInterval))
 			}
 		} else if due := c.lastRead + int64(t.PingInterval); now >= due {
 			if !l.write(c, l.heartbeat(c)) { // a ping, or a BEAT (session_frames.go)
 				return
 			}
 			l.stats.pingsSent.Add(1)
-			c.pingSent = max(now, 1)
+			c.pinged(now, t.PingInterval)
 			next = min(next, now+int64(t.PongTimeout), now+int64(t.PingInterval))
 		} else {
 			next = min(next, due)
@@ -231,4 +228,33 @@ func (l *eventLoop) checkOpen(c *Conn, now int64) {
 	if next != math.MaxInt64 {
 		l.schedule(c, next)
 	}
+}
+
+// heard records that the peer sent something (a frame header or payload
+// bytes) at now, on the loop: proof of life, which answers our ping.
+func (c *Conn) heard(now int64) {
+	c.lastRead = now
+	if c.flags.has(fPinged) {
+		c.flags.clear(fPinged)
+	}
+}
+
+// pinged records our ping sent at now, on the loop. The Conn keeps no
+// field for the ping's time: until the peer is heard (heard clears
+// fPinged), lastRead is used for nothing else, so it holds the ping's time
+// less the interval, and pingedAt adds the interval back. Any frame read
+// after the ping answers it, as when the ping's time had a field of its
+// own (a read stamps lastRead with a coarse time at least the ping's).
+func (c *Conn) pinged(now int64, interval time.Duration) {
+	c.lastRead = now - int64(interval)
+	c.flags.set(fPinged)
+}
+
+// pingedAt returns when our unanswered ping went out, and whether there
+// is one; interval is the one pinged was given (Config.PingInterval).
+func (c *Conn) pingedAt(interval time.Duration) (int64, bool) {
+	if !c.flags.has(fPinged) {
+		return 0, false
+	}
+	return c.lastRead + int64(interval), true
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -18,8 +19,8 @@ import (
 )
 
 // This file is the wsgate patch of gnet v2.10.0 (see PATCH.md): pausing the
-// reads of one connection, and stopping an engine's accepts while it keeps
-// serving the connections it has.
+// reads of one connection, stopping an engine's accepts while it keeps
+// serving the connections it has, and holding a connection in one word.
 
 // PauseRead stops reading from the connection until ResumeRead: its read
 // interest is taken out of the poller, so the kernel's receive buffer fills
@@ -135,4 +136,26 @@ func (e Engine) StopAccepting() error {
 // loop, each read may bring up to that buffer's size.
 type ReadGate interface {
 	AllowRead(c Conn) bool
+}
+
+// ConnPointer returns c as one pointer, for a caller that keeps a
+// connection for each of very many clients and cannot spare an interface's
+// two words; ConnAt turns it back into the Conn. It returns nil if c is nil
+// or not one of gnet's own connections (a test's fake, say). The pointer
+// keeps the connection alive as the Conn would.
+func ConnPointer(c Conn) unsafe.Pointer {
+	if cc, ok := c.(*conn); ok && cc != nil {
+		return unsafe.Pointer(cc)
+	}
+	return nil
+}
+
+// ConnAt returns the Conn that ConnPointer returned p for, or nil if p is
+// nil. p must come from ConnPointer. It allocates nothing: a pointer fits
+// in an interface as it is.
+func ConnAt(p unsafe.Pointer) Conn {
+	if p == nil {
+		return nil
+	}
+	return (*conn)(p)
 }
