@@ -18,6 +18,27 @@ func boundPort(t *testing.T, fd int) int {
 	return sa.(*unix.SockaddrInet4).Port
 }
 
+// acceptAll listens on loopback and accepts every connection until the
+// test ends; it returns the address.
+func acceptAll(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // when the listener closes at cleanup
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
 func tcpSocket(t *testing.T) int {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -36,21 +57,7 @@ func TestBindSourcePorts(t *testing.T) {
 	if hi < lo+100 {
 		t.Skipf("ephemeral range %d-%d", lo, hi)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	dst := sockaddr(netip.MustParseAddrPort(ln.Addr().String()))
+	dst := sockaddr(acceptAll(t))
 	src := netip.MustParseAddr("127.0.0.7")
 
 	// The k-th port, and a connection from it.
@@ -107,21 +114,7 @@ func TestDialRetriesTakenTuple(t *testing.T) {
 	if hi < lo+100 {
 		t.Skipf("ephemeral range %d-%d", lo, hi)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	dst := netip.MustParseAddrPort(ln.Addr().String())
+	dst := acceptAll(t)
 	src := netip.MustParseAddr("127.0.0.9")
 	k := hi - lo - 7
 	var fds []int
