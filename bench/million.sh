@@ -40,6 +40,7 @@ PROCS=0        # 0: one loadtest child per 19,000 connections
 RAMP=2500      # connections per second asked; the ramp goes on as long as the gateways need
 MAX_PENDING=1000
 HS_TIMEOUT=20s  # loadtest --handshake-timeout: a phone's client waits about this long (OkHttp: 10 s connect + 10 s read)
+RETRIES=3      # loadtest --retries: a failed attempt is tried again after 0-1 s, 0-2 s, 0-4 s (as a phone's client would)
 HOLD=60s
 SOURCES=64
 PORT=65200
@@ -66,6 +67,8 @@ Flags (defaults in brackets):
   --ramp N           new connections per second asked [$RAMP]
   --max-pending N    attempts in flight, all children [$MAX_PENDING]
   --handshake-timeout D  each attempt's connect plus upgrade deadline [$HS_TIMEOUT]
+  --retries N        a failed attempt is tried again up to N times, with jittered backoff (1 s, doubling); the report
+                     counts the retries and the connections that never came up [$RETRIES]
   --hold D           how long every connection is held once all are up [$HOLD]
   --sources N        source addresses 127.0.0.1-127.0.0.N [$SOURCES]
   --port N           the gateways' shared port [$PORT]
@@ -92,6 +95,7 @@ while [ $# -gt 0 ]; do
 	--ramp) RAMP=$2; shift ;;
 	--max-pending) MAX_PENDING=$2; shift ;;
 	--handshake-timeout) HS_TIMEOUT=$2; shift ;;
+	--retries) RETRIES=$2; shift ;;
 	--hold) HOLD=$2; shift ;;
 	--sources) SOURCES=$2; shift ;;
 	--port) PORT=$2; shift ;;
@@ -113,7 +117,7 @@ done
 
 die() { echo "million: $*" >&2; exit 1; }
 isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT GW_PROCS; do
+for v in CONNS GATEWAYS PROCS RAMP MAX_PENDING RETRIES SOURCES PORT ADMIN_BASE POLL DEADLINE PUSH_SAMPLE NATS_PORT GW_PROCS; do
 	isnum "${!v}" || die "${v,,} must be a number, not '${!v}'"
 done
 [ "$CONNS" -ge 1 ] && [ "$CONNS" -le 1000000 ] || die "--conns must be in 1..1,000,000"
@@ -273,7 +277,7 @@ cluster_push() {
 import json, sys, time, urllib.request
 conns, sample, gws, base = (int(x) for x in sys.argv[1:5])
 out = sys.argv[5]
-res = {"posted": 0, "accepted": 0, "reached": 0, "missing_users": [], "statuses": {}, "nodes_max": 0}
+res = {"posted": 0, "accepted": 0, "reached": 0, "missing_users": [], "statuses": {}, "nodes_max": 0, "nodes_missing_max": 0, "answer_s_max": 0}
 t0 = time.time()
 for k in range(sample):
     user = "u%d" % (k * conns // sample)
@@ -281,6 +285,7 @@ for k in range(sample):
     req = urllib.request.Request("http://127.0.0.1:%d/v1/users/%s/messages" % (base + gw, user), data=b"push",
                                  headers={"Content-Type": "application/octet-stream"}, method="POST")
     res["posted"] += 1
+    t1 = time.time()
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             status, body = r.status, json.load(r)
@@ -294,23 +299,31 @@ for k in range(sample):
     n = body.get("connections", 0)
     res["reached"] += n
     res["nodes_max"] = max(res["nodes_max"], body.get("nodes", 0))
+    res["nodes_missing_max"] = max(res["nodes_missing_max"], body.get("nodes_missing", 0))
+    res["answer_s_max"] = max(res["answer_s_max"], round(time.time() - t1, 2))
     if n != 1:
         res["missing_users"].append(user)
 res["seconds"] = round(time.time() - t0, 1)
 res["missing_users"] = res["missing_users"][:20]
 json.dump(res, open(out, "w"))
-print("million: pushed to %d users through the cluster: %d answered 202, %d connections reached, %d nodes answered, %.1f s"
-      % (res["posted"], res["accepted"], res["reached"], res["nodes_max"], res["seconds"]), file=sys.stderr)
+print("million: pushed to %d users through the cluster: %d answered 202, %d connections reached, %d nodes answered (at most %d missing), %.1f s (slowest answer %.2f s)"
+      % (res["posted"], res["accepted"], res["reached"], res["nodes_max"], res["nodes_missing_max"], res["seconds"], res["answer_s_max"]), file=sys.stderr)
 PY
 }
+
+# The kernel's TCP counters (listen queue overflows, SYN retransmits,
+# aborts) at the start, when all are up and at the end: the report gives
+# their growth, which tells a full listen queue from a slow upgrade.
+netstat_snap() { cat /proc/net/netstat /proc/net/snmp >"$work/netstat-$1.txt" 2>/dev/null || true; }
 
 sleep 1
 rss0=$(rss_sum)
 slab0=$(slab_kb)
+netstat_snap start
 ready=$work/ready
 lt_args=(connect --url "ws://127.0.0.1:$PORT/ws" --conns "$CONNS" --procs "$PROCS" --loops 1
 	--source-ips "127.0.0.1-127.0.0.$SOURCES" --ramp "$RAMP" --max-pending "$MAX_PENDING"
-	--duration "$HOLD" --handshake-timeout "$HS_TIMEOUT" --ready-file "$ready" --json "$work/loadtest.json" --quiet)
+	--duration "$HOLD" --handshake-timeout "$HS_TIMEOUT" --retries "$RETRIES" --backoff 1s --backoff-max 8s --ready-file "$ready" --json "$work/loadtest.json" --quiet)
 [ -n "$secret" ] && lt_args+=(--jwt-secret "$secret")
 [ "$CONNS" -gt 100000 ] && lt_args+=(--allow-huge)
 echo "million: $CONNS connections, $GATEWAYS gateways on 127.0.0.1:$PORT, $PROCS loadtest children from $SOURCES sources, ramp $RAMP/s, hold $HOLD" >&2
@@ -342,6 +355,7 @@ while kill -0 "$lt_pid" 2>/dev/null; do
 		rss1=$(rss_sum)
 		slab1=$(slab_kb)
 		poll_stats "$work/stats-ready.json"
+		netstat_snap ready
 		echo "million: all up after $((t_ready - start)) s; gateway RSS $((rss1 / 1024)) MiB, slab +$(((slab1 - slab0) / 1024)) MiB" >&2
 		cluster_push_at=$((t_ready + hold_s / 2))
 	fi
@@ -363,6 +377,7 @@ lt_pid=""
 [ "$lt_exit" = 0 ] || echo "million: loadtest exited with $lt_exit" >&2
 poll
 poll_stats "$work/stats-end.json"
+netstat_snap end
 cat "$work/loadtest.out"
 
 python3 "$root/bench/million/report.py" "$work" conns="$CONNS" gateways="$GATEWAYS" procs="$PROCS" sources="$SOURCES" \

@@ -76,6 +76,7 @@ type config struct {
 	stormAfter       time.Duration
 	backoffBase      time.Duration
 	backoffMax       time.Duration
+	retries          int
 	slowShare        float64
 	slowRate         int
 	slowSize         int
@@ -126,8 +127,9 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.drainTimeout, "drain", 3*time.Second, "after the measured phase, how long to wait for replies still in flight")
 	fs.StringVar(&cfg.stormMode, "storm", "drop", "storm: drop (the client drops all connections at once) or server (wait for the server to close them, e.g. a drain with 1001)")
 	fs.DurationVar(&cfg.stormAfter, "storm-after", 2*time.Second, "storm, drop mode: hold this long before dropping")
-	fs.DurationVar(&cfg.backoffBase, "backoff", 100*time.Millisecond, "storm: first reconnect delay bound (full jitter, doubled per failed attempt)")
-	fs.DurationVar(&cfg.backoffMax, "backoff-max", 5*time.Second, "storm: largest reconnect delay bound")
+	fs.DurationVar(&cfg.backoffBase, "backoff", 100*time.Millisecond, "storm and --retries: first reconnect delay bound (full jitter, doubled per failed attempt)")
+	fs.DurationVar(&cfg.backoffMax, "backoff-max", 5*time.Second, "storm and --retries: largest reconnect delay bound")
+	fs.IntVar(&cfg.retries, "retries", 0, "during the ramp, try a failed attempt again up to this many times after --backoff, as a phone's client would; the report counts the retries and the connections that never came up")
 	fs.Float64Var(&cfg.slowShare, "slow-share", 0.1, "slow: share of connections that stop reading")
 	fs.IntVar(&cfg.slowRate, "slow-rate", 100, "slow: messages per second each slow connection sends")
 	fs.IntVar(&cfg.slowSize, "slow-size", 16384, "slow: payload bytes of the slow connections' messages")
@@ -256,6 +258,9 @@ func (c *config) check() error {
 	}
 	if c.stormMode != "drop" && c.stormMode != "server" {
 		return fmt.Errorf("loadtest: --storm must be drop or server, not %q", c.stormMode)
+	}
+	if c.retries < 0 || c.retries > 255 {
+		return errors.New("loadtest: --retries must be in 0..255")
 	}
 	if c.backoffBase <= 0 || c.backoffMax < c.backoffBase {
 		return errors.New("loadtest: need 0 < --backoff <= --backoff-max")

@@ -50,6 +50,8 @@ type conn struct {
 	stampN uint8 // timestamp bytes collected so far
 	zmsg   bool  // the message in progress is compressed (--compression)
 
+	retrying bool // --retries: waiting for the next attempt after a failed one
+
 	// Scenario state.
 	inflight int32 // echo and rate: messages sent and not yet back
 
@@ -296,10 +298,38 @@ func (l *loop) fail(c *conn, cause string, now int64) {
 	l.ctr.add(cPending, -1)
 	l.closeFD(c)
 	c.state = stDone
-	if c.dropped && l.reconnecting() {
+	switch {
+	case c.dropped && l.reconnecting():
+		l.reopenLater(c, now)
+	case !c.dropped && l.phase == phaseRamp && int(c.attempt) < l.r.cfg.retries:
+		// A phone's client tries again after a failed connect: so does
+		// the ramp, and the report tells retries from connections that
+		// never came up.
+		l.ctr.add(cRetries, 1)
+		l.ctr.add(cRetryWait, 1)
+		c.retrying = true
 		l.reopenLater(c, now)
 	}
 }
+
+// retryDue opens c's next attempt when its backoff has passed: while the
+// ramp lasts, and within --max-pending (else a little later). Outside the
+// ramp the connection stays down and is counted as never up.
+func (l *loop) retryDue(c *conn, t timer, now int64) {
+	if l.phase != phaseRamp {
+		return // still counted in retry_wait: the report's never_up includes it
+	}
+	if l.maxPending > 0 && l.ctr[cPending].Load() >= l.maxPending {
+		l.tm.push(timer{at: now + int64(retryRecheck), idx: t.idx, gen: t.gen, kind: tmReopen})
+		return
+	}
+	c.retrying = false
+	l.ctr.add(cRetryWait, -1)
+	l.open(c, now)
+}
+
+// retryRecheck is how long a due retry waits for a free --max-pending slot.
+const retryRecheck = 20 * time.Millisecond
 
 // peerGone is the server closing an open connection (how: close code,
 // "eof" or an errno name), or the end of our own closing handshake.

@@ -275,11 +275,17 @@ func (l *loop) tick(now int64) {
 		}
 		switch t.kind {
 		case tmHandshake:
-			if c.state == stConnecting || c.state == stHandshake {
+			switch c.state {
+			case stConnecting: // no SYN-ACK yet: the listen queue, or a dropped SYN
+				l.fail(c, "connect: timeout", now)
+			case stHandshake: // connected, no complete 101 yet
 				l.fail(c, "handshake: timeout", now)
 			}
 		case tmReopen:
-			if c.state == stIdle && l.reconnecting() {
+			switch {
+			case c.state == stIdle && c.retrying:
+				l.retryDue(c, t, now)
+			case c.state == stIdle && l.reconnecting():
 				l.open(c, now)
 			}
 		case tmCloseWait:

@@ -65,6 +65,7 @@ type reportConfig struct {
 	SourceIPs int     `json:"source_ips"`
 	SlowShare float64 `json:"slow_share,omitempty"`
 	StormMode string  `json:"storm_mode,omitempty"`
+	Retries   int     `json:"retries,omitempty"`
 }
 
 // rampReport times the ramp exactly, from the first attempt to the last
@@ -117,6 +118,12 @@ type connReport struct {
 	// PortRetries counts first dials whose own source port (bindSource)
 	// met a taken 4-tuple at connect and went again with the kernel's.
 	PortRetries int64 `json:"port_retries,omitempty"`
+	// Retries counts failed ramp attempts tried again (--retries);
+	// NeverUp the connections that never came up: their last attempt
+	// failed with no retry left, or their retry was still waiting when
+	// the ramp ended.
+	Retries int64 `json:"retries"`
+	NeverUp int64 `json:"never_up"`
 }
 
 type latencyReport struct {
@@ -187,7 +194,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 		Errors: map[string]int64{}, CloseCodes: map[string]int64{}, Compression: cfg.compression,
 		Config: reportConfig{
 			Conns: cfg.conns, DurationS: cfg.duration.Seconds(), Ramp: cfg.ramp, Size: cfg.size,
-			SourceIPs: len(cfg.sourceIPs),
+			SourceIPs: len(cfg.sourceIPs), Retries: cfg.retries,
 		},
 	}
 	for _, t := range cfg.targets {
@@ -268,6 +275,7 @@ func finalize(cfg *config, raws []*raw, t0 time.Time) (*Report, error) {
 	r.Connections = connReport{
 		Attempted: counts["attempted"], Established: counts["established"], Failed: counts["failed"],
 		ClosedByServer: counts["closed_by_server"], PortRetries: counts["port_retries"],
+		Retries: counts["retries"], NeverUp: counts["failed"] - counts["retries"] + counts["retry_wait"],
 	}
 	r.Sent, r.Received, r.LostInFlight = counts["sent"], counts["received"], counts["lost_in_flight"]
 	r.BytesSent, r.BytesRecv = counts["bytes_sent"], counts["bytes_received"]

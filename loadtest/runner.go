@@ -163,7 +163,7 @@ func (r *runner) run(ctx context.Context) (*raw, error) {
 			// --ramp the server is: it ends when every attempt has
 			// finished, not at a deadline computed from the asked rate.
 			switch {
-			case c[cAttempted] >= int64(cfg.conns) && c[cPending] == 0:
+			case c[cAttempted]-c[cRetries] >= int64(cfg.conns) && c[cPending] == 0 && c[cRetryWait] == 0:
 				res.RampEnd = rampComplete
 			case done:
 				res.RampEnd = rampInterrupted

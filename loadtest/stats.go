@@ -39,6 +39,8 @@ const (
 	cPayloadSent     // payload bytes of the data messages sent, before compression
 	cPayloadReceived // payload bytes of the data messages received, inflated
 	cPortRetries     // first dials whose own port's 4-tuple was taken: dialled again with the kernel's port
+	cRetries         // --retries: failed ramp attempts scheduled to be tried again
+	cRetryWait       // gauge: connections waiting for their retry
 	nCounters
 )
 
@@ -48,7 +50,7 @@ var counterNames = [nCounters]string{
 	"lost_in_flight", "dropped", "recovered", "slow_conns", "slow_closed",
 	"slow_sent", "slow_skipped", "slow_received", "close_sent", "close_answered",
 	"close_eof", "close_unanswered", "payload_sent", "payload_received",
-	"port_retries",
+	"port_retries", "retries", "retry_wait",
 }
 
 type counters [nCounters]atomic.Int64

@@ -18,6 +18,9 @@ func writeText(w io.Writer, r *Report) {
 	c := r.Connections
 	p("connections\tattempted %d\testablished %d\tfailed %d\tclosed by server %d\topen max %d",
 		c.Attempted, c.Established, c.Failed, c.ClosedByServer, c.OpenMax)
+	if c.Retries > 0 || r.Config.Retries > 0 {
+		p("retries\t%d failed attempts tried again (--retries %d)\t%d connections never came up", c.Retries, r.Config.Retries, c.NeverUp)
+	}
 	if c.PortRetries > 0 {
 		p("port retries	%d	first dials whose own source port was taken at connect, dialled again with the kernel's", c.PortRetries)
 	}

@@ -40,6 +40,37 @@ def rows(name):
     return out
 
 
+def netstat(name):
+    """The kernel's TCP counters of one snapshot (/proc/net/netstat and
+    /proc/net/snmp: pairs of header and value lines), as {Group.Name: n}."""
+    out = {}
+    try:
+        lines = open(os.path.join(work, "netstat-%s.txt" % name)).read().splitlines()
+    except OSError:
+        return out
+    for head, vals in zip(lines[::2], lines[1::2]):
+        h, v = head.split(), vals.split()
+        if h and v and h[0] == v[0]:
+            for k, x in zip(h[1:], v[1:]):
+                try:
+                    out[h[0].rstrip(":") + "." + k] = int(x)
+                except ValueError:
+                    pass
+    return out
+
+
+TCP_KEYS = ("TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.TCPReqQFullDrop", "TcpExt.TCPBacklogDrop",
+            "TcpExt.TCPSynRetrans", "TcpExt.TCPTimeouts", "TcpExt.TCPAbortOnMemory", "TcpExt.TCPAbortOnTimeout",
+            "Tcp.RetransSegs", "Tcp.AttemptFails", "Tcp.EstabResets", "Tcp.OutRsts")
+ns = {k: netstat(k) for k in ("start", "ready", "end")}
+
+
+def ns_growth(a, b):
+    if not ns[a] or not ns[b]:
+        return None
+    return {k.split(".", 1)[1]: ns[b].get(k, 0) - ns[a].get(k, 0) for k in TCP_KEYS}
+
+
 tl = rows("timeline.jsonl")
 lt = load("loadtest.json")
 end_stats, ready_stats = rows("stats-end.json"), rows("stats-ready.json")
@@ -119,6 +150,7 @@ rep = {
     "gateway_closes_by_cause_at_end": c_end,
     "gateway_rss_bytes_before": rss0,
     "cpu": {"split_pct": split, "seconds": cpu, "top_other_processes_s": top_others},
+    "tcp_counters": {"ramp": ns_growth("start", "ready"), "whole_run": ns_growth("start", "end")},
     "timeline": tl,
     "loadtest": None, "cluster_push": "not run (no --nats)" if not kv.get("nats") else "not run (the hold was not reached)",
 }
@@ -142,7 +174,9 @@ if lt:
                        "closed_by_server": c["closed_by_server"], "open_max": c["open_max"], "ramp": lt["ramp"],
                        "connect_ms": lt["connect_ms"], "errors": lt["errors"], "close": lt.get("close"),
                        "client_rss_bytes": lt["client"]["rss_bytes"],
-                       "handshake_timeouts": lt["errors"].get("handshake: timeout", 0)}
+                       "handshake_timeouts": lt["errors"].get("handshake: timeout", 0) + lt["errors"].get("connect: timeout", 0),
+                       "connect_timeouts": lt["errors"].get("connect: timeout", 0),
+                       "retries": c.get("retries", 0), "never_up": c.get("never_up", c["failed"])}
     if "at_ready" in rep:
         a = rep["at_ready"]
         a["gateway_rss_per_conn"] = round((a["gateway_rss_bytes"] - rss0) / max(est, 1))
@@ -183,7 +217,8 @@ if cpu:
 if lt:
     L = rep["loadtest"]
     r = L["ramp"]
-    print(f"  loadtest: {L['established']:,} established of {L['attempted']:,} attempted, {L['failed']:,} failed, {L['closed_by_server']:,} closed by the server, open max {L['open_max']:,}")
+    print(f"  loadtest: {L['established']:,} established of {L['attempted']:,} attempted, {L['failed']:,} attempts failed "
+          f"({L['retries']:,} of them tried again), {L['never_up']:,} connections never came up, {L['closed_by_server']:,} closed by the server, open max {L['open_max']:,}")
     print(f"  ramp: {r['seconds']:.1f} s, {r['upgrades_per_sec']:.0f} upgrades/s achieved ({r['target_per_sec']}/s asked), ended {r['end']}")
     print(f"  connect ms: p50 {L['connect_ms']['p50']:.2f}  p99 {L['connect_ms']['p99']:.2f}  max {L['connect_ms']['max']:.2f}; loadtest client RSS {M(L['client_rss_bytes'])}")
     cl = L.get("close") or {}
@@ -192,6 +227,9 @@ if lt:
     print(f"  errors: {L['errors'] or 'none'}")
 else:
     print("  loadtest: no report (it was killed or exited before writing one); the figures above are the gateways' and the machine's")
+for phase, g in rep["tcp_counters"].items():
+    if g:
+        print(f"  kernel TCP counters, growth over the {phase.replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in g.items() if v))
 cp = rep["cluster_push"]
 if isinstance(cp, dict):
     print(f"  cluster push: {cp.get('posted', 0)} users, {cp.get('accepted', 0)} answered 202, {cp.get('reached', 0)} connections reached, "
