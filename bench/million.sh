@@ -81,7 +81,7 @@ Flags (defaults in brackets):
                      halfway through the hold; auto starts nats-server on --nats-port
   --nats-port N      --nats auto's client port (monitoring on N+1) [$NATS_PORT]
   --push-sample N    users the cluster push goes to [$PUSH_SAMPLE]
-  --out FILE         also write the report as JSON (with the timeline of every poll)
+  --out FILE         also write the report as JSON (with the timeline of every poll); the logs go to FILE's name less .json, plus .logs/
   --dry-run          check the machine and print the plan, start nothing
 Environment: BIN, a directory with wsgate and loadtest (built into bin/million if unset).
 EOF
@@ -180,6 +180,10 @@ cleanup() {
 	for p in "${gw_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	[ -n "$nats_pid" ] && kill "$nats_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
+	# With --out, the gateways' and nats-server's logs stay beside it.
+	if [ -n "$OUT" ]; then
+		mkdir -p "${OUT%.json}.logs" && cp "$work"/*.log "$work"/loadtest.out "${OUT%.json}.logs/" 2>/dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT

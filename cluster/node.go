@@ -37,6 +37,18 @@ const (
 	DefaultHeartbeat     = time.Second
 	DefaultReconnectWait = 500 * time.Millisecond
 	DefaultQueueLen      = 1 << 16
+	// DefaultPingInterval and DefaultMaxPingsOut: a NATS server that is
+	// up but answers no PING for about two minutes is given up on. A
+	// busy one is not: at a million connections a starved nats-server
+	// took 20-60 s to read a node's batch of subscriptions, and each
+	// reconnect sends every subscription again.
+	DefaultPingInterval = 20 * time.Second
+	DefaultMaxPingsOut  = 5
+	// DefaultDeadPeer: a NATS server that vanished (no reset, no ACK) is
+	// noticed by TCP itself after about this long: keepalive probes a
+	// third of it apart, and TCP_USER_TIMEOUT for bytes sent and not
+	// acknowledged.
+	DefaultDeadPeer = 15 * time.Second
 	// maxBlocking bounds the blocking requests a node serves at once.
 	maxBlocking = 256
 	// expiryBeats is how many heartbeats a node may miss before the others
@@ -94,6 +106,16 @@ type Config struct {
 	// ReconnectWait is the pause between attempts to reach NATS. If zero,
 	// DefaultReconnectWait.
 	ReconnectWait time.Duration
+	// PingInterval and MaxPingsOut: NATS's client PINGs the server every
+	// PingInterval and gives the connection up (and reconnects) when
+	// more than MaxPingsOut go unanswered. If zero, DefaultPingInterval
+	// and DefaultMaxPingsOut.
+	PingInterval time.Duration
+	MaxPingsOut  int
+	// DeadPeer bounds how long a vanished NATS server goes unnoticed:
+	// TCP keepalive and TCP_USER_TIMEOUT on the connection (Linux). If
+	// zero, DefaultDeadPeer; negative leaves the system's settings.
+	DeadPeer time.Duration
 	// QueueLen bounds the messages received and not yet handled; over it
 	// NATS's client drops them (counted in Stats.SlowConsumer). If zero,
 	// DefaultQueueLen.
@@ -212,11 +234,13 @@ func Start(cfg Config) (*Node, error) {
 		// caller hears 503, rather than succeeding now and being delivered
 		// (or not) after a reconnect.
 		nats.ReconnectBufSize(-1),
-		// A NATS server that vanished without a reset is noticed after
-		// about two pings.
-		nats.PingInterval(5 * time.Second),
-		nats.MaxPingsOutstanding(2),
+		// A NATS server that vanished without a reset is noticed by TCP
+		// (DeadPeer); the PINGs catch one that is up and stuck, and are
+		// patient with a busy one (DefaultPingInterval).
+		nats.PingInterval(orDefault(cfg.PingInterval, DefaultPingInterval)),
+		nats.MaxPingsOutstanding(orDefault(cfg.MaxPingsOut, DefaultMaxPingsOut)),
 		nats.Timeout(n.timeout),
+		nats.SetCustomDialer(newDialer(n.timeout, deadPeer(cfg.DeadPeer))),
 		nats.CustomInboxPrefix(n.subj.replies),
 		nats.ConnectHandler(func(c *nats.Conn) { n.connected(c, "connected") }),
 		nats.ReconnectHandler(func(c *nats.Conn) {
@@ -267,7 +291,15 @@ func Start(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func orDefault(d, def time.Duration) time.Duration {
+// deadPeer is Config.DeadPeer with its default; negative stays negative.
+func deadPeer(d time.Duration) time.Duration {
+	if d == 0 {
+		return DefaultDeadPeer
+	}
+	return d
+}
+
+func orDefault[T int | time.Duration](d, def T) T {
 	if d <= 0 {
 		return def
 	}

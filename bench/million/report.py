@@ -150,6 +150,8 @@ rep = {
     "gateway_closes_by_cause_at_end": c_end,
     "gateway_rss_bytes_before": rss0,
     "cpu": {"split_pct": split, "seconds": cpu, "top_other_processes_s": top_others},
+    "nats": {k: max((r.get(k, 0) for r in tl), default=0) for k in ("nats_disconnects", "cluster_slow_consumer")}
+            | {"cluster_nodes_min": min((r["cluster_nodes_min"] for r in tl if "cluster_nodes_min" in r), default=None)},
     "tcp_counters": {"ramp": ns_growth("start", "ready"), "whole_run": ns_growth("start", "end")},
     "timeline": tl,
     "loadtest": None, "cluster_push": "not run (no --nats)" if not kv.get("nats") else "not run (the hold was not reached)",
@@ -227,6 +229,10 @@ if lt:
     print(f"  errors: {L['errors'] or 'none'}")
 else:
     print("  loadtest: no report (it was killed or exited before writing one); the figures above are the gateways' and the machine's")
+if kv.get("nats"):
+    N = rep["nats"]
+    print(f"  NATS: {N['nats_disconnects']:,} disconnections of the gateways, {N['cluster_slow_consumer']:,} messages dropped by full node queues; "
+          f"fewest nodes a gateway knew: {N['cluster_nodes_min']} of {gws}")
 for phase, g in rep["tcp_counters"].items():
     if g:
         print(f"  kernel TCP counters, growth over the {phase.replace('_', ' ')}: " + ", ".join(f"{k} {v:,}" for k, v in g.items() if v))

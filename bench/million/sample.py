@@ -148,6 +148,15 @@ def main():
             row["loop_lag_max_s"] = max(row["loop_lag_max_s"], round(g.get("loop_lag_max", 0) / 1e9, 3))
             for k, v in c.items():
                 row["closes"][k] = row["closes"].get(k, 0) + v
+            cl = g.get("cluster") or {}
+            if cl:
+                # NATS: disconnections, nodes each gateway knows (the
+                # fewest), messages its full queue dropped, interest not
+                # yet applied.
+                row["nats_disconnects"] = row.get("nats_disconnects", 0) + cl.get("disconnects", 0)
+                row["cluster_nodes_min"] = min(row.get("cluster_nodes_min", 1 << 30), cl.get("nodes", 0))
+                row["cluster_slow_consumer"] = row.get("cluster_slow_consumer", 0) + cl.get("slow_consumer", 0)
+                row["cluster_pending"] = row.get("cluster_pending", 0) + cl.get("pending", 0)
     except (OSError, ValueError):
         pass
     page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
